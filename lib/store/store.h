@@ -1,0 +1,79 @@
+// PostgreSQL storage of fleet outcome aggregates, behind a small interface.
+//
+// libpqxx exceptions stop here: every method returns absl::Status. A broken connection is reopened on
+// the next call, so callers simply retry.
+#ifndef ADVISOR_LIB_STORE_STORE_H_
+#define ADVISOR_LIB_STORE_STORE_H_
+
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "lib/strategy/engine.h"
+
+namespace pqxx {
+class connection;
+}
+
+namespace advisor::store {
+
+// One numbered schema migration from deploy/migrations/, compiled into the binary.
+struct Migration {
+  int version = 0;
+  std::string name;  // file name, e.g. "0001_init.sql"
+  std::string sql;
+};
+// The migrations shipped with this build, in version order.
+std::span<const Migration> EmbeddedMigrations();
+
+// Applies every migration not yet recorded in schema_migrations, each in its own transaction, while
+// holding a session advisory lock so that replicas starting together apply each exactly once.
+// Returns the number of migrations applied by this call.
+absl::StatusOr<int> Migrate(const std::string& database_url,
+                            std::span<const Migration> migrations = EmbeddedMigrations());
+
+// Deltas gathered by one server, written together. `flush_id` makes the write idempotent.
+struct FlushBatch {
+  std::string flush_id;
+  std::vector<strategy::BucketAggregate> deltas;
+};
+
+class OutcomeStore {
+ public:
+  virtual ~OutcomeStore() = default;
+  // Adds every delta to its (pair, strategy, bucket) row and records flush_id, in one transaction.
+  // A batch whose flush_id is already recorded changes nothing and returns OK.
+  virtual absl::Status ApplyFlush(const FlushBatch& batch) = 0;
+  // Every aggregate row whose bucket starts at or after `since`.
+  virtual absl::StatusOr<std::vector<strategy::BucketAggregate>> LoadAggregates(absl::Time since) = 0;
+};
+
+// OutcomeStore on PostgreSQL. Thread-safe: calls are serialised on one connection.
+class PgStore : public OutcomeStore {
+ public:
+  // `database_url` is a libpq connection string or URI. No connection is made until the first call.
+  explicit PgStore(std::string database_url);
+  ~PgStore() override;
+
+  absl::Status ApplyFlush(const FlushBatch& batch) override;
+  absl::StatusOr<std::vector<strategy::BucketAggregate>> LoadAggregates(absl::Time since) override;
+  // Opens the connection now (used at start-up to report a bad URL early).
+  absl::Status Ping();
+
+ private:
+  // Returns an open connection, reconnecting if the previous one broke. Requires mu_.
+  absl::StatusOr<pqxx::connection*> Connection();
+
+  const std::string url_;
+  std::mutex mu_;
+  std::unique_ptr<pqxx::connection> conn_;
+};
+
+}  // namespace advisor::store
+
+#endif  // ADVISOR_LIB_STORE_STORE_H_

@@ -1,0 +1,40 @@
+// A throwaway PostgreSQL 15 cluster for integration tests: initdb in a temp dir, a free loopback port,
+// stopped and removed by its owner. Runs the server as the `postgres` user when the tests run as root.
+#ifndef ADVISOR_TESTS_SUPPORT_POSTGRES_H_
+#define ADVISOR_TESTS_SUPPORT_POSTGRES_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace advisor::testing {
+
+class PostgresCluster {
+ public:
+  PostgresCluster() = default;
+  PostgresCluster(const PostgresCluster&) = delete;
+  PostgresCluster& operator=(const PostgresCluster&) = delete;
+  ~PostgresCluster();  // stops the server and removes the directory
+
+  // initdb + start + CREATE DATABASE advisor.
+  absl::Status Init();
+  // Stops (fast shutdown) / starts the server on the same port and data directory.
+  absl::Status Stop();
+  absl::Status Start();
+  // Runs one SQL statement through psql and returns its unaligned, tuples-only output.
+  absl::StatusOr<std::string> Query(const std::string& sql) const;
+
+  // postgresql://advisor@127.0.0.1:<port>/advisor
+  std::string url() const;
+  int port() const { return port_; }
+
+ private:
+  std::string dir_;
+  int port_ = 0;
+  bool running_ = false;
+};
+
+}  // namespace advisor::testing
+
+#endif  // ADVISOR_TESTS_SUPPORT_POSTGRES_H_
