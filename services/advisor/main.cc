@@ -1,1 +1,137 @@
-int main() { return 0; }
+// advisor-server: serves the Connectivity Advisor API (`serve`, the default) or applies the database
+// migrations (`migrate`). Configuration comes from flags or ADVISOR_* environment variables.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_split.h"
+#include "lib/config/flags.h"
+#include "lib/store/store.h"
+#include "lib/telemetry/logging.h"
+#include "services/advisor/server.h"
+
+namespace {
+
+constexpr char kSummary[] =
+    "Tells the apps of a fleet how two peers should connect across NATs, and learns from the\n"
+    "outcomes they report, pooled in PostgreSQL.\n"
+    "Commands: serve (default) runs the gRPC service; migrate applies database migrations and exits.";
+
+int Migrate(const std::string& database_url) {
+  auto applied = advisor::store::Migrate(database_url);
+  if (!applied.ok()) {
+    spdlog::error("migration failed: {}", applied.status().message());
+    return 1;
+  }
+  spdlog::info("database is up to date ({} migrations applied now, {} known)", *applied,
+               advisor::store::EmbeddedMigrations().size());
+  return 0;
+}
+
+int Serve(const advisor::ServerOptions& options, const std::string& database_url) {
+  // Signals are taken synchronously by this thread; every thread started below inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto server = advisor::AdvisorServer::Start(
+      options, std::make_shared<advisor::store::PgStore>(database_url),
+      std::make_shared<advisor::store::PgStore>(database_url));
+  if (!server.ok()) {
+    spdlog::error("cannot start: {}", server.status().message());
+    return 1;
+  }
+  int signal = 0;
+  sigwait(&signals, &signal);
+  spdlog::info("received {}: refusing new reports, flushing, then exiting",
+               signal == SIGTERM ? "SIGTERM" : "SIGINT");
+  return (*server)->Shutdown().ok() ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  advisor::ServerOptions options;
+  std::string database_url;
+  std::string stun_urls = absl::StrJoin(options.stun_urls, ",");
+  std::string log_level = "info";
+  double min_samples = options.snapshot.engine.min_samples;
+  double min_confidence = options.snapshot.engine.min_confidence;
+  auto& engine = options.snapshot.engine;
+
+  advisor::config::FlagSet flags("advisor-server [serve|migrate] [flags]", kSummary);
+  flags.String("database-url", "ADVISOR_DATABASE_URL", &database_url,
+               "PostgreSQL connection string or URI (required)");
+  flags.HostPort("listen", "ADVISOR_LISTEN", &options.listen, "gRPC listen address", true);
+  flags.HostPort("metrics-listen", "ADVISOR_METRICS_LISTEN", &options.metrics_listen,
+                 "Prometheus /metrics listen address", true);
+  flags.Secret("token-key", "ADVISOR_TOKEN_KEY", &options.token_key,
+               "HMAC key signing decision tokens, at least 16 bytes (required)");
+  flags.Secret("previous-token-key", "ADVISOR_PREVIOUS_TOKEN_KEY", &options.previous_token_key,
+               "the key before the last rotation, still accepted for verification");
+  flags.Duration("token-ttl", "ADVISOR_TOKEN_TTL", &options.token_ttl,
+                 "how long a decision token may be reported against");
+  flags.Duration("snapshot-interval", "ADVISOR_SNAPSHOT_INTERVAL", &options.snapshot_interval,
+                 "how often the decision snapshot is reloaded from PostgreSQL");
+  flags.Duration("flush-interval", "ADVISOR_FLUSH_INTERVAL", &options.flush_interval,
+                 "how often held outcome deltas are written to PostgreSQL");
+  flags.Duration("max-flush-backoff", "ADVISOR_MAX_FLUSH_BACKOFF", &options.max_flush_backoff,
+                 "longest wait between flush retries while PostgreSQL fails");
+  flags.Int("max-pending-reports", "ADVISOR_MAX_PENDING_REPORTS", &options.max_pending_reports,
+            "acknowledged reports held in memory at most; beyond it reports are refused", 1,
+            1'000'000'000);
+  flags.Duration("shutdown-timeout", "ADVISOR_SHUTDOWN_TIMEOUT", &options.shutdown_timeout,
+                 "how long SIGTERM waits for the final flush");
+  flags.Duration("bucket-width", "ADVISOR_BUCKET_WIDTH", &options.snapshot.bucket_width,
+                 "time bucket of outcome aggregates", absl::Minutes(1), absl::Hours(24));
+  flags.Duration("half-life", "ADVISOR_HALF_LIFE", &engine.half_life,
+                 "age at which an outcome counts half");
+  flags.Duration("history-window", "ADVISOR_HISTORY_WINDOW", &options.snapshot.history_window,
+                 "outcomes older than this are ignored");
+  flags.Double("min-samples", "ADVISOR_MIN_SAMPLES", &min_samples,
+               "aged direct attempts a NAT pair needs before history moves its strategy", 1, 1e9);
+  flags.Double("min-confidence", "ADVISOR_MIN_CONFIDENCE", &min_confidence,
+               "NAT reports below this confidence count as unknown", 0, 1);
+  flags.String("stun-urls", "ADVISOR_STUN_URLS", &stun_urls,
+               "comma-separated STUN urls put in every ICE configuration");
+  flags.String("log-level", "ADVISOR_LOG_LEVEL", &log_level, "trace, debug, info, warn or error");
+
+  auto positional = flags.Parse(std::vector<std::string>(argv + 1, argv + argc));
+  if (flags.help_requested()) {
+    std::cout << flags.Help();
+    return 0;
+  }
+  if (!positional.ok()) {
+    std::cerr << "advisor-server: " << positional.status().message() << "\n";
+    return 2;
+  }
+  if (absl::Status status = advisor::telemetry::InitLogging(log_level); !status.ok()) {
+    std::cerr << "advisor-server: --log-level: " << status.message() << "\n";
+    return 2;
+  }
+  const std::string command = positional->empty() ? "serve" : (*positional)[0];
+  if (positional->size() > 1 || (command != "serve" && command != "migrate")) {
+    std::cerr << "advisor-server: unknown command '" << absl::StrJoin(*positional, " ")
+              << "' (expected serve or migrate; see --help)\n";
+    return 2;
+  }
+  if (database_url.empty()) {
+    std::cerr << "advisor-server: --database-url (or ADVISOR_DATABASE_URL) is required\n";
+    return 2;
+  }
+  if (command == "migrate") return Migrate(database_url);
+
+  if (options.token_key.empty()) {
+    std::cerr << "advisor-server: --token-key (or ADVISOR_TOKEN_KEY) is required\n";
+    return 2;
+  }
+  engine.min_samples = min_samples;
+  engine.min_confidence = static_cast<float>(min_confidence);
+  options.stun_urls = absl::StrSplit(stun_urls, ',', absl::SkipWhitespace());
+  return Serve(options, database_url);
+}

@@ -1,0 +1,162 @@
+#include "services/advisor/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_cat.h"
+#include "services/advisor/validation.h"
+
+namespace advisor {
+
+absl::StatusOr<std::unique_ptr<AdvisorServer>> AdvisorServer::Start(
+    const ServerOptions& options, std::shared_ptr<store::OutcomeStore> reload_store,
+    std::shared_ptr<store::OutcomeStore> flush_store) {
+  auto signer = TokenSigner::Create(options.token_key, options.previous_token_key,
+                                    options.token_ttl);
+  if (!signer.ok()) return signer.status();
+  std::unique_ptr<AdvisorServer> server(new AdvisorServer(
+      options, *std::move(signer), std::move(reload_store), std::move(flush_store)));
+
+  if (absl::Status status = server->exposer_.Start(options.metrics_listen); !status.ok()) {
+    return status;
+  }
+  server->metrics_ = std::make_unique<AdvisorMetrics>(*server->exposer_.registry());
+  server->service_ = std::make_unique<AdvisorService>(
+      ServiceOptions{.engine = options.snapshot.engine,
+                     .bucket_width = options.snapshot.bucket_width,
+                     .stun_urls = options.stun_urls},
+      server->snapshots_, server->signer_, server->buffer_, *server->metrics_);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &server->port_);
+  builder.RegisterService(server->service_.get());
+  builder.SetMaxReceiveMessageSize(kMaxRequestBytes);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(
+      telemetry::MakeGrpcServerMetricsInterceptorFactory(*server->exposer_.registry()));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  server->server_ = builder.BuildAndStart();
+  if (!server->server_ || server->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
+  }
+  server->server_->GetHealthCheckService()->SetServingStatus(true);
+
+  // The first load happens before the loop so that a reachable database is used from the start.
+  server->ReloadOnce();
+  server->reloader_ = std::jthread([s = server.get()](std::stop_token stop) { s->ReloadLoop(stop); });
+  server->flusher_ = std::jthread([s = server.get()](std::stop_token stop) { s->FlushLoop(stop); });
+  spdlog::info("advisor-server listening on {} (port {}), metrics on {} (port {})", options.listen,
+               server->port_, options.metrics_listen, server->metrics_port());
+  return server;
+}
+
+AdvisorServer::AdvisorServer(const ServerOptions& options, TokenSigner signer,
+                             std::shared_ptr<store::OutcomeStore> reload_store,
+                             std::shared_ptr<store::OutcomeStore> flush_store)
+    : options_(options),
+      signer_(std::move(signer)),
+      reload_store_(std::move(reload_store)),
+      flush_store_(std::move(flush_store)),
+      snapshots_(ColdStartSnapshot(options.snapshot)),
+      buffer_(options.max_pending_reports) {}
+
+AdvisorServer::~AdvisorServer() {
+  if (!shut_down_) Shutdown().IgnoreError();
+}
+
+int AdvisorServer::metrics_port() const { return exposer_.port(); }
+
+bool AdvisorServer::Sleep(std::stop_token stop, absl::Duration duration) {
+  std::unique_lock lock(sleep_mu_);
+  return !sleep_cv_.wait_for(lock, stop, absl::ToChronoMilliseconds(duration),
+                             [] { return false; });
+}
+
+void AdvisorServer::ReloadOnce() {
+  const absl::Time now = absl::Now();
+  auto snapshot = LoadSnapshot(*reload_store_, now, options_.snapshot);
+  metrics_->RecordSnapshotLoad(snapshot.ok());
+  if (snapshot.ok()) {
+    snapshots_.Set(*std::move(snapshot));
+    if (!database_ok_) spdlog::info("PostgreSQL is reachable again: snapshot reloaded");
+    database_ok_ = true;
+  } else if (database_ok_) {
+    database_ok_ = false;
+    spdlog::warn(
+        "cannot load a snapshot from PostgreSQL ({}): answering from the last good snapshot "
+        "until it is back",
+        snapshot.status().message());
+  }
+  const absl::Time loaded_at = snapshots_.Get()->loaded_at;
+  metrics_->SetSnapshotAge(loaded_at == absl::InfinitePast()
+                               ? 0
+                               : absl::ToDoubleSeconds(absl::Now() - loaded_at));
+}
+
+void AdvisorServer::ReloadLoop(std::stop_token stop) {
+  while (Sleep(stop, options_.snapshot_interval)) ReloadOnce();
+}
+
+void AdvisorServer::FlushLoop(std::stop_token stop) {
+  absl::Duration wait = options_.flush_interval;
+  bool failing = false;
+  while (Sleep(stop, wait)) {
+    const absl::StatusOr<size_t> written = FlushOnce(buffer_, *flush_store_);
+    metrics_->SetHeld(buffer_.held_reports(), buffer_.pending_deltas());
+    if (written.ok()) {
+      if (*written > 0) metrics_->RecordFlush(true);
+      if (failing) spdlog::info("outcome flush succeeded again");
+      failing = false;
+      wait = options_.flush_interval;
+      continue;
+    }
+    metrics_->RecordFlush(false);
+    if (!failing) {
+      spdlog::warn("outcome flush failed ({}); {} reports held, retrying with backoff",
+                   written.status().message(), buffer_.held_reports());
+    }
+    failing = true;
+    wait = std::min(wait * 2, options_.max_flush_backoff);
+  }
+}
+
+absl::Status AdvisorServer::Shutdown() {
+  if (shut_down_) return absl::OkStatus();
+  shut_down_ = true;
+  const absl::Time deadline = absl::Now() + options_.shutdown_timeout;
+  service_->StopAcceptingReports();
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  // In-flight calls get a moment to finish; the rest are cancelled.
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  reloader_.request_stop();
+  flusher_.request_stop();
+  reloader_.join();
+  flusher_.join();
+
+  // Only this thread flushes from here on, so the in-flight batch cannot be committed twice.
+  absl::Duration wait = absl::Milliseconds(100);
+  absl::Status status = absl::OkStatus();
+  while (buffer_.held_reports() > 0) {
+    status = FlushOnce(buffer_, *flush_store_).status();
+    if (status.ok()) continue;
+    if (absl::Now() + wait > deadline) break;
+    absl::SleepFor(wait);
+    wait = std::min(wait * 2, absl::Seconds(2));
+  }
+  const int64_t lost = buffer_.held_reports();
+  server_->Wait();
+  if (lost > 0) {
+    spdlog::error("shutting down with {} acknowledged reports not written: {}", lost,
+                  status.message());
+    return absl::UnavailableError(
+        absl::StrCat(lost, " acknowledged reports could not be written: ", status.message()));
+  }
+  spdlog::info("advisor-server stopped; every acknowledged report is written");
+  return absl::OkStatus();
+}
+
+}  // namespace advisor

@@ -1,0 +1,95 @@
+// advisor-server wiring: the gRPC server (advisor, health, reflection, metrics interceptor), the
+// Prometheus exposer, and the two background tasks — snapshot reloader and outcome flusher.
+//
+// Start() returns a running server; Shutdown() is the SIGTERM path: refuse new reports, drain the RPCs in
+// progress, write every held report, then stop. Tests start it in-process on port 0.
+#ifndef ADVISOR_SERVICES_ADVISOR_SERVER_H_
+#define ADVISOR_SERVICES_ADVISOR_SERVER_H_
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "lib/store/store.h"
+#include "lib/telemetry/metrics.h"
+#include "services/advisor/advisor_metrics.h"
+#include "services/advisor/service.h"
+#include "services/advisor/snapshot.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace advisor {
+
+struct ServerOptions {
+  std::string listen = "0.0.0.0:50051";
+  std::string metrics_listen = "0.0.0.0:9464";
+  std::string token_key;
+  std::string previous_token_key;
+  absl::Duration token_ttl = absl::Hours(24);
+  absl::Duration snapshot_interval = absl::Seconds(5);
+  absl::Duration flush_interval = absl::Seconds(2);
+  absl::Duration max_flush_backoff = absl::Seconds(30);
+  int64_t max_pending_reports = 1'000'000;
+  absl::Duration shutdown_timeout = absl::Seconds(30);
+  SnapshotConfig snapshot;
+  std::vector<std::string> stun_urls = {"stun:stun.l.google.com:19302",
+                                        "stun:stun1.l.google.com:19302"};
+};
+
+class AdvisorServer {
+ public:
+  // `reload_store` feeds snapshots and `flush_store` takes batches; they may be the same object, but
+  // separate connections keep a slow flush from delaying a reload.
+  static absl::StatusOr<std::unique_ptr<AdvisorServer>> Start(
+      const ServerOptions& options, std::shared_ptr<store::OutcomeStore> reload_store,
+      std::shared_ptr<store::OutcomeStore> flush_store);
+  ~AdvisorServer();
+
+  int port() const { return port_; }
+  int metrics_port() const;
+  const SnapshotHolder& snapshots() const { return snapshots_; }
+  int64_t held_reports() const { return buffer_.held_reports(); }
+
+  // Refuses new reports, drains in-flight RPCs, stops the background tasks and writes every held
+  // report, retrying until shutdown_timeout. An error says how many reports could not be written.
+  absl::Status Shutdown();
+
+ private:
+  AdvisorServer(const ServerOptions& options, TokenSigner signer,
+                std::shared_ptr<store::OutcomeStore> reload_store,
+                std::shared_ptr<store::OutcomeStore> flush_store);
+  void ReloadLoop(std::stop_token stop);
+  void FlushLoop(std::stop_token stop);
+  void ReloadOnce();
+  // Sleeps for `duration` or until `stop` is requested; false when stopped.
+  bool Sleep(std::stop_token stop, absl::Duration duration);
+
+  const ServerOptions options_;
+  const TokenSigner signer_;
+  std::shared_ptr<store::OutcomeStore> reload_store_;
+  std::shared_ptr<store::OutcomeStore> flush_store_;
+  telemetry::MetricsExposer exposer_;
+  std::unique_ptr<AdvisorMetrics> metrics_;
+  SnapshotHolder snapshots_;
+  OutcomeBuffer buffer_;
+  std::unique_ptr<AdvisorService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  bool database_ok_ = true;  // reloader thread only: to log outage transitions once
+  std::mutex sleep_mu_;
+  std::condition_variable_any sleep_cv_;
+  std::jthread reloader_;
+  std::jthread flusher_;
+  bool shut_down_ = false;
+};
+
+}  // namespace advisor
+
+#endif  // ADVISOR_SERVICES_ADVISOR_SERVER_H_

@@ -1,0 +1,67 @@
+// The ConnectivityAdvisor gRPC service: the request logic, knowing nothing of how it is wired.
+//
+// GetStrategy reads the current snapshot and signs a decision token; ReportOutcome verifies the token,
+// validates the report and folds it into the outcome buffer. Neither touches the database.
+#ifndef ADVISOR_SERVICES_ADVISOR_SERVICE_H_
+#define ADVISOR_SERVICES_ADVISOR_SERVICE_H_
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "connectivity/advisor/v1/advisor.grpc.pb.h"
+#include "services/advisor/advisor_metrics.h"
+#include "services/advisor/decision_token.h"
+#include "services/advisor/outcome_buffer.h"
+#include "services/advisor/snapshot.h"
+
+namespace advisor {
+
+struct ServiceOptions {
+  strategy::EngineConfig engine;
+  absl::Duration bucket_width = absl::Hours(1);
+  std::vector<std::string> stun_urls;
+};
+
+class AdvisorService final : public connectivity::advisor::v1::ConnectivityAdvisor::CallbackService {
+ public:
+  using Clock = std::function<absl::Time()>;
+
+  AdvisorService(ServiceOptions options, const SnapshotHolder& snapshots, const TokenSigner& signer,
+                 OutcomeBuffer& buffer, AdvisorMetrics& metrics, Clock clock = absl::Now);
+
+  grpc::ServerUnaryReactor* GetStrategy(
+      grpc::CallbackServerContext* context,
+      const connectivity::advisor::v1::GetStrategyRequest* request,
+      connectivity::advisor::v1::GetStrategyResponse* response) override;
+  grpc::ServerUnaryReactor* ReportOutcome(
+      grpc::CallbackServerContext* context,
+      const connectivity::advisor::v1::ReportOutcomeRequest* request,
+      connectivity::advisor::v1::ReportOutcomeResponse* response) override;
+  grpc::ServerUnaryReactor* ListTurnServers(
+      grpc::CallbackServerContext* context,
+      const connectivity::advisor::v1::ListTurnServersRequest* request,
+      connectivity::advisor::v1::ListTurnServersResponse* response) override;
+
+  // The handlers proper, callable without a gRPC context (used by the reactors above).
+  grpc::Status HandleGetStrategy(const connectivity::advisor::v1::GetStrategyRequest& request,
+                                 connectivity::advisor::v1::GetStrategyResponse& response);
+  grpc::Status HandleReportOutcome(const connectivity::advisor::v1::ReportOutcomeRequest& request);
+
+  // From now on reports are refused with UNAVAILABLE, so none is acknowledged after the final flush.
+  void StopAcceptingReports() { accepting_reports_.store(false); }
+
+ private:
+  const ServiceOptions options_;
+  const SnapshotHolder& snapshots_;
+  const TokenSigner& signer_;
+  OutcomeBuffer& buffer_;
+  AdvisorMetrics& metrics_;
+  const Clock clock_;
+  std::atomic<bool> accepting_reports_{true};
+};
+
+}  // namespace advisor
+
+#endif  // ADVISOR_SERVICES_ADVISOR_SERVICE_H_

@@ -1,0 +1,59 @@
+// The read-only view GetStrategy answers from: a decision for every NAT pair, computed from the fleet's
+// aged history when it was loaded. Requests never touch the database; a background task builds a new
+// snapshot every few seconds and swaps it in atomically, and the last good one stays when Postgres is
+// unreachable.
+#ifndef ADVISOR_SERVICES_ADVISOR_SNAPSHOT_H_
+#define ADVISOR_SERVICES_ADVISOR_SNAPSHOT_H_
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "lib/store/store.h"
+#include "lib/strategy/engine.h"
+
+namespace advisor {
+
+struct SnapshotConfig {
+  strategy::EngineConfig engine;
+  absl::Duration bucket_width = absl::Hours(1);
+  // Buckets older than this are not loaded: at 7 half-lives they weigh under 1%.
+  absl::Duration history_window = absl::Hours(24 * 7);
+};
+
+struct Snapshot {
+  // When its data was read from the database; InfinitePast for the cold-start snapshot.
+  absl::Time loaded_at = absl::InfinitePast();
+  std::vector<strategy::Decision> decisions;  // indexed by NatPair::Index()
+
+  const strategy::Decision& decision(strategy::NatPair pair) const {
+    return decisions[pair.Index()];
+  }
+};
+
+// Decisions from the cold-start rules alone: what a server answers before its first load.
+std::shared_ptr<const Snapshot> ColdStartSnapshot(const SnapshotConfig& config);
+
+// Loads the aggregates of the history window and decides every pair as of `now`.
+absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(store::OutcomeStore& store,
+                                                             absl::Time now,
+                                                             const SnapshotConfig& config);
+
+// The current snapshot, swapped atomically: readers never block the loader or each other for long.
+class SnapshotHolder {
+ public:
+  explicit SnapshotHolder(std::shared_ptr<const Snapshot> initial) : current_(std::move(initial)) {}
+  std::shared_ptr<const Snapshot> Get() const { return current_.load(std::memory_order_acquire); }
+  void Set(std::shared_ptr<const Snapshot> next) {
+    current_.store(std::move(next), std::memory_order_release);
+  }
+
+ private:
+  std::atomic<std::shared_ptr<const Snapshot>> current_;
+};
+
+}  // namespace advisor
+
+#endif  // ADVISOR_SERVICES_ADVISOR_SNAPSHOT_H_

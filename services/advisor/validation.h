@@ -1,0 +1,42 @@
+// Validation of API requests: every field checked, every error an INVALID_ARGUMENT naming the field.
+//
+// Requests come from a whole fleet of app versions; anything out of range is refused with a message a
+// client developer can act on rather than folded silently into the fleet's statistics.
+#ifndef ADVISOR_SERVICES_ADVISOR_VALIDATION_H_
+#define ADVISOR_SERVICES_ADVISOR_VALIDATION_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "connectivity/advisor/v1/advisor.pb.h"
+#include "lib/strategy/engine.h"
+
+namespace advisor {
+
+// Bounds on what a report may claim. Generous for real clients, tight enough to keep junk out.
+inline constexpr int kMaxAttempts = 16;
+inline constexpr uint32_t kMaxDurationMs = 10 * 60 * 1000;  // no connection attempt lasts 10 minutes
+inline constexpr size_t kMaxRegionBytes = 64;
+inline constexpr size_t kMaxTokenBytes = 512;
+inline constexpr size_t kMaxTurnServerIdBytes = 128;
+// Whole messages beyond this are refused by gRPC itself before they reach a handler.
+inline constexpr int kMaxRequestBytes = 16 * 1024;
+
+struct StrategyQuery {
+  strategy::NatType local = strategy::NatType::kUnknown;
+  float local_confidence = 0;
+  strategy::NatType remote = strategy::NatType::kUnknown;
+  float remote_confidence = 0;
+  std::string region;
+};
+
+absl::StatusOr<StrategyQuery> ParseGetStrategyRequest(
+    const connectivity::advisor::v1::GetStrategyRequest& request);
+
+// The outcome part of a report (the token is verified separately).
+absl::StatusOr<strategy::Outcome> ParseReportOutcomeRequest(
+    const connectivity::advisor::v1::ReportOutcomeRequest& request);
+
+}  // namespace advisor
+
+#endif  // ADVISOR_SERVICES_ADVISOR_VALIDATION_H_
