@@ -2,8 +2,6 @@
 
 #include <string>
 
-#include "absl/strings/str_cat.h"
-
 namespace advisor {
 namespace {
 
@@ -21,8 +19,8 @@ AdvisorMetrics::AdvisorMetrics(prometheus::Registry& registry) {
                         .Register(registry);
   for (int p = 0; p < strategy::kNatPairCount; ++p) {
     const NatPair pair = NatPair::FromIndex(p);
-    const std::string pair_label =
-        absl::StrCat(strategy::NatTypeName(pair.a), ":", strategy::NatTypeName(pair.b));
+    const std::string pair_label = std::string(strategy::NatTypeName(pair.a)) + ":" +
+                                   std::string(strategy::NatTypeName(pair.b));
     for (int s = 1; s < strategy::kStrategyCount; ++s) {
       decisions_[p][s] = &decisions.Add(
           {{"strategy", std::string(strategy::StrategyName(static_cast<Strategy>(s)))},
@@ -31,24 +29,25 @@ AdvisorMetrics::AdvisorMetrics(prometheus::Registry& registry) {
   }
   auto& nat_types = prometheus::BuildCounter()
                         .Name("advisor_nat_types_reported_total")
-                        .Help("NAT types reported in GetStrategy requests, one per peer, after the "
-                              "confidence threshold")
+                        .Help(
+                            "NAT types reported in GetStrategy requests, one per peer, after the "
+                            "confidence threshold")
                         .Register(registry);
   for (int t = 0; t < strategy::kNatTypeCount; ++t) {
-    nat_types_[t] = &nat_types.Add(
-        {{"nat_type", std::string(strategy::NatTypeName(static_cast<NatType>(t)))}});
+    nat_types_[t] =
+        &nat_types.Add({{"nat_type", std::string(strategy::NatTypeName(static_cast<NatType>(t)))}});
   }
   auto& outcomes = prometheus::BuildCounter()
                        .Name("advisor_outcomes_total")
-                       .Help("Reported session outcomes by strategy and the path that connected "
-                             "(none: the session failed)")
+                       .Help(
+                           "Reported session outcomes by strategy and the path that connected "
+                           "(none: the session failed)")
                        .Register(registry);
-  auto& connect_time =
-      prometheus::BuildHistogram()
-          .Name("advisor_connect_time_seconds")
-          .Help("Reported time to connect of connected sessions, by strategy")
-          .Register(registry);
-  const prometheus::Histogram::BucketBoundaries bounds = {0.1, 0.25, 0.5, 1, 2,  3,
+  auto& connect_time = prometheus::BuildHistogram()
+                           .Name("advisor_connect_time_seconds")
+                           .Help("Reported time to connect of connected sessions, by strategy")
+                           .Register(registry);
+  const prometheus::Histogram::BucketBoundaries bounds = {0.1, 0.25, 0.5, 1,  2, 3,
                                                           5,   8,    12,  20, 30};
   for (int s = 1; s < strategy::kStrategyCount; ++s) {
     const std::string name(strategy::StrategyName(static_cast<Strategy>(s)));
@@ -59,8 +58,9 @@ AdvisorMetrics::AdvisorMetrics(prometheus::Registry& registry) {
   }
   token_rejections_ = &prometheus::BuildCounter()
                            .Name("advisor_token_rejections_total")
-                           .Help("Reports refused because their decision token was malformed, "
-                                 "forged or expired")
+                           .Help(
+                               "Reports refused because their decision token was malformed, "
+                               "forged or expired")
                            .Register(registry)
                            .Add({});
   reports_refused_ = &prometheus::BuildCounter()

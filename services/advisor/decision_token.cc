@@ -12,8 +12,9 @@ namespace advisor {
 namespace {
 
 constexpr uint8_t kVersion = 1;
-constexpr size_t kFixedBytes = 17;  // version, pair (2), strategy, timeout (4), issued (8), id length
-constexpr size_t kMacBytes = 16;    // HMAC-SHA256 truncated: 128 bits is ample against forgery
+constexpr size_t kFixedBytes =
+    17;                           // version, pair (2), strategy, timeout (4), issued (8), id length
+constexpr size_t kMacBytes = 16;  // HMAC-SHA256 truncated: 128 bits is ample against forgery
 // Tokens from a replica whose clock runs a little ahead are still accepted.
 constexpr absl::Duration kClockSkew = absl::Seconds(60);
 
@@ -39,7 +40,7 @@ bool SameMac(const std::string& a, const std::string& b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-absl::Status Malformed(std::string_view why) {
+absl::Status Malformed(absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat("decision_token: malformed (", why, ")"));
 }
 
@@ -52,9 +53,8 @@ absl::StatusOr<TokenSigner> TokenSigner::Create(std::string key, std::string pre
         absl::StrCat("token key must be at least ", kMinKeyBytes, " bytes, got ", key.size()));
   }
   if (!previous_key.empty() && previous_key.size() < kMinKeyBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("previous token key must be at least ",
-                                                   kMinKeyBytes, " bytes, got ",
-                                                   previous_key.size()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "previous token key must be at least ", kMinKeyBytes, " bytes, got ", previous_key.size()));
   }
   if (ttl <= absl::ZeroDuration()) return absl::InvalidArgumentError("token TTL must be positive");
   return TokenSigner(std::move(key), std::move(previous_key), ttl);
@@ -82,8 +82,9 @@ absl::StatusOr<TokenClaims> TokenSigner::Verify(std::string_view token, absl::Ti
   size_t dot = token.find('.');
   if (dot == std::string_view::npos) return Malformed("no signature part");
   std::string payload, mac;
-  if (!absl::WebSafeBase64Unescape(token.substr(0, dot), &payload) ||
-      !absl::WebSafeBase64Unescape(token.substr(dot + 1), &mac)) {
+  if (!absl::WebSafeBase64Unescape(absl::string_view(token.data(), dot), &payload) ||
+      !absl::WebSafeBase64Unescape(
+          absl::string_view(token.data() + dot + 1, token.size() - dot - 1), &mac)) {
     return Malformed("not base64url");
   }
   if (payload.size() < kFixedBytes || mac.size() != kMacBytes) return Malformed("wrong length");

@@ -1,9 +1,10 @@
-// Decision tokens: what a server decided, signed so that any replica can trust it back in ReportOutcome.
+// Decision tokens: what a server decided, signed so that any replica can trust it back in
+// ReportOutcome.
 //
 // A token carries the effective NAT pair, the strategy and timeout, the TURN server offered and the
 // issue time, so a report can be folded into the right aggregate without a database lookup. It is
-// base64url(payload) "." base64url(HMAC-SHA256(key, payload) truncated to 128 bits). During key rotation
-// the previous key still verifies tokens, so replicas can be rolled one by one.
+// base64url(payload) "." base64url(HMAC-SHA256(key, payload) truncated to 128 bits). During key
+// rotation the previous key still verifies tokens, so replicas can be rolled one by one.
 #ifndef ADVISOR_SERVICES_ADVISOR_DECISION_TOKEN_H_
 #define ADVISOR_SERVICES_ADVISOR_DECISION_TOKEN_H_
 

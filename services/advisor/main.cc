@@ -1,5 +1,6 @@
-// advisor-server: serves the Connectivity Advisor API (`serve`, the default) or applies the database
-// migrations (`migrate`). Configuration comes from flags or ADVISOR_* environment variables.
+// advisor-server: serves the Connectivity Advisor API (`serve`, the default) or applies the
+// database migrations (`migrate`). Configuration comes from flags or ADVISOR_* environment
+// variables.
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
@@ -18,7 +19,8 @@ namespace {
 constexpr char kSummary[] =
     "Tells the apps of a fleet how two peers should connect across NATs, and learns from the\n"
     "outcomes they report, pooled in PostgreSQL.\n"
-    "Commands: serve (default) runs the gRPC service; migrate applies database migrations and exits.";
+    "Commands: serve (default) runs the gRPC service; migrate applies database migrations and "
+    "exits.";
 
 int Migrate(const std::string& database_url) {
   auto applied = advisor::store::Migrate(database_url);

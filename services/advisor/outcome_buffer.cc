@@ -56,7 +56,7 @@ int64_t OutcomeBuffer::pending_deltas() const {
 std::string NewFlushId() {
   unsigned char bytes[16];
   RAND_bytes(bytes, sizeof(bytes));
-  return absl::BytesToHexString(std::string_view(reinterpret_cast<char*>(bytes), sizeof(bytes)));
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(bytes), sizeof(bytes)));
 }
 
 absl::StatusOr<size_t> FlushOnce(OutcomeBuffer& buffer, store::OutcomeStore& store) {

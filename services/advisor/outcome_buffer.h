@@ -1,10 +1,10 @@
 // Reported outcomes on their way to PostgreSQL: folded into per-(pair, strategy, bucket) deltas in
 // memory, written in batches, and dropped only once their transaction has committed.
 //
-// At most one batch is in flight. It keeps its flush id across retries, so a retry after a commit whose
-// acknowledgement was lost is recognised by the store and applied once. New reports keep folding into
-// the next batch meanwhile. The number of reports held (in flight plus pending) is bounded; a report
-// beyond the bound is refused, never silently dropped after being acknowledged.
+// At most one batch is in flight. It keeps its flush id across retries, so a retry after a commit
+// whose acknowledgement was lost is recognised by the store and applied once. New reports keep
+// folding into the next batch meanwhile. The number of reports held (in flight plus pending) is
+// bounded; a report beyond the bound is refused, never silently dropped after being acknowledged.
 #ifndef ADVISOR_SERVICES_ADVISOR_OUTCOME_BUFFER_H_
 #define ADVISOR_SERVICES_ADVISOR_OUTCOME_BUFFER_H_
 
@@ -37,7 +37,7 @@ class OutcomeBuffer {
   // The batch returned by NextBatch has committed: forget it.
   void Committed();
 
-  int64_t held_reports() const;  // reports acknowledged but not yet committed
+  int64_t held_reports() const;    // reports acknowledged but not yet committed
   int64_t pending_deltas() const;  // rows the next flushes will write
 
  private:

@@ -13,8 +13,8 @@ namespace advisor {
 absl::StatusOr<std::unique_ptr<AdvisorServer>> AdvisorServer::Start(
     const ServerOptions& options, std::shared_ptr<store::OutcomeStore> reload_store,
     std::shared_ptr<store::OutcomeStore> flush_store) {
-  auto signer = TokenSigner::Create(options.token_key, options.previous_token_key,
-                                    options.token_ttl);
+  auto signer =
+      TokenSigner::Create(options.token_key, options.previous_token_key, options.token_ttl);
   if (!signer.ok()) return signer.status();
   std::unique_ptr<AdvisorServer> server(new AdvisorServer(
       options, *std::move(signer), std::move(reload_store), std::move(flush_store)));
@@ -47,7 +47,8 @@ absl::StatusOr<std::unique_ptr<AdvisorServer>> AdvisorServer::Start(
 
   // The first load happens before the loop so that a reachable database is used from the start.
   server->ReloadOnce();
-  server->reloader_ = std::jthread([s = server.get()](std::stop_token stop) { s->ReloadLoop(stop); });
+  server->reloader_ =
+      std::jthread([s = server.get()](std::stop_token stop) { s->ReloadLoop(stop); });
   server->flusher_ = std::jthread([s = server.get()](std::stop_token stop) { s->FlushLoop(stop); });
   spdlog::info("advisor-server listening on {} (port {}), metrics on {} (port {})", options.listen,
                server->port_, options.metrics_listen, server->metrics_port());
@@ -92,9 +93,8 @@ void AdvisorServer::ReloadOnce() {
         snapshot.status().message());
   }
   const absl::Time loaded_at = snapshots_.Get()->loaded_at;
-  metrics_->SetSnapshotAge(loaded_at == absl::InfinitePast()
-                               ? 0
-                               : absl::ToDoubleSeconds(absl::Now() - loaded_at));
+  metrics_->SetSnapshotAge(
+      loaded_at == absl::InfinitePast() ? 0 : absl::ToDoubleSeconds(absl::Now() - loaded_at));
 }
 
 void AdvisorServer::ReloadLoop(std::stop_token stop) {

@@ -1,8 +1,8 @@
 // advisor-server wiring: the gRPC server (advisor, health, reflection, metrics interceptor), the
 // Prometheus exposer, and the two background tasks — snapshot reloader and outcome flusher.
 //
-// Start() returns a running server; Shutdown() is the SIGTERM path: refuse new reports, drain the RPCs in
-// progress, write every held report, then stop. Tests start it in-process on port 0.
+// Start() returns a running server; Shutdown() is the SIGTERM path: refuse new reports, drain the
+// RPCs in progress, write every held report, then stop. Tests start it in-process on port 0.
 #ifndef ADVISOR_SERVICES_ADVISOR_SERVER_H_
 #define ADVISOR_SERVICES_ADVISOR_SERVER_H_
 
@@ -45,8 +45,8 @@ struct ServerOptions {
 
 class AdvisorServer {
  public:
-  // `reload_store` feeds snapshots and `flush_store` takes batches; they may be the same object, but
-  // separate connections keep a slow flush from delaying a reload.
+  // `reload_store` feeds snapshots and `flush_store` takes batches; they may be the same object,
+  // but separate connections keep a slow flush from delaying a reload.
   static absl::StatusOr<std::unique_ptr<AdvisorServer>> Start(
       const ServerOptions& options, std::shared_ptr<store::OutcomeStore> reload_store,
       std::shared_ptr<store::OutcomeStore> flush_store);

@@ -1,7 +1,7 @@
 // The ConnectivityAdvisor gRPC service: the request logic, knowing nothing of how it is wired.
 //
-// GetStrategy reads the current snapshot and signs a decision token; ReportOutcome verifies the token,
-// validates the report and folds it into the outcome buffer. Neither touches the database.
+// GetStrategy reads the current snapshot and signs a decision token; ReportOutcome verifies the
+// token, validates the report and folds it into the outcome buffer. Neither touches the database.
 #ifndef ADVISOR_SERVICES_ADVISOR_SERVICE_H_
 #define ADVISOR_SERVICES_ADVISOR_SERVICE_H_
 
@@ -24,7 +24,8 @@ struct ServiceOptions {
   std::vector<std::string> stun_urls;
 };
 
-class AdvisorService final : public connectivity::advisor::v1::ConnectivityAdvisor::CallbackService {
+class AdvisorService final
+    : public connectivity::advisor::v1::ConnectivityAdvisor::CallbackService {
  public:
   using Clock = std::function<absl::Time()>;
 
@@ -49,7 +50,8 @@ class AdvisorService final : public connectivity::advisor::v1::ConnectivityAdvis
                                  connectivity::advisor::v1::GetStrategyResponse& response);
   grpc::Status HandleReportOutcome(const connectivity::advisor::v1::ReportOutcomeRequest& request);
 
-  // From now on reports are refused with UNAVAILABLE, so none is acknowledged after the final flush.
+  // From now on reports are refused with UNAVAILABLE, so none is acknowledged after the final
+  // flush.
   void StopAcceptingReports() { accepting_reports_.store(false); }
 
  private:

@@ -1,7 +1,7 @@
-// The read-only view GetStrategy answers from: a decision for every NAT pair, computed from the fleet's
-// aged history when it was loaded. Requests never touch the database; a background task builds a new
-// snapshot every few seconds and swaps it in atomically, and the last good one stays when Postgres is
-// unreachable.
+// The read-only view GetStrategy answers from: a decision for every NAT pair, computed from the
+// fleet's aged history when it was loaded. Requests never touch the database; a background task
+// builds a new snapshot every few seconds and swaps it in atomically, and the last good one stays
+// when Postgres is unreachable.
 #ifndef ADVISOR_SERVICES_ADVISOR_SNAPSHOT_H_
 #define ADVISOR_SERVICES_ADVISOR_SNAPSHOT_H_
 

@@ -10,12 +10,12 @@ namespace {
 
 namespace v1 = connectivity::advisor::v1;
 
-absl::Status Invalid(std::string_view field, std::string_view why) {
+absl::Status Invalid(absl::string_view field, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
 }
 
 absl::StatusOr<std::pair<strategy::NatType, float>> ParseNatReport(const v1::NatReport& report,
-                                                                   std::string_view side) {
+                                                                   absl::string_view side) {
   if (!v1::NatType_IsValid(report.nat_type())) {
     return Invalid(absl::StrCat(side, ".nat_type"),
                    absl::StrCat("unknown value ", report.nat_type()));
@@ -29,7 +29,7 @@ absl::StatusOr<std::pair<strategy::NatType, float>> ParseNatReport(const v1::Nat
 }
 
 // Region names end up in metric labels and logs: keep them to a safe alphabet.
-bool IsRegionName(std::string_view region) {
+bool IsRegionName(absl::string_view region) {
   for (char c : region) {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
       return false;
@@ -80,8 +80,9 @@ absl::StatusOr<strategy::Outcome> ParseReportOutcomeRequest(
     if (attempt.result() != v1::ATTEMPT_RESULT_SUCCEEDED &&
         attempt.result() != v1::ATTEMPT_RESULT_TIMED_OUT &&
         attempt.result() != v1::ATTEMPT_RESULT_FAILED) {
-      return Invalid(absl::StrCat(field, ".result"),
-                     absl::StrCat("must be SUCCEEDED, TIMED_OUT or FAILED, got ", attempt.result()));
+      return Invalid(
+          absl::StrCat(field, ".result"),
+          absl::StrCat("must be SUCCEEDED, TIMED_OUT or FAILED, got ", attempt.result()));
     }
     if (attempt.duration_ms() > kMaxDurationMs) {
       return Invalid(absl::StrCat(field, ".duration_ms"),
@@ -101,16 +102,15 @@ absl::StatusOr<strategy::Outcome> ParseReportOutcomeRequest(
                                 attempt.duration_ms()});
   }
   if (request.time_to_connect_ms() > kMaxDurationMs) {
-    return Invalid("time_to_connect_ms",
-                   absl::StrCat("at most ", kMaxDurationMs, ", got ", request.time_to_connect_ms()));
+    return Invalid("time_to_connect_ms", absl::StrCat("at most ", kMaxDurationMs, ", got ",
+                                                      request.time_to_connect_ms()));
   }
   if (!request.connected() && request.time_to_connect_ms() != 0) {
     return Invalid("time_to_connect_ms", "must be 0 when connected is false");
   }
   if (request.attempts_size() > 0 && request.connected() != any_succeeded) {
-    return Invalid("connected", request.connected()
-                                    ? "true, but no attempt succeeded"
-                                    : "false, but an attempt succeeded");
+    return Invalid("connected", request.connected() ? "true, but no attempt succeeded"
+                                                    : "false, but an attempt succeeded");
   }
   outcome.connected = request.connected();
   outcome.time_to_connect_ms = request.time_to_connect_ms();

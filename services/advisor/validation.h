@@ -1,7 +1,8 @@
-// Validation of API requests: every field checked, every error an INVALID_ARGUMENT naming the field.
+// Validation of API requests: every field checked, every error an INVALID_ARGUMENT naming the
+// field.
 //
-// Requests come from a whole fleet of app versions; anything out of range is refused with a message a
-// client developer can act on rather than folded silently into the fleet's statistics.
+// Requests come from a whole fleet of app versions; anything out of range is refused with a message
+// a client developer can act on rather than folded silently into the fleet's statistics.
 #ifndef ADVISOR_SERVICES_ADVISOR_VALIDATION_H_
 #define ADVISOR_SERVICES_ADVISOR_VALIDATION_H_
 
@@ -15,7 +16,8 @@ namespace advisor {
 
 // Bounds on what a report may claim. Generous for real clients, tight enough to keep junk out.
 inline constexpr int kMaxAttempts = 16;
-inline constexpr uint32_t kMaxDurationMs = 10 * 60 * 1000;  // no connection attempt lasts 10 minutes
+inline constexpr uint32_t kMaxDurationMs =
+    10 * 60 * 1000;  // no connection attempt lasts 10 minutes
 inline constexpr size_t kMaxRegionBytes = 64;
 inline constexpr size_t kMaxTokenBytes = 512;
 inline constexpr size_t kMaxTurnServerIdBytes = 128;

@@ -1,9 +1,8 @@
 // advisorctl: the command-line client of the Connectivity Advisor, for people and scripts.
 //
 //   advisorctl get-strategy --local full_cone --remote symmetric
-//   advisorctl report --token TOKEN --connected --time-to-connect 1200 --attempts direct:succeeded:1200
-//   advisorctl turn-servers
-//   advisorctl health
+//   advisorctl report --token TOKEN --connected --time-to-connect 1200 --attempts
+//   direct:succeeded:1200 advisorctl turn-servers advisorctl health
 // Readable text by default, the response as JSON with --json.
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
@@ -33,7 +32,8 @@ constexpr char kSummary[] =
     "                                                        report how a session went\n"
     "  turn-servers [--region R]                             TURN servers and their health\n"
     "  health                                                the server's health status\n"
-    "NAT types: open, full_cone, restricted_cone, port_restricted_cone, symmetric, blocked, unknown.\n"
+    "NAT types: open, full_cone, restricted_cone, port_restricted_cone, symmetric, blocked, "
+    "unknown.\n"
     "Attempts: comma-separated PATH:RESULT:MS[:TRANSPORT[:TURN_ID]], e.g.\n"
     "  direct:timed_out:5000,relay:succeeded:900:udp:eu-1";
 
@@ -107,7 +107,8 @@ int GetStrategy(v1::ConnectivityAdvisor::Stub& stub, const Options& options) {
   std::cout << absl::StrFormat(
       "TURN transport:    %s\n",
       Lower(v1::TurnTransport_Name(response.preferred_turn_transport()), "TURN_TRANSPORT_"));
-  std::cout << absl::StrFormat("expected success:  %.1f%%\n", 100 * response.expected_success_rate());
+  std::cout << absl::StrFormat("expected success:  %.1f%%\n",
+                               100 * response.expected_success_rate());
   std::cout << absl::StrFormat("expected connect:  %d ms\n", response.expected_connect_time_ms());
   std::cout << absl::StrFormat("history samples:   %d\n", response.history_samples());
   const v1::IceConfig& ice = response.ice_config();
@@ -140,8 +141,8 @@ absl::Status ParseAttempt(std::string_view text, v1::Attempt& attempt) {
   v1::AttemptResult result;
   if (!v1::AttemptResult_Parse(absl::StrCat("ATTEMPT_RESULT_", absl::AsciiStrToUpper(parts[1])),
                                &result)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--attempts: result '", parts[1], "' is not succeeded, timed_out or failed"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--attempts: result '", parts[1], "' is not succeeded, timed_out or failed"));
   }
   uint32_t ms = 0;
   if (!absl::SimpleAtoi(parts[2], &ms)) {
@@ -206,11 +207,11 @@ int TurnServers(v1::ConnectivityAdvisor::Stub& stub, const Options& options) {
   for (const v1::TurnServer& server : response.servers()) {
     const v1::TurnServerHealth health =
         server.health().empty() ? v1::TurnServerHealth() : server.health(0);
-    std::cout << absl::StrFormat(
-        "%-16s %-8s %-8s %-10s %8.1fms %6d  %s\n", server.id(), server.region(),
-        server.enabled() ? "yes" : "no", health.status().empty() ? "unknown" : health.status(),
-        health.smoothed_latency_ms(), health.consecutive_failures(),
-        absl::StrJoin(server.urls(), " "));
+    std::cout << absl::StrFormat("%-16s %-8s %-8s %-10s %8.1fms %6d  %s\n", server.id(),
+                                 server.region(), server.enabled() ? "yes" : "no",
+                                 health.status().empty() ? "unknown" : health.status(),
+                                 health.smoothed_latency_ms(), health.consecutive_failures(),
+                                 absl::StrJoin(server.urls(), " "));
   }
   return 0;
 }
