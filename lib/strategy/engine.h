@@ -91,6 +91,7 @@ struct Decision {
   uint32_t expected_connect_time_ms = 0;
   uint64_t history_samples = 0;  // sessions (rounded aged count) of this pair that informed the answer
   std::vector<std::string> reasons;  // human-readable, one sentence each
+  friend bool operator==(const Decision&, const Decision&) = default;
 };
 
 // The reported type, or kUnknown when confidence is below the threshold (NaN counts as below).

@@ -1,0 +1,79 @@
+#include "lib/strategy/types.h"
+
+#include <algorithm>
+#include <array>
+
+namespace advisor::strategy {
+namespace {
+
+constexpr std::array<std::string_view, kNatTypeCount> kNatTypeNames = {
+    "unknown",   "open",   "full_cone", "restricted_cone", "port_restricted_cone",
+    "symmetric", "blocked"};
+constexpr std::array<std::string_view, kStrategyCount> kStrategyNames = {
+    "unspecified", "direct", "turn_fallback", "turn_only"};
+constexpr std::array<std::string_view, 4> kTransportNames = {"unspecified", "udp", "tcp", "tls"};
+
+// Values outside the enum (a corrupt row, a cast from a newer peer) become kUnknown, so that an
+// index computed from them always stays inside the tables.
+int TypeOrdinal(NatType type) {
+  const int v = static_cast<int>(type);
+  return v < kNatTypeCount ? v : 0;
+}
+
+}  // namespace
+
+std::string_view NatTypeName(NatType type) { return kNatTypeNames[TypeOrdinal(type)]; }
+
+std::optional<NatType> ParseNatType(std::string_view name) {
+  for (int i = 0; i < kNatTypeCount; ++i) {
+    if (kNatTypeNames[i] == name) return static_cast<NatType>(i);
+  }
+  return std::nullopt;
+}
+
+std::string_view StrategyName(Strategy strategy) {
+  const int v = static_cast<int>(strategy);
+  return v < kStrategyCount ? kStrategyNames[v] : kStrategyNames[0];
+}
+
+std::optional<Strategy> ParseStrategy(std::string_view name) {
+  for (int i = 0; i < kStrategyCount; ++i) {
+    if (kStrategyNames[i] == name) return static_cast<Strategy>(i);
+  }
+  return std::nullopt;
+}
+
+std::string_view TransportName(Transport transport) {
+  const size_t v = static_cast<size_t>(transport);
+  return v < kTransportNames.size() ? kTransportNames[v] : kTransportNames[0];
+}
+
+// Pairs are laid out row by row over a, each row holding the b >= a: row a has n - a entries (n
+// types), so it starts after a * n - a * (a - 1) / 2 of them. An unnormalised pair is indexed as
+// its normal form.
+int NatPair::Index() const {
+  const int x = std::min(TypeOrdinal(a), TypeOrdinal(b));
+  const int y = std::max(TypeOrdinal(a), TypeOrdinal(b));
+  return x * kNatTypeCount - x * (x - 1) / 2 + (y - x);
+}
+
+// Out-of-range indices give the (unknown, unknown) pair rather than reading past a table.
+NatPair NatPair::FromIndex(int index) {
+  if (index < 0 || index >= kNatPairCount) return NatPair{};
+  int a = 0;
+  int row_size = kNatTypeCount;
+  while (index >= row_size) {
+    index -= row_size;
+    --row_size;
+    ++a;
+  }
+  return NatPair{static_cast<NatType>(a), static_cast<NatType>(a + index)};
+}
+
+int ConnectTimeBucket(uint32_t ms) {
+  return static_cast<int>(
+      std::lower_bound(kConnectTimeBoundsMs.begin(), kConnectTimeBoundsMs.end(), ms) -
+      kConnectTimeBoundsMs.begin());
+}
+
+}  // namespace advisor::strategy

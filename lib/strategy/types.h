@@ -45,8 +45,10 @@ struct NatPair {
   NatType b = NatType::kUnknown;
 
   static NatPair Of(NatType x, NatType y) { return x <= y ? NatPair{x, y} : NatPair{y, x}; }
-  // Dense index in [0, kNatPairCount), for tables indexed by pair.
+  // Dense index in [0, kNatPairCount), for tables indexed by pair. {x, y} and {y, x} share an
+  // index, and a type outside the enum counts as kUnknown, so the index is always in range.
   int Index() const;
+  // The normalised pair (a <= b) with that index; (unknown, unknown) for an index out of range.
   static NatPair FromIndex(int index);
   friend auto operator<=>(const NatPair&, const NatPair&) = default;
 };
