@@ -1,0 +1,211 @@
+# shellcheck shell=bash
+# Shared shell helpers for scripts/* and tests/bench/*: logging, running things as root or as the
+# PostgreSQL owner, throwaway/dev PostgreSQL 15 clusters, TCP ports, process handling, gRPC framing.
+#
+# Source it (`source "$ROOT/scripts/lib.sh"`); it only defines functions and the variables below.
+# Callers set `set -euo pipefail` themselves.
+#
+# PostgreSQL refuses to run as root, so when the caller is root every server binary (initdb, pg_ctl)
+# runs as the `postgres` user on a directory that user owns; otherwise as the caller. Clusters listen on
+# 127.0.0.1 only, have no Unix socket (paths under a deep checkout can exceed the socket path limit),
+# trust authentication, and the superuser `advisor`: URL postgresql://advisor@127.0.0.1:PORT/DB.
+
+# shellcheck disable=SC2034 # used by the scripts that source this file
+ADVISOR_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
+PG_SUPERUSER=advisor
+
+# --- logging ---------------------------------------------------------------------------------------
+
+log() { printf '[%s] %s\n' "${LOG_TAG:-advisor}" "$*" >&2; }
+warn() { log "warning: $*"; }
+die() {
+  log "error: $*"
+  exit 1
+}
+
+# A command that stops the script under `set -e` says where, instead of ending it silently.
+trap 'log "error: exit status $? at ${BASH_SOURCE[0]##*/}:$LINENO: $BASH_COMMAND"' ERR
+
+# --- privileges ------------------------------------------------------------------------------------
+
+# as_root CMD...: runs CMD as root: directly when we are root, through sudo otherwise.
+as_root() {
+  if [[ $EUID -eq 0 ]]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    die "need root (or sudo) to run: $*"
+  fi
+}
+
+# pg_as_owner CMD...: runs CMD as the user that owns PostgreSQL clusters (postgres when root).
+# Runs from / so that the postgres user does not trip over an unreadable working directory.
+pg_as_owner() {
+  if [[ $EUID -eq 0 ]]; then
+    (cd / && runuser -u postgres -- "$@")
+  else
+    "$@"
+  fi
+}
+
+# pg_owner_can_reach DIR: true when the cluster owner can traverse DIR (so it can own a subdirectory).
+pg_owner_can_reach() {
+  pg_as_owner test -x "$1" 2>/dev/null
+}
+
+# --- PostgreSQL clusters -----------------------------------------------------------------------------
+
+pg_require() {
+  [[ -x $PG_BINDIR/initdb && -x $PG_BINDIR/pg_ctl && -x $PG_BINDIR/psql ]] ||
+    die "PostgreSQL 15 binaries not found in $PG_BINDIR (run scripts/setup)"
+  if [[ $EUID -eq 0 ]]; then
+    getent passwd postgres >/dev/null || die "user postgres does not exist (run scripts/setup)"
+  fi
+}
+
+# pg_cluster_initialized DIR
+pg_cluster_initialized() { [[ -f $1/PG_VERSION ]]; }
+
+# pg_cluster_init DIR PORT [INITDB_ARGS...]: creates DIR (empty or absent) and a cluster in it that
+# listens on 127.0.0.1:PORT. Extra args go to initdb (e.g. --no-sync for throwaway clusters).
+pg_cluster_init() {
+  local dir=$1 port=$2 out
+  shift 2
+  pg_require
+  mkdir -p "$dir"
+  chmod 700 "$dir"
+  if [[ $EUID -eq 0 ]]; then
+    chown postgres:postgres "$dir"
+  fi
+  if ! out=$(pg_as_owner "$PG_BINDIR/initdb" -D "$dir" -A trust -U "$PG_SUPERUSER" -E UTF8 --no-locale "$@" 2>&1); then
+    printf '%s\n' "$out" >&2
+    die "initdb failed in $dir"
+  fi
+  # Appending keeps the file's owner (postgres) even when we are root.
+  cat >>"$dir/postgresql.conf" <<EOF
+
+# --- connectivity-advisor scripts ---
+listen_addresses = '127.0.0.1'
+unix_socket_directories = ''
+port = $port
+EOF
+}
+
+# pg_cluster_running DIR
+pg_cluster_running() {
+  pg_as_owner "$PG_BINDIR/pg_ctl" -D "$1" status >/dev/null 2>&1
+}
+
+# pg_cluster_port DIR: the port of the running cluster (from postmaster.pid), empty when not running.
+pg_cluster_port() {
+  if [[ -f $1/postmaster.pid ]]; then
+    sed -n 4p "$1/postmaster.pid"
+  fi
+}
+
+# pg_cluster_start DIR PORT: starts the cluster on 127.0.0.1:PORT, waits until it accepts connections.
+# Server log: DIR/postgresql.log.
+pg_cluster_start() {
+  local dir=$1 port=$2
+  if ! pg_as_owner "$PG_BINDIR/pg_ctl" -D "$dir" -l "$dir/postgresql.log" -o "-p $port" -w -t 60 start >/dev/null; then
+    tail -n 20 "$dir/postgresql.log" >&2 || true
+    die "PostgreSQL did not start in $dir on port $port"
+  fi
+}
+
+# pg_cluster_stop DIR [MODE]: stops the cluster if it runs (MODE: fast (default), immediate, smart).
+pg_cluster_stop() {
+  local dir=$1 mode=${2:-fast}
+  if pg_cluster_running "$dir"; then
+    pg_as_owner "$PG_BINDIR/pg_ctl" -D "$dir" -m "$mode" -w -t 60 stop >/dev/null
+  fi
+}
+
+# pg_psql PORT DB PSQL_ARGS...: psql as the superuser over TCP, unaligned tuples-only, stop on error.
+pg_psql() {
+  local port=$1 db=$2
+  shift 2
+  "$PG_BINDIR/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U "$PG_SUPERUSER" -d "$db" "$@"
+}
+
+# pg_create_database PORT NAME: creates database NAME unless it exists.
+pg_create_database() {
+  local port=$1 name=$2
+  if [[ -z $(pg_psql "$port" postgres -c "SELECT 1 FROM pg_database WHERE datname = '$name'") ]]; then
+    pg_psql "$port" postgres -c "CREATE DATABASE \"$name\""
+  fi
+}
+
+# pg_url PORT DB
+pg_url() { printf 'postgresql://%s@127.0.0.1:%s/%s' "$PG_SUPERUSER" "$1" "$2"; }
+
+# --- ports and processes ---------------------------------------------------------------------------
+
+# free_ports N: prints N distinct TCP ports that are free on 127.0.0.1 right now, one per line.
+free_ports() {
+  python3 - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+for s in socks:
+    print(s.getsockname()[1])
+EOF
+}
+
+# tcp_open HOST PORT: true when something accepts TCP connections on HOST:PORT.
+tcp_open() {
+  (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+}
+
+# pid_alive PID: true while PID runs (a zombie counts as gone).
+pid_alive() {
+  local state
+  state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+  [[ $state != Z* ]]
+}
+
+# wait_for_tcp HOST PORT TIMEOUT_S [PID]: waits until HOST:PORT accepts connections.
+# Returns 1 on timeout, 2 when PID (if given) exits first.
+wait_for_tcp() {
+  local host=$1 port=$2 timeout=$3 pid=${4:-}
+  local deadline=$((SECONDS + timeout))
+  while ((SECONDS < deadline)); do
+    tcp_open "$host" "$port" && return 0
+    if [[ -n $pid ]] && ! pid_alive "$pid"; then
+      return 2
+    fi
+    sleep 0.2
+  done
+  return 1
+}
+
+# stop_pid PID TIMEOUT_S: SIGTERM, wait up to TIMEOUT_S, then SIGKILL.
+# Returns 0 if it exited after SIGTERM, 1 if it had to be killed.
+stop_pid() {
+  local pid=$1 timeout=$2
+  pid_alive "$pid" || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  local deadline=$((SECONDS + timeout))
+  while ((SECONDS < deadline)); do
+    pid_alive "$pid" || return 0
+    sleep 0.2
+  done
+  warn "process $pid did not exit within ${timeout}s of SIGTERM; sending SIGKILL"
+  kill -KILL "$pid" 2>/dev/null || true
+  return 1
+}
+
+# --- gRPC ------------------------------------------------------------------------------------------
+
+# grpc_frame: reads a serialized protobuf message on stdin and writes it as one gRPC message
+# (0x00 = not compressed, 4-byte big-endian length, message) on stdout.
+grpc_frame() {
+  python3 -c 'import struct, sys
+d = sys.stdin.buffer.read()
+sys.stdout.buffer.write(b"\0" + struct.pack(">I", len(d)) + d)'
+}
