@@ -1,0 +1,364 @@
+#include "lib/config/flags.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace advisor::config {
+namespace {
+
+// This abseil is built with its own string_view type, distinct from std::string_view.
+absl::string_view ToAbsl(std::string_view text) { return {text.data(), text.size()}; }
+
+std::string Quoted(std::string_view value) { return absl::StrCat("\"", ToAbsl(value), "\""); }
+
+absl::StatusOr<bool> ParseBool(std::string_view text) {
+  const std::string lower = absl::AsciiStrToLower(ToAbsl(text));
+  if (lower == "1" || lower == "true" || lower == "yes") return true;
+  if (lower == "0" || lower == "false" || lower == "no") return false;
+  return absl::InvalidArgumentError(
+      absl::StrCat("invalid boolean ", Quoted(text), " (want true/false, 1/0 or yes/no)"));
+}
+
+bool IsDnsName(std::string_view host) {
+  if (host.size() > 253) return false;
+  for (absl::string_view label : absl::StrSplit(ToAbsl(host), '.')) {
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
+      return false;
+    }
+    // Underscores are not valid DNS, but Docker Compose service names use them and resolve fine.
+    for (char c : label) {
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
+    }
+  }
+  return true;
+}
+
+// ValidateHostPort without the leading "what: ", for callers that add their own prefix.
+absl::Status CheckHostPort(std::string_view value, bool allow_zero) {
+  auto fail = [&](std::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Quoted(value), " is not HOST:PORT: ", ToAbsl(why)));
+  };
+  std::string_view host, port;
+  if (value.starts_with("[")) {
+    const size_t close = value.find(']');
+    if (close == std::string_view::npos) return fail("unclosed [");
+    host = value.substr(1, close - 1);
+    std::string_view rest = value.substr(close + 1);
+    if (!rest.starts_with(":")) return fail("missing :PORT");
+    port = rest.substr(1);
+    in6_addr address;
+    if (inet_pton(AF_INET6, std::string(host).c_str(), &address) != 1) {
+      return fail(absl::StrCat("invalid IPv6 address ", Quoted(host)));
+    }
+  } else {
+    const size_t colon = value.rfind(':');
+    if (colon == std::string_view::npos) return fail("missing :PORT");
+    host = value.substr(0, colon);
+    port = value.substr(colon + 1);
+    if (host.empty()) return fail("missing host (0.0.0.0 listens on every interface)");
+    if (host.find(':') != std::string_view::npos) {
+      return fail("an IPv6 address needs brackets, as in [::1]:50051");
+    }
+    if (host.find_first_not_of("0123456789.") == std::string_view::npos) {
+      in_addr address;
+      if (inet_pton(AF_INET, std::string(host).c_str(), &address) != 1) {
+        return fail(absl::StrCat("invalid IPv4 address ", Quoted(host)));
+      }
+    } else if (!IsDnsName(host)) {
+      return fail(absl::StrCat("invalid host name ", Quoted(host)));
+    }
+  }
+  const int min_port = allow_zero ? 0 : 1;
+  int number = -1;
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != port.npos ||
+      !absl::SimpleAtoi(ToAbsl(port), &number) || number < min_port || number > 65535) {
+    return fail(absl::StrCat("invalid port ", Quoted(port), " (want ", min_port, "-65535)"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+EnvLookup ProcessEnv() {
+  return [](std::string_view name) -> std::optional<std::string> {
+    const char* value = std::getenv(std::string(name).c_str());
+    if (value == nullptr) return std::nullopt;
+    return std::string(value);
+  };
+}
+
+FlagSet::FlagSet(std::string usage_line, std::string summary)
+    : usage_line_(std::move(usage_line)), summary_(std::move(summary)) {}
+
+void FlagSet::Add(Setting setting) {
+  if (setting.name == "help" || setting.name == "h" || Find(setting.name) != nullptr) {
+    registration_error_ = absl::InternalError(
+        absl::StrCat("flag --", setting.name, " is registered twice or reserved"));
+    return;
+  }
+  if (!setting.env.empty()) {
+    for (const Setting& other : settings_) {
+      if (other.env == setting.env) {
+        registration_error_ = absl::InternalError(absl::StrCat(
+            setting.env, " is registered for both --", other.name, " and --", setting.name));
+        return;
+      }
+    }
+  }
+  settings_.push_back(std::move(setting));
+}
+
+const FlagSet::Setting* FlagSet::Find(std::string_view name) const {
+  for (const Setting& setting : settings_) {
+    if (setting.name == name) return &setting;
+  }
+  return nullptr;
+}
+
+void FlagSet::String(std::string_view name, std::string_view env, std::string* target,
+                     std::string_view help) {
+  Add({.name = std::string(name),
+       .env = std::string(env),
+       .help = std::string(help),
+       .value_hint = "STRING",
+       .default_text = Quoted(*target),
+       .set = [target](std::string_view text) {
+         *target = std::string(text);
+         return absl::OkStatus();
+       }});
+}
+
+void FlagSet::Secret(std::string_view name, std::string_view env, std::string* target,
+                     std::string_view help) {
+  Add({.name = std::string(name),
+       .env = std::string(env),
+       .help = std::string(help),
+       .value_hint = "SECRET",
+       .default_text = "(hidden)",
+       .set = [target](std::string_view text) {
+         *target = std::string(text);
+         return absl::OkStatus();
+       }});
+}
+
+void FlagSet::HostPort(std::string_view name, std::string_view env, std::string* target,
+                       std::string_view help, bool allow_zero_port) {
+  Add({.name = std::string(name),
+       .env = std::string(env),
+       .help = std::string(help),
+       .value_hint = "HOST:PORT",
+       .default_text = Quoted(*target),
+       .set = [target, allow_zero_port](std::string_view text) {
+         if (absl::Status status = CheckHostPort(text, allow_zero_port); !status.ok()) {
+           return status;
+         }
+         *target = std::string(text);
+         return absl::OkStatus();
+       }});
+}
+
+void FlagSet::Duration(std::string_view name, std::string_view env, absl::Duration* target,
+                       std::string_view help, std::optional<absl::Duration> min,
+                       absl::Duration max) {
+  Add({.name = std::string(name),
+       .env = std::string(env),
+       .help = std::string(help),
+       .value_hint = "DURATION",
+       .default_text = absl::FormatDuration(*target),
+       .set = [target, min, max](std::string_view text) {
+         absl::Duration value;
+         if (!absl::ParseDuration(ToAbsl(text), &value)) {
+           return absl::InvalidArgumentError(
+               absl::StrCat("invalid duration ", Quoted(text), " (e.g. 500ms, 5s, 1m30s, 2h)"));
+         }
+         if (!min.has_value() && value <= absl::ZeroDuration()) {
+           return absl::InvalidArgumentError(
+               absl::StrCat("duration ", Quoted(text), " must be positive"));
+         }
+         if (min.has_value() && value < *min) {
+           return absl::InvalidArgumentError(absl::StrCat(
+               "duration ", Quoted(text), " is below the minimum ", absl::FormatDuration(*min)));
+         }
+         if (value > max) {
+           return absl::InvalidArgumentError(absl::StrCat(
+               "duration ", Quoted(text), " is above the maximum ", absl::FormatDuration(max)));
+         }
+         *target = value;
+         return absl::OkStatus();
+       }});
+}
+
+void FlagSet::Int(std::string_view name, std::string_view env, int64_t* target,
+                  std::string_view help, int64_t min, int64_t max) {
+  Add({.name = std::string(name),
+       .env = std::string(env),
+       .help = absl::StrCat(ToAbsl(help), " [", min, ", ", max, "]"),
+       .value_hint = "INT",
+       .default_text = absl::StrCat(*target),
+       .set = [target, min, max](std::string_view text) {
+         int64_t value = 0;
+         if (!absl::SimpleAtoi(ToAbsl(text), &value)) {
+           return absl::InvalidArgumentError(absl::StrCat("invalid integer ", Quoted(text)));
+         }
+         if (value < min || value > max) {
+           return absl::InvalidArgumentError(
+               absl::StrCat(value, " is out of range [", min, ", ", max, "]"));
+         }
+         *target = value;
+         return absl::OkStatus();
+       }});
+}
+
+void FlagSet::Double(std::string_view name, std::string_view env, double* target,
+                     std::string_view help, double min, double max) {
+  Add({.name = std::string(name),
+       .env = std::string(env),
+       .help = absl::StrCat(ToAbsl(help), " [", min, ", ", max, "]"),
+       .value_hint = "NUMBER",
+       .default_text = absl::StrCat(*target),
+       .set = [target, min, max](std::string_view text) {
+         double value = 0;
+         if (!absl::SimpleAtod(ToAbsl(text), &value) || !std::isfinite(value)) {
+           return absl::InvalidArgumentError(absl::StrCat("invalid number ", Quoted(text)));
+         }
+         if (value < min || value > max) {
+           return absl::InvalidArgumentError(
+               absl::StrCat(ToAbsl(text), " is out of range [", min, ", ", max, "]"));
+         }
+         *target = value;
+         return absl::OkStatus();
+       }});
+}
+
+void FlagSet::Bool(std::string_view name, std::string_view env, bool* target,
+                   std::string_view help) {
+  Add({.name = std::string(name),
+       .env = std::string(env),
+       .help = std::string(help),
+       .value_hint = "",
+       .default_text = *target ? "true" : "false",
+       .is_bool = true,
+       .set = [target](std::string_view text) -> absl::Status {
+         absl::StatusOr<bool> value = ParseBool(text);
+         if (!value.ok()) return value.status();
+         *target = *value;
+         return absl::OkStatus();
+       }});
+}
+
+absl::StatusOr<std::vector<std::string>> FlagSet::Parse(std::span<const std::string> args,
+                                                        const EnvLookup& env) {
+  help_requested_ = false;
+  for (const std::string& arg : args) {
+    if (arg == "--") break;
+    if (arg == "--help" || arg == "-h") {
+      help_requested_ = true;
+      return std::vector<std::string>();
+    }
+  }
+  if (!registration_error_.ok()) return registration_error_;
+
+  std::vector<std::string> positional;
+  std::vector<bool> from_flag(settings_.size(), false);
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--") {
+      positional.insert(positional.end(), args.begin() + i + 1, args.end());
+      break;
+    }
+    if (!absl::StartsWith(arg, "--")) {
+      if (arg.size() > 1 && arg[0] == '-') {
+        return absl::InvalidArgumentError(
+            absl::StrCat("unknown flag ", arg, " (flags start with two dashes)"));
+      }
+      positional.push_back(arg);
+      continue;
+    }
+    std::string_view body = std::string_view(arg).substr(2);
+    std::optional<std::string_view> value;
+    if (size_t eq = body.find('='); eq != std::string_view::npos) {
+      value = body.substr(eq + 1);
+      body = body.substr(0, eq);
+    }
+    const Setting* setting = Find(body);
+    if (setting == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", ToAbsl(body)));
+    }
+    if (!value.has_value()) {
+      if (setting->is_bool) {
+        value = "true";
+      } else if (i + 1 < args.size() && !absl::StartsWith(args[i + 1], "--")) {
+        value = args[++i];
+      } else {
+        return absl::InvalidArgumentError(absl::StrCat("--", ToAbsl(body), ": missing value"));
+      }
+    }
+    if (absl::Status status = setting->set(*value); !status.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--", ToAbsl(body), ": ", status.message()));
+    }
+    from_flag[setting - settings_.data()] = true;
+  }
+
+  for (size_t i = 0; i < settings_.size(); ++i) {
+    const Setting& setting = settings_[i];
+    if (from_flag[i] || setting.env.empty()) continue;
+    std::optional<std::string> value = env(setting.env);
+    if (!value.has_value() || value->empty()) continue;
+    if (absl::Status status = setting.set(*value); !status.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(setting.env, ": ", status.message()));
+    }
+  }
+  return positional;
+}
+
+std::string FlagSet::Help() const {
+  struct Row {
+    std::string flag, env, default_text, help;
+  };
+  std::vector<Row> rows;
+  for (const Setting& setting : settings_) {
+    rows.push_back({setting.is_bool ? absl::StrCat("--", setting.name)
+                                    : absl::StrCat("--", setting.name, "=", setting.value_hint),
+                    setting.env, absl::StrCat("default ", setting.default_text), setting.help});
+  }
+  rows.push_back({"--help, -h", "", "", "show this help and exit"});
+
+  size_t flag_width = 0, env_width = 0, default_width = 0;
+  for (const Row& row : rows) {
+    flag_width = std::max(flag_width, row.flag.size());
+    env_width = std::max(env_width, row.env.size());
+    default_width = std::max(default_width, row.default_text.size());
+  }
+  auto pad = [](const std::string& text, size_t width) {
+    return absl::StrCat(text, std::string(width - text.size() + 2, ' '));
+  };
+
+  std::string out = absl::StrCat("usage: ", usage_line_, "\n\n", summary_, "\n\n",
+                                 "Flags (each may also be set by the environment variable shown; "
+                                 "a flag beats the variable):\n");
+  for (const Row& row : rows) {
+    absl::StrAppend(&out, "  ", pad(row.flag, flag_width), pad(row.env, env_width),
+                    pad(row.default_text, default_width), row.help, "\n");
+  }
+  return out;
+}
+
+absl::Status ValidateHostPort(std::string_view what, std::string_view value, bool allow_zero) {
+  if (absl::Status status = CheckHostPort(value, allow_zero); !status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(ToAbsl(what), ": ", status.message()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace advisor::config

@@ -25,7 +25,7 @@ constexpr char kSummary[] =
 int Migrate(const std::string& database_url) {
   auto applied = advisor::store::Migrate(database_url);
   if (!applied.ok()) {
-    spdlog::error("migration failed: {}", applied.status().message());
+    spdlog::error("migration failed: {}", applied.status().ToString());
     return 1;
   }
   spdlog::info("database is up to date ({} migrations applied now, {} known)", *applied,
@@ -45,7 +45,7 @@ int Serve(const advisor::ServerOptions& options, const std::string& database_url
       options, std::make_shared<advisor::store::PgStore>(database_url),
       std::make_shared<advisor::store::PgStore>(database_url));
   if (!server.ok()) {
-    spdlog::error("cannot start: {}", server.status().message());
+    spdlog::error("cannot start: {}", server.status().ToString());
     return 1;
   }
   int signal = 0;

@@ -90,7 +90,7 @@ void AdvisorServer::ReloadOnce() {
     spdlog::warn(
         "cannot load a snapshot from PostgreSQL ({}): answering from the last good snapshot "
         "until it is back",
-        snapshot.status().message());
+        snapshot.status().ToString());
   }
   const absl::Time loaded_at = snapshots_.Get()->loaded_at;
   metrics_->SetSnapshotAge(
@@ -117,7 +117,7 @@ void AdvisorServer::FlushLoop(std::stop_token stop) {
     metrics_->RecordFlush(false);
     if (!failing) {
       spdlog::warn("outcome flush failed ({}); {} reports held, retrying with backoff",
-                   written.status().message(), buffer_.held_reports());
+                   written.status().ToString(), buffer_.held_reports());
     }
     failing = true;
     wait = std::min(wait * 2, options_.max_flush_backoff);
@@ -151,7 +151,7 @@ absl::Status AdvisorServer::Shutdown() {
   server_->Wait();
   if (lost > 0) {
     spdlog::error("shutting down with {} acknowledged reports not written: {}", lost,
-                  status.message());
+                  status.ToString());
     return absl::UnavailableError(
         absl::StrCat(lost, " acknowledged reports could not be written: ", status.message()));
   }

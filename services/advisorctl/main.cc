@@ -47,7 +47,7 @@ struct Options {
   int64_t time_to_connect_ms = 0;
 };
 
-int Fail(std::string_view message) {
+int Fail(absl::string_view message) {
   std::cerr << "advisorctl: " << message << "\n";
   return 2;
 }
@@ -63,7 +63,9 @@ void PrintJson(const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = true;
   options.always_print_primitive_fields = true;
-  google::protobuf::util::MessageToJsonString(message, &json, options).IgnoreError();
+  if (!google::protobuf::util::MessageToJsonString(message, &json, options).ok()) {
+    json = message.ShortDebugString();
+  }
   std::cout << json;
 }
 
@@ -74,7 +76,7 @@ std::unique_ptr<grpc::ClientContext> Context(const Options& options) {
   return context;
 }
 
-std::string Lower(std::string_view enum_name, std::string_view prefix) {
+std::string Lower(absl::string_view enum_name, absl::string_view prefix) {
   std::string out(enum_name.substr(std::min(prefix.size(), enum_name.size())));
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
@@ -127,7 +129,7 @@ int GetStrategy(v1::ConnectivityAdvisor::Stub& stub, const Options& options) {
 }
 
 // One "PATH:RESULT:MS[:TRANSPORT[:TURN_ID]]" item of --attempts.
-absl::Status ParseAttempt(std::string_view text, v1::Attempt& attempt) {
+absl::Status ParseAttempt(absl::string_view text, v1::Attempt& attempt) {
   std::vector<std::string> parts = absl::StrSplit(text, ':');
   if (parts.size() < 3 || parts.size() > 5) {
     return absl::InvalidArgumentError(
@@ -172,7 +174,7 @@ int Report(v1::ConnectivityAdvisor::Stub& stub, const Options& options) {
   request.set_decision_token(options.token);
   request.set_connected(options.connected);
   request.set_time_to_connect_ms(static_cast<uint32_t>(options.time_to_connect_ms));
-  for (std::string_view item : absl::StrSplit(options.attempts, ',', absl::SkipEmpty())) {
+  for (absl::string_view item : absl::StrSplit(options.attempts, ',', absl::SkipEmpty())) {
     if (absl::Status status = ParseAttempt(item, *request.add_attempts()); !status.ok()) {
       return Fail(status.message());
     }

@@ -1,0 +1,318 @@
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "lib/config/flags.h"
+
+namespace advisor::config {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+
+// A fixed environment, so tests never depend on the variables of the machine running them.
+EnvLookup Env(std::map<std::string, std::string> vars) {
+  return [vars = std::move(vars)](std::string_view name) -> std::optional<std::string> {
+    auto it = vars.find(std::string(name));
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+// One setting of every kind, with defaults, as a binary would register them.
+struct Settings {
+  std::string listen = "0.0.0.0:50051";
+  std::string name = "advisor";
+  std::string token_key = "super-secret-default";
+  absl::Duration flush = absl::Seconds(5);
+  absl::Duration grace = absl::ZeroDuration();
+  int64_t workers = 4;
+  double threshold = 0.5;
+  bool verbose = false;
+
+  FlagSet flags{"advisor-server [serve|migrate] [flags]", "The Connectivity Advisor service."};
+
+  Settings() {
+    flags.HostPort("listen", "ADVISOR_LISTEN", &listen, "gRPC listen address");
+    flags.String("name", "ADVISOR_NAME", &name, "instance name");
+    flags.Secret("token-key", "ADVISOR_TOKEN_KEY", &token_key, "decision token HMAC key");
+    flags.Duration("flush-interval", "ADVISOR_FLUSH_INTERVAL", &flush, "how often to flush");
+    flags.Duration("grace", "ADVISOR_GRACE", &grace, "shutdown grace", absl::ZeroDuration(),
+                   absl::Minutes(1));
+    flags.Int("workers", "ADVISOR_WORKERS", &workers, "worker threads", 1, 64);
+    flags.Double("threshold", "ADVISOR_THRESHOLD", &threshold, "confidence threshold", 0, 1);
+    flags.Bool("verbose", "ADVISOR_VERBOSE", &verbose, "log more");
+  }
+
+  absl::StatusOr<std::vector<std::string>> Parse(std::vector<std::string> args,
+                                                 std::map<std::string, std::string> env = {}) {
+    return flags.Parse(args, Env(std::move(env)));
+  }
+};
+
+// The error of a parse that must fail.
+std::string ParseError(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+  Settings s;
+  auto result = s.Parse(std::move(args), std::move(env));
+  EXPECT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  return std::string(result.status().message());
+}
+
+TEST(FlagSet, DefaultsStayWhenNothingIsGiven) {
+  Settings s;
+  auto positional = s.Parse({});
+  ASSERT_TRUE(positional.ok()) << positional.status();
+  EXPECT_THAT(*positional, IsEmpty());
+  EXPECT_EQ(s.listen, "0.0.0.0:50051");
+  EXPECT_EQ(s.flush, absl::Seconds(5));
+  EXPECT_EQ(s.workers, 4);
+  EXPECT_FALSE(s.verbose);
+  EXPECT_FALSE(s.flags.help_requested());
+}
+
+TEST(FlagSet, FlagBeatsEnvBeatsDefault) {
+  Settings s;
+  auto positional =
+      s.Parse({"--flush-interval=1m30s"},
+              {{"ADVISOR_FLUSH_INTERVAL", "10s"}, {"ADVISOR_WORKERS", "8"}, {"OTHER", "x"}});
+  ASSERT_TRUE(positional.ok()) << positional.status();
+  EXPECT_EQ(s.flush, absl::Seconds(90));  // flag over env
+  EXPECT_EQ(s.workers, 8);                // env over default
+  EXPECT_EQ(s.threshold, 0.5);            // default
+}
+
+TEST(FlagSet, EmptyVariableCountsAsUnset) {
+  Settings s;
+  ASSERT_TRUE(s.Parse({}, {{"ADVISOR_WORKERS", ""}, {"ADVISOR_NAME", ""}}).ok());
+  EXPECT_EQ(s.workers, 4);
+  EXPECT_EQ(s.name, "advisor");
+}
+
+TEST(FlagSet, BothFlagFormsAndPositionalArgs) {
+  Settings s;
+  auto positional = s.Parse({"serve", "--listen", "127.0.0.1:9000", "--workers=16", "extra",
+                             "--name", "a=b", "--", "--not-a-flag", "-x"});
+  ASSERT_TRUE(positional.ok()) << positional.status();
+  EXPECT_THAT(*positional, ElementsAre("serve", "extra", "--not-a-flag", "-x"));
+  EXPECT_EQ(s.listen, "127.0.0.1:9000");
+  EXPECT_EQ(s.workers, 16);
+  EXPECT_EQ(s.name, "a=b");
+}
+
+TEST(FlagSet, LastFlagWins) {
+  Settings s;
+  ASSERT_TRUE(s.Parse({"--workers=2", "--workers", "3"}).ok());
+  EXPECT_EQ(s.workers, 3);
+}
+
+TEST(FlagSet, EveryTypeParses) {
+  Settings s;
+  auto positional = s.Parse({"--name=", "--token-key=k", "--flush-interval=500ms", "--grace=0",
+                             "--workers=64", "--threshold=0.25", "--verbose"});
+  ASSERT_TRUE(positional.ok()) << positional.status();
+  EXPECT_EQ(s.name, "");  // an explicit empty flag value does count
+  EXPECT_EQ(s.token_key, "k");
+  EXPECT_EQ(s.flush, absl::Milliseconds(500));
+  EXPECT_EQ(s.grace, absl::ZeroDuration());  // allowed because min is given
+  EXPECT_EQ(s.workers, 64);
+  EXPECT_DOUBLE_EQ(s.threshold, 0.25);
+  EXPECT_TRUE(s.verbose);
+}
+
+TEST(FlagSet, BoolForms) {
+  for (const auto& [text, want] : std::vector<std::pair<std::string, bool>>{{"true", true},
+                                                                            {"1", true},
+                                                                            {"yes", true},
+                                                                            {"TRUE", true},
+                                                                            {"false", false},
+                                                                            {"0", false},
+                                                                            {"no", false}}) {
+    Settings flag;
+    flag.verbose = !want;
+    ASSERT_TRUE(flag.Parse({"--verbose=" + text}).ok()) << text;
+    EXPECT_EQ(flag.verbose, want) << text;
+
+    Settings env;
+    env.verbose = !want;
+    ASSERT_TRUE(env.Parse({}, {{"ADVISOR_VERBOSE", text}}).ok()) << text;
+    EXPECT_EQ(env.verbose, want) << text;
+  }
+}
+
+TEST(FlagSet, BoolDoesNotTakeTheNextArgument) {
+  Settings s;
+  auto positional = s.Parse({"--verbose", "false"});
+  ASSERT_TRUE(positional.ok());
+  EXPECT_TRUE(s.verbose);
+  EXPECT_THAT(*positional, ElementsAre("false"));
+}
+
+TEST(FlagSet, ErrorsNameTheFlagAndTheValue) {
+  EXPECT_EQ(ParseError({"--flush-interval=5 parsecs"}),
+            "--flush-interval: invalid duration \"5 parsecs\" (e.g. 500ms, 5s, 1m30s, 2h)");
+  EXPECT_THAT(ParseError({"--flush-interval", "0s"}),
+              HasSubstr("--flush-interval: duration \"0s\" must be positive"));
+  EXPECT_THAT(ParseError({"--flush-interval=-1s"}), HasSubstr("--flush-interval:"));
+  EXPECT_THAT(ParseError({"--grace=-1s"}), HasSubstr("--grace: duration \"-1s\" is below"));
+  EXPECT_THAT(ParseError({"--grace=2m"}), HasSubstr("--grace: duration \"2m\" is above"));
+  EXPECT_EQ(ParseError({"--workers=many"}), "--workers: invalid integer \"many\"");
+  EXPECT_EQ(ParseError({"--workers=0"}), "--workers: 0 is out of range [1, 64]");
+  EXPECT_EQ(ParseError({"--workers=65"}), "--workers: 65 is out of range [1, 64]");
+  EXPECT_THAT(ParseError({"--workers=99999999999999999999"}), HasSubstr("invalid integer"));
+  EXPECT_EQ(ParseError({"--threshold=high"}), "--threshold: invalid number \"high\"");
+  EXPECT_THAT(ParseError({"--threshold=nan"}), HasSubstr("--threshold: invalid number"));
+  EXPECT_THAT(ParseError({"--threshold=1.5"}), HasSubstr("--threshold: 1.5 is out of range"));
+  EXPECT_THAT(ParseError({"--verbose=maybe"}), HasSubstr("--verbose: invalid boolean \"maybe\""));
+  EXPECT_THAT(ParseError({"--listen=nowhere"}),
+              HasSubstr("--listen: \"nowhere\" is not HOST:PORT: missing :PORT"));
+  EXPECT_EQ(ParseError({"--workers"}), "--workers: missing value");
+  EXPECT_EQ(ParseError({"--workers", "--verbose"}), "--workers: missing value");
+}
+
+TEST(FlagSet, ErrorsNameTheVariableAndTheValue) {
+  EXPECT_THAT(ParseError({}, {{"ADVISOR_FLUSH_INTERVAL", "5 parsecs"}}),
+              HasSubstr("ADVISOR_FLUSH_INTERVAL: invalid duration \"5 parsecs\""));
+  EXPECT_EQ(ParseError({}, {{"ADVISOR_WORKERS", "x"}}), "ADVISOR_WORKERS: invalid integer \"x\"");
+  EXPECT_EQ(ParseError({}, {{"ADVISOR_WORKERS", "100"}}),
+            "ADVISOR_WORKERS: 100 is out of range [1, 64]");
+  EXPECT_EQ(ParseError({}, {{"ADVISOR_THRESHOLD", "x"}}),
+            "ADVISOR_THRESHOLD: invalid number \"x\"");
+  EXPECT_THAT(ParseError({}, {{"ADVISOR_VERBOSE", "on"}}),
+              HasSubstr("ADVISOR_VERBOSE: invalid boolean \"on\""));
+  EXPECT_THAT(ParseError({}, {{"ADVISOR_LISTEN", "0.0.0.0:0"}}),
+              HasSubstr("ADVISOR_LISTEN: \"0.0.0.0:0\" is not HOST:PORT: invalid port \"0\""));
+}
+
+TEST(FlagSet, BadVariableIsIgnoredWhenTheFlagIsGiven) {
+  Settings s;
+  ASSERT_TRUE(s.Parse({"--workers=2"}, {{"ADVISOR_WORKERS", "junk"}}).ok());
+  EXPECT_EQ(s.workers, 2);
+}
+
+TEST(FlagSet, UnknownFlagIsNamed) {
+  EXPECT_EQ(ParseError({"--frobnicate=3"}), "unknown flag --frobnicate");
+  EXPECT_EQ(ParseError({"serve", "--frobnicate"}), "unknown flag --frobnicate");
+  EXPECT_THAT(ParseError({"-workers=3"}), HasSubstr("unknown flag -workers=3"));
+}
+
+TEST(FlagSet, HelpIsRequestedEvenBesideBadFlags) {
+  for (const char* help : {"--help", "-h"}) {
+    Settings s;
+    auto result = s.Parse({"--bogus", help, "--workers=0"});
+    ASSERT_TRUE(result.ok()) << help;
+    EXPECT_TRUE(s.flags.help_requested()) << help;
+  }
+  Settings after_dashes;
+  ASSERT_TRUE(after_dashes.Parse({"--", "--help"}).ok());
+  EXPECT_FALSE(after_dashes.flags.help_requested());
+}
+
+TEST(FlagSet, HelpListsEverySettingAndHidesSecrets) {
+  Settings s;
+  s.flags.Secret("db-password", "", &s.token_key, "database password");
+  const std::string help = s.flags.Help();
+  EXPECT_THAT(help, HasSubstr("usage: advisor-server [serve|migrate] [flags]"));
+  EXPECT_THAT(help, HasSubstr("The Connectivity Advisor service."));
+  for (const char* text : {"--listen=HOST:PORT",
+                           "ADVISOR_LISTEN",
+                           "\"0.0.0.0:50051\"",
+                           "gRPC listen address",
+                           "--name=STRING",
+                           "ADVISOR_NAME",
+                           "--token-key=SECRET",
+                           "ADVISOR_TOKEN_KEY",
+                           "(hidden)",
+                           "--flush-interval=DURATION",
+                           "ADVISOR_FLUSH_INTERVAL",
+                           "default 5s",
+                           "--grace=DURATION",
+                           "ADVISOR_GRACE",
+                           "--workers=INT",
+                           "ADVISOR_WORKERS",
+                           "default 4",
+                           "[1, 64]",
+                           "--threshold=NUMBER",
+                           "ADVISOR_THRESHOLD",
+                           "default 0.5",
+                           "--verbose",
+                           "ADVISOR_VERBOSE",
+                           "default false",
+                           "--db-password=SECRET",
+                           "--help, -h"}) {
+    EXPECT_THAT(help, HasSubstr(text));
+  }
+  EXPECT_THAT(help, Not(HasSubstr("super-secret-default")));
+}
+
+TEST(FlagSet, HelpShowsTheDefaultAtRegistration) {
+  absl::Duration interval = absl::Seconds(90);
+  FlagSet flags("x", "y");
+  flags.Duration("interval", "", &interval, "probe interval");
+  interval = absl::Hours(2);
+  EXPECT_THAT(flags.Help(), HasSubstr("default 1m30s"));
+}
+
+TEST(FlagSet, DuplicateRegistrationFailsParse) {
+  std::string a, b;
+  FlagSet flags("x", "y");
+  flags.String("name", "NAME", &a, "");
+  flags.String("name", "OTHER", &b, "");
+  EXPECT_EQ(flags.Parse({}, Env({})).status().code(), absl::StatusCode::kInternal);
+
+  FlagSet same_env("x", "y");
+  same_env.String("a", "SAME", &a, "");
+  same_env.String("b", "SAME", &b, "");
+  EXPECT_EQ(same_env.Parse({}, Env({})).status().code(), absl::StatusCode::kInternal);
+}
+
+TEST(ValidateHostPort, Accepts) {
+  for (const char* value :
+       {"0.0.0.0:50051", "127.0.0.1:1", "10.1.2.3:65535", "[::]:50051", "[::1]:9090",
+        "[2001:db8::1]:443", "localhost:9090", "advisor.default.svc.cluster.local:50051",
+        "postgres_db:5432", "a-b:1"}) {
+    EXPECT_TRUE(ValidateHostPort("--listen", value).ok()) << value;
+  }
+  EXPECT_TRUE(ValidateHostPort("--listen", "127.0.0.1:0", /*allow_zero=*/true).ok());
+}
+
+TEST(ValidateHostPort, Refuses) {
+  for (const char* value : {"",
+                            "50051",
+                            ":50051",
+                            "0.0.0.0",
+                            "0.0.0.0:",
+                            "0.0.0.0:0",
+                            "0.0.0.0:65536",
+                            "0.0.0.0:123456",
+                            "0.0.0.0:-1",
+                            "0.0.0.0:+80",
+                            "0.0.0.0:http",
+                            "::1:50051",
+                            "[::1]50051",
+                            "[::1",
+                            "[]:80",
+                            "[nothost]:80",
+                            "256.0.0.1:80",
+                            "1.2.3:80",
+                            "-bad-.host:80",
+                            "a..b:80",
+                            "host name:80"}) {
+    absl::Status status = ValidateHostPort("--listen", value);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << value;
+    EXPECT_THAT(status.message(), HasSubstr("--listen: ")) << value;
+  }
+  EXPECT_EQ(ValidateHostPort("ADVISOR_LISTEN", "0.0.0.0:99999").message(),
+            "ADVISOR_LISTEN: \"0.0.0.0:99999\" is not HOST:PORT: invalid port \"99999\" "
+            "(want 1-65535)");
+  EXPECT_THAT(ValidateHostPort("--listen", "::1:50051").message(), HasSubstr("needs brackets"));
+}
+
+}  // namespace
+}  // namespace advisor::config
