@@ -1,24 +1,31 @@
 // PostgreSQL storage of fleet outcome aggregates, behind a small interface.
 //
-// libpqxx exceptions stop here: every method returns absl::Status. A broken connection is reopened on
-// the next call, so callers simply retry.
+// libpqxx exceptions stop here: every method returns absl::Status. A broken connection is reopened
+// on the next call, so callers simply retry.
 #ifndef ADVISOR_LIB_STORE_STORE_H_
 #define ADVISOR_LIB_STORE_STORE_H_
 
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "lib/strategy/engine.h"
 
+// libpqxx 6 spells its connection class as an alias of a template; declared the same way here so
+// that this header needs no libpqxx include.
 namespace pqxx {
-class connection;
-}
+class connect_direct;
+template <typename ConnectPolicy>
+class basic_connection_base;
+using connection = basic_connection_base<connect_direct>;
+}  // namespace pqxx
 
 namespace advisor::store {
 
@@ -30,6 +37,15 @@ struct Migration {
 };
 // The migrations shipped with this build, in version order.
 std::span<const Migration> EmbeddedMigrations();
+
+// The session advisory lock key Migrate() holds. Other advisory locks of the project (the prober's
+// leader lock) must use different keys.
+inline constexpr int64_t kMigrationLockKey = 0x4356'4164'4d69'6772;  // "CVAdMigr"
+
+// `database_url` with connect_timeout=5 added (in URI or key=value form) unless it already sets a
+// connect timeout or PGCONNECT_TIMEOUT does: without one, libpq waits on an unreachable host for as
+// long as the kernel keeps trying.
+std::string WithConnectTimeout(const std::string& database_url);
 
 // Applies every migration not yet recorded in schema_migrations, each in its own transaction, while
 // holding a session advisory lock so that replicas starting together apply each exactly once.
@@ -50,7 +66,8 @@ class OutcomeStore {
   // A batch whose flush_id is already recorded changes nothing and returns OK.
   virtual absl::Status ApplyFlush(const FlushBatch& batch) = 0;
   // Every aggregate row whose bucket starts at or after `since`.
-  virtual absl::StatusOr<std::vector<strategy::BucketAggregate>> LoadAggregates(absl::Time since) = 0;
+  virtual absl::StatusOr<std::vector<strategy::BucketAggregate>> LoadAggregates(
+      absl::Time since) = 0;
 };
 
 // OutcomeStore on PostgreSQL. Thread-safe: calls are serialised on one connection.
@@ -68,10 +85,15 @@ class PgStore : public OutcomeStore {
  private:
   // Returns an open connection, reconnecting if the previous one broke. Requires mu_.
   absl::StatusOr<pqxx::connection*> Connection();
+  // Runs `body` (which reports failure by throwing) on the connection under mu_, turning exceptions
+  // into a Status that names `what`.
+  absl::Status Call(const std::string& what, absl::FunctionRef<void(pqxx::connection&)> body);
 
   const std::string url_;
   std::mutex mu_;
   std::unique_ptr<pqxx::connection> conn_;
+  // The last call failed for want of a connection. Only transitions are logged, not every failure.
+  bool unavailable_ = false;
 };
 
 }  // namespace advisor::store

@@ -1,9 +1,11 @@
-// A throwaway PostgreSQL 15 cluster for integration tests: initdb in a temp dir, a free loopback port,
-// stopped and removed by its owner. Runs the server as the `postgres` user when the tests run as root.
+// A throwaway PostgreSQL 15 cluster for integration tests: initdb in a temp dir, a free loopback
+// port, stopped and removed by its owner. Runs the server as the `postgres` user when the tests run
+// as root.
 #ifndef ADVISOR_TESTS_SUPPORT_POSTGRES_H_
 #define ADVISOR_TESTS_SUPPORT_POSTGRES_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -23,13 +25,21 @@ class PostgresCluster {
   absl::Status Stop();
   absl::Status Start();
   // Runs one SQL statement through psql and returns its unaligned, tuples-only output.
-  absl::StatusOr<std::string> Query(const std::string& sql) const;
+  absl::StatusOr<std::string> Query(const std::string& sql,
+                                    const std::string& database = "advisor") const;
+  // A further empty database (a plain identifier), for tests that need a schema of their own.
+  absl::Status CreateDatabase(const std::string& name) const;
 
-  // postgresql://advisor@127.0.0.1:<port>/advisor
-  std::string url() const;
+  // postgresql://advisor@127.0.0.1:<port>/<database>
+  std::string url(const std::string& database = "advisor") const;
   int port() const { return port_; }
 
  private:
+  // argv for running a server binary from bin_dir_: as `postgres` when we are root.
+  std::vector<std::string> ServerCommand(const std::string& binary,
+                                         std::vector<std::string> args) const;
+
+  std::string bin_dir_;
   std::string dir_;
   int port_ = 0;
   bool running_ = false;

@@ -80,7 +80,9 @@ void RemoveTree(const std::string& path) {
 absl::StatusOr<int> Run(const std::vector<std::string>& argv, std::string* output,
                         const std::vector<std::string>& extra_env) {
   int fds[2];
-  if (pipe(fds) != 0) return absl::InternalError("pipe failed");
+  // Close-on-exec, so only the dup2 copies reach the child and a daemon it starts cannot hold the
+  // pipe open after the child exits.
+  if (pipe2(fds, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
   pid_t pid = Spawn(argv, fds[1], extra_env);
   close(fds[1]);
   if (pid < 0) {
@@ -95,7 +97,8 @@ absl::StatusOr<int> Run(const std::vector<std::string>& argv, std::string* outpu
   int status = 0;
   waitpid(pid, &status, 0);
   if (output) *output = std::move(out);
-  if (!WIFEXITED(status)) return absl::InternalError(absl::StrCat(argv[0], " did not exit normally"));
+  if (!WIFEXITED(status))
+    return absl::InternalError(absl::StrCat(argv[0], " did not exit normally"));
   return WEXITSTATUS(status);
 }
 
@@ -105,7 +108,7 @@ ChildProcess::~ChildProcess() {
 
 absl::Status ChildProcess::Start(const std::vector<std::string>& argv, const std::string& log_path,
                                  const std::vector<std::string>& extra_env) {
-  int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return absl::InternalError(absl::StrCat("cannot open ", log_path));
   pid_ = Spawn(argv, fd, extra_env);
   close(fd);

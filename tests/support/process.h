@@ -24,8 +24,8 @@ void RemoveTree(const std::string& path);
 absl::StatusOr<int> Run(const std::vector<std::string>& argv, std::string* output = nullptr,
                         const std::vector<std::string>& extra_env = {});
 
-// A child process whose stdout and stderr go to `log_path`. Killed (SIGKILL) on destruction if still
-// running; Stop() asks politely first.
+// A child process whose stdout and stderr go to `log_path`. Killed (SIGKILL) on destruction if
+// still running; Stop() asks politely first.
 class ChildProcess {
  public:
   ChildProcess() = default;
@@ -35,7 +35,8 @@ class ChildProcess {
 
   absl::Status Start(const std::vector<std::string>& argv, const std::string& log_path,
                      const std::vector<std::string>& extra_env = {});
-  // Sends `signal`, waits up to `timeout`, then SIGKILL. Returns the exit status as waitpid reports it.
+  // Sends `signal`, waits up to `timeout`, then SIGKILL. Returns the exit status as waitpid reports
+  // it.
   int Stop(int signal, absl::Duration timeout);
   bool Running();
   pid_t pid() const { return pid_; }
