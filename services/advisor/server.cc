@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
+#include "lib/telemetry/logging.h"
 #include "services/advisor/validation.h"
 
 namespace advisor {
@@ -36,8 +37,12 @@ absl::StatusOr<std::unique_ptr<AdvisorServer>> AdvisorServer::Start(
   builder.RegisterService(server->service_.get());
   builder.SetMaxReceiveMessageSize(kMaxRequestBytes);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  // Series for every method and code exist from the start, so rates and alerts see zeros, not gaps.
+  const google::protobuf::ServiceDescriptor* services[] = {
+      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+          connectivity::advisor::v1::ConnectivityAdvisor::service_full_name())};
   interceptors.push_back(
-      telemetry::MakeGrpcServerMetricsInterceptorFactory(*server->exposer_.registry()));
+      telemetry::MakeGrpcServerMetricsInterceptorFactory(*server->exposer_.registry(), services));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   server->server_ = builder.BuildAndStart();
   if (!server->server_ || server->port_ == 0) {
@@ -73,8 +78,8 @@ int AdvisorServer::metrics_port() const { return exposer_.port(); }
 
 bool AdvisorServer::Sleep(std::stop_token stop, absl::Duration duration) {
   std::unique_lock lock(sleep_mu_);
-  return !sleep_cv_.wait_for(lock, stop, absl::ToChronoMilliseconds(duration),
-                             [] { return false; });
+  sleep_cv_.wait_for(lock, stop, absl::ToChronoMilliseconds(duration), [] { return false; });
+  return !stop.stop_requested();
 }
 
 void AdvisorServer::ReloadOnce() {
