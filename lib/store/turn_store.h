@@ -1,0 +1,71 @@
+// PostgreSQL storage of the TURN server registry and of each prober region's view of TURN health,
+// and the advisory lock that elects one active prober per region.
+//
+// The registry never holds secrets: those stay in the servers file that prober and server mount.
+#ifndef ADVISOR_LIB_STORE_TURN_STORE_H_
+#define ADVISOR_LIB_STORE_TURN_STORE_H_
+
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "lib/store/store.h"
+#include "lib/turn/health.h"
+
+namespace advisor::store {
+
+struct TurnServerRow {
+  std::string id;
+  std::vector<std::string> urls;
+  std::string region;
+  std::vector<std::string> transports;  // "udp", "tcp", "tls", derived from the urls
+  bool enabled = true;
+  friend bool operator==(const TurnServerRow&, const TurnServerRow&) = default;
+};
+
+struct TurnHealthRow {
+  std::string server_id;
+  std::string prober_region;  // "" for a prober without --region
+  turn::HealthState health;
+  friend bool operator==(const TurnHealthRow&, const TurnHealthRow&) = default;
+};
+
+class TurnStore {
+ public:
+  virtual ~TurnStore() = default;
+  // Makes the registry match `servers` in one transaction: listed servers are inserted or updated;
+  // servers no longer listed are kept (their history stays) but marked disabled.
+  virtual absl::Status SyncTurnServers(std::span<const TurnServerRow> servers) = 0;
+  // Inserts or replaces the health rows, in one transaction.
+  virtual absl::Status WriteTurnHealth(std::span<const TurnHealthRow> rows) = 0;
+  virtual absl::StatusOr<std::vector<TurnServerRow>> LoadTurnServers() = 0;
+  virtual absl::StatusOr<std::vector<TurnHealthRow>> LoadTurnHealth() = 0;
+};
+
+// A session-level pg_try_advisory_lock on a connection of its own: held while that connection lives.
+// Used so that one prober per region probes while the others stand by.
+class LeaderLock {
+ public:
+  LeaderLock(std::string database_url, std::string name);  // key derived from `name`
+  ~LeaderLock();
+  // True when this process holds the lock now: keeps it if held and the connection is alive, else tries
+  // to take it (reconnecting if needed). An error only when the database cannot be reached.
+  absl::StatusOr<bool> TryAcquire();
+  // Gives the lock up (closes the connection).
+  void Release();
+
+ private:
+  const std::string url_;
+  const int64_t key_;
+  std::mutex mu_;
+  std::unique_ptr<pqxx::connection> conn_;
+  bool held_ = false;
+};
+
+}  // namespace advisor::store
+
+#endif  // ADVISOR_LIB_STORE_TURN_STORE_H_
