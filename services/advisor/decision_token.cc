@@ -2,7 +2,9 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+
+#include <algorithm>
+#include <cstring>
 
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
@@ -28,14 +30,6 @@ uint64_t GetBigEndian(std::string_view in, size_t offset, int bytes) {
   return value;
 }
 
-std::string Mac(const std::string& key, std::string_view payload) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(payload.data()), payload.size(), digest, &length);
-  return std::string(reinterpret_cast<char*>(digest), kMacBytes);
-}
-
 bool SameMac(const std::string& a, const std::string& b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
@@ -44,7 +38,59 @@ absl::Status Malformed(absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat("decision_token: malformed (", why, ")"));
 }
 
+struct DigestCtxFree {
+  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+};
+using DigestCtx = std::unique_ptr<EVP_MD_CTX, DigestCtxFree>;
+
 }  // namespace
+
+struct HmacSha256::State {
+  DigestCtx inner{EVP_MD_CTX_new()};  // SHA-256 after absorbing key ^ ipad
+  DigestCtx outer{EVP_MD_CTX_new()};  // SHA-256 after absorbing key ^ opad
+};
+
+HmacSha256::HmacSha256(std::string_view key) {
+  constexpr size_t kBlock = 64;
+  unsigned char block[kBlock] = {};
+  if (key.size() > kBlock) {
+    unsigned int length = 0;
+    EVP_Digest(key.data(), key.size(), block, &length, EVP_sha256(), nullptr);
+  } else {
+    std::memcpy(block, key.data(), key.size());
+  }
+  unsigned char ipad[kBlock], opad[kBlock];
+  for (size_t i = 0; i < kBlock; ++i) {
+    ipad[i] = block[i] ^ 0x36;
+    opad[i] = block[i] ^ 0x5c;
+  }
+  auto state = std::make_shared<State>();
+  EVP_DigestInit_ex(state->inner.get(), EVP_sha256(), nullptr);
+  EVP_DigestUpdate(state->inner.get(), ipad, kBlock);
+  EVP_DigestInit_ex(state->outer.get(), EVP_sha256(), nullptr);
+  EVP_DigestUpdate(state->outer.get(), opad, kBlock);
+  state_ = std::move(state);
+}
+
+std::string HmacSha256::Mac(std::string_view message, size_t length) const {
+  // One scratch context per thread: the keyed states are copied into it, never changed.
+  thread_local DigestCtx work{EVP_MD_CTX_new()};
+  unsigned char inner[EVP_MAX_MD_SIZE], mac[EVP_MAX_MD_SIZE];
+  unsigned int inner_length = 0, mac_length = 0;
+  EVP_MD_CTX_copy_ex(work.get(), state_->inner.get());
+  EVP_DigestUpdate(work.get(), message.data(), message.size());
+  EVP_DigestFinal_ex(work.get(), inner, &inner_length);
+  EVP_MD_CTX_copy_ex(work.get(), state_->outer.get());
+  EVP_DigestUpdate(work.get(), inner, inner_length);
+  EVP_DigestFinal_ex(work.get(), mac, &mac_length);
+  return std::string(reinterpret_cast<char*>(mac), std::min<size_t>(length, mac_length));
+}
+
+TokenSigner::TokenSigner(const std::string& key, const std::string& previous_key,
+                         absl::Duration ttl)
+    : key_(key), ttl_(ttl) {
+  if (!previous_key.empty()) previous_key_.emplace(previous_key);
+}
 
 absl::StatusOr<TokenSigner> TokenSigner::Create(std::string key, std::string previous_key,
                                                 absl::Duration ttl) {
@@ -57,7 +103,7 @@ absl::StatusOr<TokenSigner> TokenSigner::Create(std::string key, std::string pre
         "previous token key must be at least ", kMinKeyBytes, " bytes, got ", previous_key.size()));
   }
   if (ttl <= absl::ZeroDuration()) return absl::InvalidArgumentError("token TTL must be positive");
-  return TokenSigner(std::move(key), std::move(previous_key), ttl);
+  return TokenSigner(key, previous_key, ttl);
 }
 
 std::string TokenSigner::Sign(const TokenClaims& claims) const {
@@ -74,7 +120,7 @@ std::string TokenSigner::Sign(const TokenClaims& claims) const {
   payload.push_back(static_cast<char>(id.size()));
   payload.append(id);
   return absl::StrCat(absl::WebSafeBase64Escape(payload), ".",
-                      absl::WebSafeBase64Escape(Mac(key_, payload)));
+                      absl::WebSafeBase64Escape(key_.Mac(payload, kMacBytes)));
 }
 
 absl::StatusOr<TokenClaims> TokenSigner::Verify(std::string_view token, absl::Time now) const {
@@ -88,8 +134,8 @@ absl::StatusOr<TokenClaims> TokenSigner::Verify(std::string_view token, absl::Ti
     return Malformed("not base64url");
   }
   if (payload.size() < kFixedBytes || mac.size() != kMacBytes) return Malformed("wrong length");
-  if (!SameMac(mac, Mac(key_, payload)) &&
-      (previous_key_.empty() || !SameMac(mac, Mac(previous_key_, payload)))) {
+  if (!SameMac(mac, key_.Mac(payload, kMacBytes)) &&
+      (!previous_key_ || !SameMac(mac, previous_key_->Mac(payload, kMacBytes)))) {
     return absl::UnauthenticatedError(
         "decision_token: signature does not match (forged, or signed with a retired key)");
   }

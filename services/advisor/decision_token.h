@@ -9,6 +9,8 @@
 #define ADVISOR_SERVICES_ADVISOR_DECISION_TOKEN_H_
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -16,6 +18,19 @@
 #include "lib/strategy/types.h"
 
 namespace advisor {
+
+// HMAC-SHA256 with one key, its padded-key digest states computed once: signing then costs two
+// short digests instead of a key schedule and a provider lookup per call. Thread-safe.
+class HmacSha256 {
+ public:
+  explicit HmacSha256(std::string_view key);
+  // The first `length` (at most 32) bytes of HMAC-SHA256(key, message).
+  std::string Mac(std::string_view message, size_t length) const;
+
+ private:
+  struct State;
+  std::shared_ptr<const State> state_;
+};
 
 struct TokenClaims {
   strategy::NatPair pair;
@@ -41,11 +56,10 @@ class TokenSigner {
   absl::StatusOr<TokenClaims> Verify(std::string_view token, absl::Time now) const;
 
  private:
-  TokenSigner(std::string key, std::string previous_key, absl::Duration ttl)
-      : key_(std::move(key)), previous_key_(std::move(previous_key)), ttl_(ttl) {}
+  TokenSigner(const std::string& key, const std::string& previous_key, absl::Duration ttl);
 
-  std::string key_;
-  std::string previous_key_;
+  HmacSha256 key_;
+  std::optional<HmacSha256> previous_key_;
   absl::Duration ttl_;
 };
 

@@ -24,11 +24,9 @@ absl::StatusOr<std::unique_ptr<AdvisorServer>> AdvisorServer::Start(
     return status;
   }
   server->metrics_ = std::make_unique<AdvisorMetrics>(*server->exposer_.registry());
-  server->service_ = std::make_unique<AdvisorService>(
-      ServiceOptions{.engine = options.snapshot.engine,
-                     .bucket_width = options.snapshot.bucket_width,
-                     .stun_urls = options.stun_urls},
-      server->snapshots_, server->signer_, server->buffer_, *server->metrics_);
+  server->service_ =
+      std::make_unique<AdvisorService>(server->service_options_, server->snapshots_,
+                                       server->signer_, server->buffer_, *server->metrics_);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -67,7 +65,13 @@ AdvisorServer::AdvisorServer(const ServerOptions& options, TokenSigner signer,
       signer_(std::move(signer)),
       reload_store_(std::move(reload_store)),
       flush_store_(std::move(flush_store)),
-      snapshots_(ColdStartSnapshot(options.snapshot)),
+      service_options_{.engine = options.snapshot.engine,
+                       .bucket_width = options.snapshot.bucket_width,
+                       .stun_urls = options.stun_urls},
+      render_([this](const strategy::Decision& decision) {
+        return RenderGetStrategyResponse(decision, service_options_);
+      }),
+      snapshots_(ColdStartSnapshot(options.snapshot, render_)),
       buffer_(options.max_pending_reports) {}
 
 AdvisorServer::~AdvisorServer() {
@@ -84,7 +88,7 @@ bool AdvisorServer::Sleep(std::stop_token stop, absl::Duration duration) {
 
 void AdvisorServer::ReloadOnce() {
   const absl::Time now = absl::Now();
-  auto snapshot = LoadSnapshot(*reload_store_, now, options_.snapshot);
+  auto snapshot = LoadSnapshot(*reload_store_, now, options_.snapshot, render_);
   metrics_->RecordSnapshotLoad(snapshot.ok());
   if (snapshot.ok()) {
     snapshots_.Set(*std::move(snapshot));

@@ -77,6 +77,8 @@ class AdvisorServer {
   std::shared_ptr<store::OutcomeStore> flush_store_;
   telemetry::MetricsExposer exposer_;
   std::unique_ptr<AdvisorMetrics> metrics_;
+  const ServiceOptions service_options_;
+  const ResponseRenderer render_;
   SnapshotHolder snapshots_;
   OutcomeBuffer buffer_;
   std::unique_ptr<AdvisorService> service_;

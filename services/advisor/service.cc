@@ -53,10 +53,36 @@ AdvisorService::AdvisorService(ServiceOptions options, const SnapshotHolder& sna
       metrics_(metrics),
       clock_(std::move(clock)) {}
 
-grpc::Status AdvisorService::HandleGetStrategy(const v1::GetStrategyRequest& request,
-                                               v1::GetStrategyResponse& response) {
+std::string RenderGetStrategyResponse(const strategy::Decision& decision,
+                                      const ServiceOptions& options) {
+  v1::GetStrategyResponse response;
+  response.set_strategy(static_cast<v1::Strategy>(decision.strategy));
+  response.set_direct_timeout_ms(decision.direct_timeout_ms);
+  response.set_preferred_turn_transport(
+      static_cast<v1::TurnTransport>(decision.preferred_transport));
+  response.set_expected_success_rate(decision.expected_success_rate);
+  response.set_expected_connect_time_ms(decision.expected_connect_time_ms);
+  response.set_history_samples(decision.history_samples);
+
+  v1::IceConfig& ice = *response.mutable_ice_config();
+  if (!options.stun_urls.empty()) {
+    v1::IceServer& stun = *ice.add_ice_servers();
+    for (const std::string& url : options.stun_urls) stun.add_urls(url);
+  }
+  ice.set_ice_transport_policy(decision.relay_only ? "relay" : "all");
+  ice.set_ice_candidate_pool_size(decision.ice_candidate_pool_size);
+  ice.set_bundle_policy("max-bundle");
+  ice.set_rtcp_mux_policy("require");
+
+  for (const std::string& reason : decision.reasons) response.add_reasons(reason);
+  response.add_reasons("no TURN server is configured: the ICE configuration has STUN only");
+  return response.SerializeAsString();
+}
+
+absl::StatusOr<grpc::ByteBuffer> AdvisorService::HandleGetStrategy(
+    const v1::GetStrategyRequest& request) {
   auto query = ParseGetStrategyRequest(request);
-  if (!query.ok()) return ToGrpc(query.status());
+  if (!query.ok()) return query.status();
   const strategy::NatType local =
       strategy::EffectiveType(query->local, query->local_confidence, options_.engine);
   const strategy::NatType remote =
@@ -69,37 +95,19 @@ grpc::Status AdvisorService::HandleGetStrategy(const v1::GetStrategyRequest& req
   const strategy::Decision& decision = snapshot->decision(pair);
   metrics_.RecordDecision(pair, decision.strategy);
 
-  response.set_strategy(static_cast<v1::Strategy>(decision.strategy));
-  response.set_direct_timeout_ms(decision.direct_timeout_ms);
-  response.set_preferred_turn_transport(
-      static_cast<v1::TurnTransport>(decision.preferred_transport));
-  response.set_expected_success_rate(decision.expected_success_rate);
-  response.set_expected_connect_time_ms(decision.expected_connect_time_ms);
-  response.set_history_samples(decision.history_samples);
-
-  v1::IceConfig& ice = *response.mutable_ice_config();
-  if (!options_.stun_urls.empty()) {
-    v1::IceServer& stun = *ice.add_ice_servers();
-    for (const std::string& url : options_.stun_urls) stun.add_urls(url);
-  }
-  ice.set_ice_transport_policy(decision.relay_only ? "relay" : "all");
-  ice.set_ice_candidate_pool_size(decision.ice_candidate_pool_size);
-  ice.set_bundle_policy("max-bundle");
-  ice.set_rtcp_mux_policy("require");
-
+  v1::GetStrategyResponse extra;
   std::vector<std::string> notes;
   NoteLowConfidence("local", request.local(), local, options_.engine, notes);
   NoteLowConfidence("remote", request.remote(), remote, options_.engine, notes);
-  for (std::string& note : notes) response.add_reasons(std::move(note));
-  for (const std::string& reason : decision.reasons) response.add_reasons(reason);
-  response.add_reasons("no TURN server is configured: the ICE configuration has STUN only");
-
-  response.set_decision_token(signer_.Sign({.pair = pair,
-                                            .strategy = decision.strategy,
-                                            .direct_timeout_ms = decision.direct_timeout_ms,
-                                            .turn_server_id = "",
-                                            .issued_at = clock_()}));
-  return grpc::Status::OK;
+  for (std::string& note : notes) extra.add_reasons(std::move(note));
+  extra.set_decision_token(signer_.Sign({.pair = pair,
+                                         .strategy = decision.strategy,
+                                         .direct_timeout_ms = decision.direct_timeout_ms,
+                                         .turn_server_id = "",
+                                         .issued_at = clock_()}));
+  const grpc::Slice parts[] = {snapshot->responses[pair.Index()],
+                               grpc::Slice(extra.SerializeAsString())};
+  return grpc::ByteBuffer(parts, 2);
 }
 
 grpc::Status AdvisorService::HandleReportOutcome(const v1::ReportOutcomeRequest& request) {
@@ -129,9 +137,21 @@ grpc::Status AdvisorService::HandleReportOutcome(const v1::ReportOutcomeRequest&
 }
 
 grpc::ServerUnaryReactor* AdvisorService::GetStrategy(grpc::CallbackServerContext* context,
-                                                      const v1::GetStrategyRequest* request,
-                                                      v1::GetStrategyResponse* response) {
-  return Respond(context, [&] { return HandleGetStrategy(*request, *response); });
+                                                      const grpc::ByteBuffer* request,
+                                                      grpc::ByteBuffer* response) {
+  return Respond(context, [&] {
+    grpc::Slice slice;
+    v1::GetStrategyRequest parsed;
+    if (!request->DumpToSingleSlice(&slice).ok() ||
+        !parsed.ParseFromArray(slice.begin(), static_cast<int>(slice.size()))) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "request: not a valid GetStrategyRequest message");
+    }
+    absl::StatusOr<grpc::ByteBuffer> answer = HandleGetStrategy(parsed);
+    if (!answer.ok()) return ToGrpc(answer.status());
+    *response = *std::move(answer);
+    return grpc::Status::OK;
+  });
 }
 
 grpc::ServerUnaryReactor* AdvisorService::ReportOutcome(grpc::CallbackServerContext* context,

@@ -24,18 +24,26 @@ struct ServiceOptions {
   std::vector<std::string> stun_urls;
 };
 
+// The fixed part of the answer for `decision`, serialized: everything but the decision token and
+// the notes about the request's own NAT reports, which the handler appends (protobuf concatenation
+// merges).
+std::string RenderGetStrategyResponse(const strategy::Decision& decision,
+                                      const ServiceOptions& options);
+
+// GetStrategy is served raw (bytes in, bytes out) so that the answer is the snapshot's pre-rendered
+// bytes plus the per-request fields, with no message built per call.
 class AdvisorService final
-    : public connectivity::advisor::v1::ConnectivityAdvisor::CallbackService {
+    : public connectivity::advisor::v1::ConnectivityAdvisor::WithRawCallbackMethod_GetStrategy<
+          connectivity::advisor::v1::ConnectivityAdvisor::CallbackService> {
  public:
   using Clock = std::function<absl::Time()>;
 
   AdvisorService(ServiceOptions options, const SnapshotHolder& snapshots, const TokenSigner& signer,
                  OutcomeBuffer& buffer, AdvisorMetrics& metrics, Clock clock = absl::Now);
 
-  grpc::ServerUnaryReactor* GetStrategy(
-      grpc::CallbackServerContext* context,
-      const connectivity::advisor::v1::GetStrategyRequest* request,
-      connectivity::advisor::v1::GetStrategyResponse* response) override;
+  grpc::ServerUnaryReactor* GetStrategy(grpc::CallbackServerContext* context,
+                                        const grpc::ByteBuffer* request,
+                                        grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* ReportOutcome(
       grpc::CallbackServerContext* context,
       const connectivity::advisor::v1::ReportOutcomeRequest* request,
@@ -46,8 +54,9 @@ class AdvisorService final
       connectivity::advisor::v1::ListTurnServersResponse* response) override;
 
   // The handlers proper, callable without a gRPC context (used by the reactors above).
-  grpc::Status HandleGetStrategy(const connectivity::advisor::v1::GetStrategyRequest& request,
-                                 connectivity::advisor::v1::GetStrategyResponse& response);
+  // HandleGetStrategy returns the serialized GetStrategyResponse.
+  absl::StatusOr<grpc::ByteBuffer> HandleGetStrategy(
+      const connectivity::advisor::v1::GetStrategyRequest& request);
   grpc::Status HandleReportOutcome(const connectivity::advisor::v1::ReportOutcomeRequest& request);
 
   // From now on reports are refused with UNAVAILABLE, so none is acknowledged after the final

@@ -5,8 +5,12 @@
 #ifndef ADVISOR_SERVICES_ADVISOR_SNAPSHOT_H_
 #define ADVISOR_SERVICES_ADVISOR_SNAPSHOT_H_
 
+#include <grpcpp/support/slice.h>
+
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -27,19 +31,27 @@ struct Snapshot {
   // When its data was read from the database; InfinitePast for the cold-start snapshot.
   absl::Time loaded_at = absl::InfinitePast();
   std::vector<strategy::Decision> decisions;  // indexed by NatPair::Index()
+  // The answer to each pair, serialized once per snapshot without its per-request fields, so that a
+  // request costs a copy and a signature rather than building and encoding a message.
+  std::vector<grpc::Slice> responses;  // indexed by NatPair::Index(); shared, never copied
 
   const strategy::Decision& decision(strategy::NatPair pair) const {
     return decisions[pair.Index()];
   }
 };
 
+// Serializes the fixed part of the answer for one decision.
+using ResponseRenderer = std::function<std::string(const strategy::Decision&)>;
+
 // Decisions from the cold-start rules alone: what a server answers before its first load.
-std::shared_ptr<const Snapshot> ColdStartSnapshot(const SnapshotConfig& config);
+std::shared_ptr<const Snapshot> ColdStartSnapshot(const SnapshotConfig& config,
+                                                  const ResponseRenderer& render);
 
 // Loads the aggregates of the history window and decides every pair as of `now`.
 absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(store::OutcomeStore& store,
                                                              absl::Time now,
-                                                             const SnapshotConfig& config);
+                                                             const SnapshotConfig& config,
+                                                             const ResponseRenderer& render);
 
 // The current snapshot, swapped atomically: readers never block the loader or each other for long.
 class SnapshotHolder {

@@ -25,6 +25,26 @@ TokenSigner Signer(std::string key = kKey, std::string previous = "") {
   return *TokenSigner::Create(std::move(key), std::move(previous), absl::Hours(1));
 }
 
+std::string Hex(const std::string& bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out.push_back(digits[c >> 4]);
+    out.push_back(digits[c & 15]);
+  }
+  return out;
+}
+
+// RFC 4231 test cases 2 (short key) and 6 (key longer than the block size).
+TEST(HmacSha256, MatchesRfc4231) {
+  EXPECT_EQ(Hex(HmacSha256("Jefe").Mac("what do ya want for nothing?", 32)),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  EXPECT_EQ(Hex(HmacSha256(std::string(131, '\xaa'))
+                    .Mac("Test Using Larger Than Block-Size Key - Hash Key First", 32)),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  EXPECT_EQ(HmacSha256("Jefe").Mac("what do ya want for nothing?", 16).size(), 16u);
+}
+
 TEST(DecisionToken, RoundTripsEveryClaim) {
   const TokenSigner signer = Signer();
   auto claims = signer.Verify(signer.Sign(Claims()), kNow + absl::Minutes(5));
