@@ -4,7 +4,7 @@
 #
 # Starts a throwaway stack (PostgreSQL 15 cluster in a temp dir on a free port, advisor-server on free
 # loopback ports; everything is stopped and removed on exit), then drives it with h2load
-# (-t 1 -c 16 -m 32, -n requests per method) in one run:
+# (-t 1 -c 16 -m 32, -n requests per method, in R interleaved rounds; medians reported) in one run:
 #   1. grpc.health.v1.Health/Check                              the baseline
 #   2. connectivity.advisor.v1.ConnectivityAdvisor/GetStrategy   goal: >= 0.9 x baseline req/s
 #   3. connectivity.advisor.v1.ConnectivityAdvisor/ReportOutcome goal: >= 0.8 x baseline req/s
@@ -22,9 +22,10 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: tests/bench/grpc.sh [-n REQUESTS] [--build-dir DIR] [--strict] [--keep]
+Usage: tests/bench/grpc.sh [-n REQUESTS] [--rounds R] [--build-dir DIR] [--strict] [--keep]
 
-  -n REQUESTS       requests per method (default 200000, or $ADVISOR_BENCH_REQUESTS)
+  -n REQUESTS       requests per method and round (default 200000, or $ADVISOR_BENCH_REQUESTS)
+  --rounds R        rounds of the three loads, taken in turns; figures are medians (default 3)
   --build-dir DIR   where advisor-server and advisorctl were built (default: <project>/build)
   --strict          also exit non-zero when a throughput goal is missed
   --keep            keep the temp directory (server and PostgreSQL logs, request bodies)
@@ -40,6 +41,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 LOG_TAG=bench
 
 requests=${ADVISOR_BENCH_REQUESTS:-200000}
+rounds=${ADVISOR_BENCH_ROUNDS:-3}
 build_dir=$ADVISOR_ROOT/build
 strict=0
 keep=0
@@ -53,6 +55,11 @@ while (($#)); do
     --build-dir)
       [[ $# -ge 2 ]] || die "--build-dir needs a directory"
       build_dir=$2
+      shift
+      ;;
+    --rounds)
+      [[ $# -ge 2 ]] || die "--rounds needs a number"
+      rounds=$2
       shift
       ;;
     --strict) strict=1 ;;
@@ -212,12 +219,19 @@ warmup=$((requests / 20 > 1000 ? requests / 20 : 1000))
 log "warm-up: $warmup health checks"
 h2load_run warmup "$work/health.bin" /grpc.health.v1.Health/Check "$warmup" >/dev/null
 
-log "Health/Check: $requests requests"
-health_rps=$(h2load_run health "$work/health.bin" /grpc.health.v1.Health/Check "$requests")
-log "GetStrategy: $requests requests"
-strategy_rps=$(h2load_run get_strategy "$work/get_strategy.bin" "/$SERVICE/GetStrategy" "$requests")
-log "ReportOutcome: $requests requests"
-report_rps=$(h2load_run report_outcome "$work/report_outcome.bin" "/$SERVICE/ReportOutcome" "$requests")
+# The machine is shared and noisy: the three loads take turns, round after round, and each figure is
+# the median of its rounds, so a burst of background work cannot land on one method only.
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+health_runs=() strategy_runs=() report_runs=()
+for ((round = 1; round <= rounds; round++)); do
+  log "round $round/$rounds: Health/Check, GetStrategy, ReportOutcome ($requests requests each)"
+  health_runs+=("$(h2load_run health "$work/health.bin" /grpc.health.v1.Health/Check "$requests")")
+  strategy_runs+=("$(h2load_run get_strategy "$work/get_strategy.bin" "/$SERVICE/GetStrategy" "$requests")")
+  report_runs+=("$(h2load_run report_outcome "$work/report_outcome.bin" "/$SERVICE/ReportOutcome" "$requests")")
+done
+health_rps=$(median "${health_runs[@]}")
+strategy_rps=$(median "${strategy_runs[@]}")
+report_rps=$(median "${report_runs[@]}")
 
 # --- server-side gRPC status counts ---------------------------------------------------------------
 
@@ -284,10 +298,10 @@ EOF
 
 cat <<EOF
 
-advisor-server gRPC benchmark — h2load -t 1 -c 16 -m 32 -n $requests, $(nproc) cores shared with the server
-  Health/Check                 $health_rps req/s
-  GetStrategy                  $strategy_rps req/s   (gRPC OK $strategy_ok, other codes $strategy_err)
-  ReportOutcome                $report_rps req/s   (gRPC OK $acknowledged, other codes $report_err)
+advisor-server gRPC benchmark — h2load -t 1 -c 16 -m 32 -n $requests, median of $rounds rounds, $(nproc) cores shared with the server
+  Health/Check                 $health_rps req/s   (rounds: ${health_runs[*]})
+  GetStrategy                  $strategy_rps req/s   (rounds: ${strategy_runs[*]}; gRPC OK $strategy_ok, other codes $strategy_err)
+  ReportOutcome                $report_rps req/s   (rounds: ${report_runs[*]}; gRPC OK $acknowledged, other codes $report_err)
 ratios
 EOF
 ratio_line GetStrategy/Health "$strategy_rps" 0.9 || goal_missed=1

@@ -1,0 +1,170 @@
+// The service logic without a network: fake clock, real snapshot, buffer and signer.
+#include "services/advisor/service.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "prometheus/registry.h"
+
+namespace advisor {
+namespace {
+
+namespace v1 = connectivity::advisor::v1;
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  ServiceTest()
+      : snapshots_(ColdStartSnapshot(SnapshotConfig{}, Render())),
+        signer_(*TokenSigner::Create("unit-test-key-0123456789", "", absl::Hours(1))),
+        buffer_(1000),
+        metrics_(registry_),
+        service_(options_, snapshots_, signer_, buffer_, metrics_, [this] { return now_; }) {}
+
+  ResponseRenderer Render() {
+    return [this](const strategy::Decision& d) { return RenderGetStrategyResponse(d, options_); };
+  }
+
+  v1::GetStrategyResponse Get(v1::NatType local, float local_confidence, v1::NatType remote) {
+    v1::GetStrategyRequest request;
+    request.mutable_local()->set_nat_type(local);
+    request.mutable_local()->set_confidence(local_confidence);
+    request.mutable_remote()->set_nat_type(remote);
+    request.mutable_remote()->set_confidence(1);
+    auto bytes = service_.HandleGetStrategy(request);
+    EXPECT_TRUE(bytes.ok()) << bytes.status();
+    std::vector<grpc::Slice> slices;
+    EXPECT_TRUE(bytes->Dump(&slices).ok());
+    std::string joined;
+    for (const auto& slice : slices) joined.append(slice.begin(), slice.end());
+    v1::GetStrategyResponse response;
+    EXPECT_TRUE(response.ParseFromString(joined));
+    return response;
+  }
+
+  v1::ReportOutcomeRequest Report(const std::string& token) {
+    v1::ReportOutcomeRequest request;
+    request.set_decision_token(token);
+    auto* attempt = request.add_attempts();
+    attempt->set_path(v1::PATH_DIRECT);
+    attempt->set_result(v1::ATTEMPT_RESULT_SUCCEEDED);
+    attempt->set_duration_ms(700);
+    request.set_connected(true);
+    request.set_time_to_connect_ms(700);
+    return request;
+  }
+
+  static ServiceOptions Options() {
+    ServiceOptions options;
+    options.stun_urls = {"stun:stun.example.net:3478"};
+    return options;
+  }
+
+  ServiceOptions options_ = Options();
+  absl::Time now_ = absl::FromUnixSeconds(1'800'000'000);
+  prometheus::Registry registry_;
+  SnapshotHolder snapshots_;
+  TokenSigner signer_;
+  OutcomeBuffer buffer_;
+  AdvisorMetrics metrics_;
+  AdvisorService service_;
+};
+
+TEST_F(ServiceTest, AnswerCombinesRenderedDecisionAndPerRequestFields) {
+  v1::GetStrategyResponse response = Get(v1::NAT_TYPE_SYMMETRIC, 1, v1::NAT_TYPE_SYMMETRIC);
+  EXPECT_EQ(response.strategy(), v1::STRATEGY_TURN_ONLY);
+  EXPECT_EQ(response.direct_timeout_ms(), 0u);
+  EXPECT_EQ(response.ice_config().ice_transport_policy(), "relay");
+  ASSERT_EQ(response.ice_config().ice_servers_size(), 1);
+  EXPECT_EQ(response.ice_config().ice_servers(0).urls(0), "stun:stun.example.net:3478");
+  auto claims = signer_.Verify(response.decision_token(), now_);
+  ASSERT_TRUE(claims.ok()) << claims.status();
+  EXPECT_EQ(claims->strategy, strategy::Strategy::kTurnOnly);
+  EXPECT_EQ(claims->pair,
+            strategy::NatPair::Of(strategy::NatType::kSymmetric, strategy::NatType::kSymmetric));
+}
+
+TEST_F(ServiceTest, LowConfidenceIsExplainedAndTreatedAsUnknown) {
+  v1::GetStrategyResponse response = Get(v1::NAT_TYPE_FULL_CONE, 0.2f, v1::NAT_TYPE_OPEN);
+  EXPECT_EQ(response.strategy(), v1::STRATEGY_TURN_FALLBACK);
+  bool explained = false;
+  for (const auto& reason : response.reasons()) {
+    explained |= reason.find("confidence 0.20") != std::string::npos;
+  }
+  EXPECT_TRUE(explained);
+  auto claims = signer_.Verify(response.decision_token(), now_);
+  ASSERT_TRUE(claims.ok());
+  EXPECT_EQ(claims->pair.a, strategy::NatType::kUnknown);
+}
+
+TEST_F(ServiceTest, ReportFoldsIntoTheTokensPairAndStrategy) {
+  const std::string token = Get(v1::NAT_TYPE_OPEN, 1, v1::NAT_TYPE_FULL_CONE).decision_token();
+  ASSERT_TRUE(service_.HandleReportOutcome(Report(token)).ok());
+  auto batch = buffer_.NextBatch();
+  ASSERT_TRUE(batch);
+  ASSERT_EQ(batch->deltas.size(), 1u);
+  EXPECT_EQ(batch->deltas[0].pair,
+            strategy::NatPair::Of(strategy::NatType::kOpen, strategy::NatType::kFullCone));
+  EXPECT_EQ(batch->deltas[0].strategy, strategy::Strategy::kDirect);
+  EXPECT_EQ(batch->deltas[0].bucket_start, absl::FromUnixSeconds(1'800'000'000 / 3600 * 3600));
+  EXPECT_EQ(batch->deltas[0].counts.direct_successes, 1);
+}
+
+TEST_F(ServiceTest, ExpiredTokenAndShutdownAreRefused) {
+  const std::string token = Get(v1::NAT_TYPE_OPEN, 1, v1::NAT_TYPE_OPEN).decision_token();
+  now_ += absl::Hours(2);
+  grpc::Status expired = service_.HandleReportOutcome(Report(token));
+  EXPECT_EQ(expired.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_NE(expired.error_message().find("expired"), std::string::npos);
+
+  const std::string fresh = Get(v1::NAT_TYPE_OPEN, 1, v1::NAT_TYPE_OPEN).decision_token();
+  service_.StopAcceptingReports();
+  EXPECT_EQ(service_.HandleReportOutcome(Report(fresh)).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(buffer_.held_reports(), 0);
+}
+
+TEST_F(ServiceTest, FullBufferRefusesInsteadOfAcknowledging) {
+  OutcomeBuffer tiny(2);
+  AdvisorService service(options_, snapshots_, signer_, tiny, metrics_, [this] { return now_; });
+  const std::string token = Get(v1::NAT_TYPE_OPEN, 1, v1::NAT_TYPE_OPEN).decision_token();
+  EXPECT_TRUE(service.HandleReportOutcome(Report(token)).ok());
+  EXPECT_TRUE(service.HandleReportOutcome(Report(token)).ok());
+  EXPECT_EQ(service.HandleReportOutcome(Report(token)).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(tiny.held_reports(), 2);
+}
+
+// Mutated encodings of valid requests: every one is answered or refused with a status, never a
+// crash (run it under scripts/build --sanitize to catch memory errors too).
+TEST_F(ServiceTest, MutatedRequestsNeverCrash) {
+  v1::GetStrategyRequest get;
+  get.mutable_local()->set_nat_type(v1::NAT_TYPE_FULL_CONE);
+  get.mutable_local()->set_confidence(0.9f);
+  get.mutable_remote()->set_nat_type(v1::NAT_TYPE_SYMMETRIC);
+  get.set_region("eu");
+  const std::string token = Get(v1::NAT_TYPE_OPEN, 1, v1::NAT_TYPE_OPEN).decision_token();
+  const std::string get_bytes = get.SerializeAsString();
+  const std::string report_bytes = Report(token).SerializeAsString();
+  std::mt19937 random(42);
+  int answered = 0, refused = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string bytes = i % 2 ? get_bytes : report_bytes;
+    const int flips = 1 + random() % 4;
+    for (int f = 0; f < flips; ++f) bytes[random() % bytes.size()] = static_cast<char>(random());
+    if (i % 2) {
+      v1::GetStrategyRequest request;
+      if (!request.ParseFromString(bytes)) continue;
+      service_.HandleGetStrategy(request).ok() ? ++answered : ++refused;
+    } else {
+      v1::ReportOutcomeRequest request;
+      if (!request.ParseFromString(bytes)) continue;
+      service_.HandleReportOutcome(request).ok() ? ++answered : ++refused;
+    }
+  }
+  EXPECT_GT(answered, 100);
+  EXPECT_GT(refused, 100);
+}
+
+}  // namespace
+}  // namespace advisor
