@@ -18,10 +18,14 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "lib/store/pg_internal.h"
 #include "spdlog/spdlog.h"
 
 namespace advisor::store {
 namespace {
+
+using internal::StatusFromException;
+using internal::TimestampLiteral;
 
 using strategy::BucketAggregate;
 using strategy::kConnectTimeBuckets;
@@ -50,7 +54,7 @@ constexpr std::array<std::pair<const char*, Histogram RawCounts::*>, 2> kHistogr
 }};
 
 // Whether `e` means the session is gone or its outcome unknown, rather than that a statement was
-// wrong. Such failures are UNAVAILABLE: the caller should retry, and a new connection may succeed.
+// wrong.
 bool IsConnectionError(const std::exception& e) {
   if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr ||
       dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr ||
@@ -64,20 +68,6 @@ bool IsConnectionError(const std::exception& e) {
     return state.starts_with("08") || state == "57P01" || state == "57P02" || state == "57P03";
   }
   return false;
-}
-
-absl::Status StatusFromException(const std::string& what, const std::exception& e) {
-  // libpq messages end in a newline, and may span lines ("ERROR: ...\nDETAIL: ...").
-  std::string message = absl::StrCat(what, ": ", absl::StripTrailingAsciiWhitespace(e.what()));
-  absl::StrReplaceAll({{"\n", " "}}, &message);
-  return IsConnectionError(e) ? absl::UnavailableError(message) : absl::InternalError(message);
-}
-
-// A timestamptz literal for `t`, exact to the microsecond (timestamptz's resolution).
-std::string TimestampLiteral(absl::Time t) {
-  if (t == absl::InfinitePast()) return "-infinity";
-  if (t == absl::InfiniteFuture()) return "infinity";
-  return absl::FormatTime("%E4Y-%m-%d %H:%M:%E6S+00", t, absl::UTCTimeZone());
 }
 
 std::string HistogramLiteral(const Histogram& histogram) {
@@ -206,6 +196,23 @@ void ExecSession(pqxx::connection& conn, const std::string& sql) {
 }
 
 }  // namespace
+
+namespace internal {
+
+absl::Status StatusFromException(const std::string& what, const std::exception& e) {
+  // libpq messages end in a newline, and may span lines ("ERROR: ...\nDETAIL: ...").
+  std::string message = absl::StrCat(what, ": ", absl::StripTrailingAsciiWhitespace(e.what()));
+  absl::StrReplaceAll({{"\n", " "}}, &message);
+  return IsConnectionError(e) ? absl::UnavailableError(message) : absl::InternalError(message);
+}
+
+std::string TimestampLiteral(absl::Time t) {
+  if (t == absl::InfinitePast()) return "-infinity";
+  if (t == absl::InfiniteFuture()) return "infinity";
+  return absl::FormatTime("%E4Y-%m-%d %H:%M:%E6S+00", t, absl::UTCTimeZone());
+}
+
+}  // namespace internal
 
 std::string WithConnectTimeout(const std::string& database_url) {
   if (absl::StrContains(database_url, "connect_timeout") ||

@@ -1,4 +1,5 @@
-// PostgreSQL storage of fleet outcome aggregates, behind a small interface.
+// PostgreSQL storage of fleet outcome aggregates and of the TURN registry and health, behind small
+// interfaces.
 //
 // libpqxx exceptions stop here: every method returns absl::Status. A broken connection is reopened
 // on the next call, so callers simply retry.
@@ -16,16 +17,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "lib/store/pqxx_fwd.h"
+#include "lib/store/turn_store.h"
 #include "lib/strategy/engine.h"
-
-// libpqxx 6 spells its connection class as an alias of a template; declared the same way here so
-// that this header needs no libpqxx include.
-namespace pqxx {
-class connect_direct;
-template <typename ConnectPolicy>
-class basic_connection_base;
-using connection = basic_connection_base<connect_direct>;
-}  // namespace pqxx
 
 namespace advisor::store {
 
@@ -70,8 +64,8 @@ class OutcomeStore {
       absl::Time since) = 0;
 };
 
-// OutcomeStore on PostgreSQL. Thread-safe: calls are serialised on one connection.
-class PgStore : public OutcomeStore {
+// OutcomeStore and TurnStore on PostgreSQL. Thread-safe: calls are serialised on one connection.
+class PgStore : public OutcomeStore, public TurnStore {
  public:
   // `database_url` is a libpq connection string or URI. No connection is made until the first call.
   explicit PgStore(std::string database_url);
@@ -79,6 +73,11 @@ class PgStore : public OutcomeStore {
 
   absl::Status ApplyFlush(const FlushBatch& batch) override;
   absl::StatusOr<std::vector<strategy::BucketAggregate>> LoadAggregates(absl::Time since) override;
+  // TurnStore; defined in turn_store.cc.
+  absl::Status SyncTurnServers(std::span<const TurnServerRow> servers) override;
+  absl::Status WriteTurnHealth(std::span<const TurnHealthRow> rows) override;
+  absl::StatusOr<std::vector<TurnServerRow>> LoadTurnServers() override;
+  absl::StatusOr<std::vector<TurnHealthRow>> LoadTurnHealth() override;
   // Opens the connection now (used at start-up to report a bad URL early).
   absl::Status Ping();
 

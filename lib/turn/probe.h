@@ -38,6 +38,7 @@ struct ProbeOptions {
 };
 
 struct ProbeLatency {
+  absl::Duration connect;     // name resolution, and the TCP connect and TLS handshake if any
   absl::Duration allocate;    // first request to authenticated success
   absl::Duration permission;  // CreatePermission
   absl::Duration relay;       // Send indication out to the Data indication back

@@ -9,7 +9,8 @@ constexpr std::array<std::string_view, 3> kPathNames = {"direct", "relay", "none
 
 }  // namespace
 
-AdvisorMetrics::AdvisorMetrics(prometheus::Registry& registry) {
+AdvisorMetrics::AdvisorMetrics(prometheus::Registry& registry,
+                               std::span<const std::string> turn_servers) {
   using strategy::NatPair;
   using strategy::NatType;
   using strategy::Strategy;
@@ -56,6 +57,19 @@ AdvisorMetrics::AdvisorMetrics(prometheus::Registry& registry) {
     }
     connect_time_[s] = &connect_time.Add({{"strategy", name}}, bounds);
   }
+  auto& turn_offers = prometheus::BuildCounter()
+                          .Name("advisor_turn_offers_total")
+                          .Help("GetStrategy answers by the TURN server they offered")
+                          .Register(registry);
+  for (const std::string& id : turn_servers)
+    turn_offers_.push_back(&turn_offers.Add({{"server", id}}));
+  turn_unavailable_ = &prometheus::BuildCounter()
+                           .Name("advisor_turn_unavailable_total")
+                           .Help(
+                               "GetStrategy answers with no usable TURN server to offer (none "
+                               "configured, all disabled or all unhealthy)")
+                           .Register(registry)
+                           .Add({});
   token_rejections_ = &prometheus::BuildCounter()
                            .Name("advisor_token_rejections_total")
                            .Help(

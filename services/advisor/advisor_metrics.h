@@ -6,7 +6,10 @@
 #define ADVISOR_SERVICES_ADVISOR_ADVISOR_METRICS_H_
 
 #include <array>
+#include <span>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "lib/strategy/types.h"
 #include "prometheus/counter.h"
@@ -21,7 +24,8 @@ enum class OutcomePath : uint8_t { kDirect = 0, kRelay = 1, kNone = 2 };
 
 class AdvisorMetrics {
  public:
-  explicit AdvisorMetrics(prometheus::Registry& registry);
+  // `turn_servers` are the ids of the servers file, in its order.
+  AdvisorMetrics(prometheus::Registry& registry, std::span<const std::string> turn_servers = {});
 
   void RecordDecision(strategy::NatPair pair, strategy::Strategy strategy) {
     decisions_[pair.Index()][static_cast<int>(strategy)]->Increment();
@@ -29,6 +33,14 @@ class AdvisorMetrics {
   void RecordNatType(strategy::NatType type) { nat_types_[static_cast<int>(type)]->Increment(); }
   void RecordOutcome(strategy::Strategy strategy, OutcomePath path, bool connected,
                      uint32_t time_to_connect_ms);
+  // An answer offered TURN server `server` (an index into the servers file), or none (-1).
+  void RecordTurnOffer(int server) {
+    if (server < 0) {
+      turn_unavailable_->Increment();
+    } else if (server < static_cast<int>(turn_offers_.size())) {
+      turn_offers_[server]->Increment();
+    }
+  }
   void RecordTokenRejected() { token_rejections_->Increment(); }
   void RecordReportRefused() { reports_refused_->Increment(); }
 
@@ -46,6 +58,8 @@ class AdvisorMetrics {
   std::array<prometheus::Counter*, strategy::kNatTypeCount> nat_types_{};
   std::array<std::array<prometheus::Counter*, 3>, strategy::kStrategyCount> outcomes_{};
   std::array<prometheus::Histogram*, strategy::kStrategyCount> connect_time_{};
+  std::vector<prometheus::Counter*> turn_offers_;
+  prometheus::Counter* turn_unavailable_;
   prometheus::Counter* token_rejections_;
   prometheus::Counter* reports_refused_;
   prometheus::Counter* snapshot_loads_ok_;

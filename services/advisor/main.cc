@@ -1,6 +1,7 @@
 // advisor-server: serves the Connectivity Advisor API (`serve`, the default) or applies the
 // database migrations (`migrate`). Configuration comes from flags or ADVISOR_* environment
 // variables.
+#include <google/protobuf/stubs/logging.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
@@ -11,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "lib/config/flags.h"
+#include "lib/config/turn_servers.h"
 #include "lib/store/store.h"
 #include "lib/telemetry/logging.h"
 #include "services/advisor/server.h"
@@ -63,6 +65,7 @@ int main(int argc, char** argv) {
   std::string database_url;
   std::string stun_urls = absl::StrJoin(options.stun_urls, ",");
   std::string log_level = "info";
+  std::string turn_servers_file;
   double min_samples = options.snapshot.engine.min_samples;
   double min_confidence = options.snapshot.engine.min_confidence;
   auto& engine = options.snapshot.engine;
@@ -102,6 +105,13 @@ int main(int argc, char** argv) {
                "NAT reports below this confidence count as unknown", 0, 1);
   flags.String("stun-urls", "ADVISOR_STUN_URLS", &stun_urls,
                "comma-separated STUN urls put in every ICE configuration");
+  flags.String(
+      "turn-servers-file", "ADVISOR_TURN_SERVERS_FILE", &turn_servers_file,
+      "YAML/JSON registry of TURN servers with their secrets (optional: without it answers "
+      "carry STUN only)");
+  flags.Duration("turn-credential-ttl", "ADVISOR_TURN_CREDENTIAL_TTL", &options.turn_credential_ttl,
+                 "lifetime of the TURN REST API credentials put in answers", absl::Minutes(1),
+                 absl::Hours(24 * 7));
   flags.String("log-level", "ADVISOR_LOG_LEVEL", &log_level, "trace, debug, info, warn or error");
 
   auto positional = flags.Parse(std::vector<std::string>(argv + 1, argv + argc));
@@ -127,11 +137,24 @@ int main(int argc, char** argv) {
     std::cerr << "advisor-server: --database-url (or ADVISOR_DATABASE_URL) is required\n";
     return 2;
   }
+  // Protobuf logs each malformed string it parses; from clients that is their error, not ours.
+  google::protobuf::SetLogHandler(
+      [](google::protobuf::LogLevel, const char*, int, const std::string& message) {
+        spdlog::debug("protobuf: {}", message);
+      });
   if (command == "migrate") return Migrate(database_url);
 
   if (options.token_key.empty()) {
     std::cerr << "advisor-server: --token-key (or ADVISOR_TOKEN_KEY) is required\n";
     return 2;
+  }
+  if (!turn_servers_file.empty()) {
+    auto servers = advisor::config::LoadTurnServersFile(turn_servers_file);
+    if (!servers.ok()) {
+      std::cerr << "advisor-server: --turn-servers-file: " << servers.status().message() << "\n";
+      return 2;
+    }
+    options.snapshot.turn_servers = *std::move(servers);
   }
   engine.min_samples = min_samples;
   engine.min_confidence = static_cast<float>(min_confidence);

@@ -12,7 +12,7 @@
 namespace advisor {
 
 absl::StatusOr<std::unique_ptr<AdvisorServer>> AdvisorServer::Start(
-    const ServerOptions& options, std::shared_ptr<store::OutcomeStore> reload_store,
+    const ServerOptions& options, std::shared_ptr<store::PgStore> reload_store,
     std::shared_ptr<store::OutcomeStore> flush_store) {
   auto signer =
       TokenSigner::Create(options.token_key, options.previous_token_key, options.token_ttl);
@@ -23,7 +23,9 @@ absl::StatusOr<std::unique_ptr<AdvisorServer>> AdvisorServer::Start(
   if (absl::Status status = server->exposer_.Start(options.metrics_listen); !status.ok()) {
     return status;
   }
-  server->metrics_ = std::make_unique<AdvisorMetrics>(*server->exposer_.registry());
+  std::vector<std::string> turn_ids;
+  for (const auto& turn : options.snapshot.turn_servers) turn_ids.push_back(turn.id);
+  server->metrics_ = std::make_unique<AdvisorMetrics>(*server->exposer_.registry(), turn_ids);
   server->service_ =
       std::make_unique<AdvisorService>(server->service_options_, server->snapshots_,
                                        server->signer_, server->buffer_, *server->metrics_);
@@ -59,7 +61,7 @@ absl::StatusOr<std::unique_ptr<AdvisorServer>> AdvisorServer::Start(
 }
 
 AdvisorServer::AdvisorServer(const ServerOptions& options, TokenSigner signer,
-                             std::shared_ptr<store::OutcomeStore> reload_store,
+                             std::shared_ptr<store::PgStore> reload_store,
                              std::shared_ptr<store::OutcomeStore> flush_store)
     : options_(options),
       signer_(std::move(signer)),
@@ -67,11 +69,13 @@ AdvisorServer::AdvisorServer(const ServerOptions& options, TokenSigner signer,
       flush_store_(std::move(flush_store)),
       service_options_{.engine = options.snapshot.engine,
                        .bucket_width = options.snapshot.bucket_width,
-                       .stun_urls = options.stun_urls},
+                       .stun_urls = options.stun_urls,
+                       .turn_servers = options_.snapshot.turn_servers,
+                       .turn_credential_ttl = options.turn_credential_ttl},
       render_([this](const strategy::Decision& decision) {
         return RenderGetStrategyResponse(decision, service_options_);
       }),
-      snapshots_(ColdStartSnapshot(options.snapshot, render_)),
+      snapshots_(ColdStartSnapshot(options_.snapshot, render_, absl::Now())),
       buffer_(options.max_pending_reports) {}
 
 AdvisorServer::~AdvisorServer() {
@@ -88,7 +92,7 @@ bool AdvisorServer::Sleep(std::stop_token stop, absl::Duration duration) {
 
 void AdvisorServer::ReloadOnce() {
   const absl::Time now = absl::Now();
-  auto snapshot = LoadSnapshot(*reload_store_, now, options_.snapshot, render_);
+  auto snapshot = LoadSnapshot(*reload_store_, *reload_store_, now, options_.snapshot, render_);
   metrics_->RecordSnapshotLoad(snapshot.ok());
   if (snapshot.ok()) {
     snapshots_.Set(*std::move(snapshot));

@@ -41,6 +41,7 @@ struct ServerOptions {
   SnapshotConfig snapshot;
   std::vector<std::string> stun_urls = {"stun:stun.l.google.com:19302",
                                         "stun:stun1.l.google.com:19302"};
+  absl::Duration turn_credential_ttl = absl::Hours(1);
 };
 
 class AdvisorServer {
@@ -48,7 +49,7 @@ class AdvisorServer {
   // `reload_store` feeds snapshots and `flush_store` takes batches; they may be the same object,
   // but separate connections keep a slow flush from delaying a reload.
   static absl::StatusOr<std::unique_ptr<AdvisorServer>> Start(
-      const ServerOptions& options, std::shared_ptr<store::OutcomeStore> reload_store,
+      const ServerOptions& options, std::shared_ptr<store::PgStore> reload_store,
       std::shared_ptr<store::OutcomeStore> flush_store);
   ~AdvisorServer();
 
@@ -63,7 +64,7 @@ class AdvisorServer {
 
  private:
   AdvisorServer(const ServerOptions& options, TokenSigner signer,
-                std::shared_ptr<store::OutcomeStore> reload_store,
+                std::shared_ptr<store::PgStore> reload_store,
                 std::shared_ptr<store::OutcomeStore> flush_store);
   void ReloadLoop(std::stop_token stop);
   void FlushLoop(std::stop_token stop);
@@ -73,7 +74,7 @@ class AdvisorServer {
 
   const ServerOptions options_;
   const TokenSigner signer_;
-  std::shared_ptr<store::OutcomeStore> reload_store_;
+  std::shared_ptr<store::PgStore> reload_store_;
   std::shared_ptr<store::OutcomeStore> flush_store_;
   telemetry::MetricsExposer exposer_;
   std::unique_ptr<AdvisorMetrics> metrics_;

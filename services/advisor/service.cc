@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "lib/turn/credentials.h"
 #include "services/advisor/validation.h"
 
 namespace advisor {
@@ -51,7 +52,43 @@ AdvisorService::AdvisorService(ServiceOptions options, const SnapshotHolder& sna
       signer_(signer),
       buffer_(buffer),
       metrics_(metrics),
-      clock_(std::move(clock)) {}
+      clock_(std::move(clock)),
+      ice_server_cache_(options_.turn_servers.size() * 2) {}
+
+grpc::Slice AdvisorService::TurnIceServer(int server, bool tcp_only, absl::Time now) {
+  // Credentials expire on a 10 s grid, so one signature serves every answer of those 10 s and each
+  // is still valid for at least the configured TTL.
+  constexpr int64_t kGrid = 10;
+  const int64_t expires =
+      (absl::ToUnixSeconds(now + options_.turn_credential_ttl) + kGrid - 1) / kGrid * kGrid;
+  CachedIceServer& cache = ice_server_cache_[server * 2 + (tcp_only ? 1 : 0)];
+  std::lock_guard lock(cache.mu);
+  if (cache.expires == expires) return cache.bytes;
+
+  const config::TurnServerConfig& config = options_.turn_servers[server];
+  v1::GetStrategyResponse chunk;
+  v1::IceServer& ice = *chunk.mutable_ice_config()->add_ice_servers();
+  for (const turn::TurnUrl& url : config.parsed_urls) {
+    if (!tcp_only || url.transport != turn::Transport::kUdp) ice.add_urls(url.text);
+  }
+  if (!config.auth.rest_secret.empty()) {
+    auto credentials =
+        turn::MakeRestCredentials(config.auth.rest_secret, "advisor",
+                                  absl::FromUnixSeconds(expires) - options_.turn_credential_ttl,
+                                  options_.turn_credential_ttl);
+    // Only an empty secret or a non-positive TTL fail, and configuration rules both out.
+    if (credentials.ok()) {
+      ice.set_username(credentials->username);
+      ice.set_credential(credentials->password);
+    }
+  } else {
+    ice.set_username(config.auth.username);
+    ice.set_credential(config.auth.password);
+  }
+  cache.expires = expires;
+  cache.bytes = grpc::Slice(chunk.SerializeAsString());
+  return cache.bytes;
+}
 
 std::string RenderGetStrategyResponse(const strategy::Decision& decision,
                                       const ServiceOptions& options) {
@@ -75,7 +112,6 @@ std::string RenderGetStrategyResponse(const strategy::Decision& decision,
   ice.set_rtcp_mux_policy("require");
 
   for (const std::string& reason : decision.reasons) response.add_reasons(reason);
-  response.add_reasons("no TURN server is configured: the ICE configuration has STUN only");
   return response.SerializeAsString();
 }
 
@@ -95,19 +131,40 @@ absl::StatusOr<grpc::ByteBuffer> AdvisorService::HandleGetStrategy(
   const strategy::Decision& decision = snapshot->decision(pair);
   metrics_.RecordDecision(pair, decision.strategy);
 
+  const absl::Time now = clock_();
+  const bool tcp_only = decision.preferred_transport != strategy::Transport::kUdp;
+  const TurnChoice& turn = snapshot->turn.For(query->region, tcp_only);
+  metrics_.RecordTurnOffer(turn.server);
+
   v1::GetStrategyResponse extra;
+  if (turn.server < 0 && decision.relay_only) {
+    // Relay-only ICE without a relay cannot connect at all; direct candidates are the only chance.
+    extra.mutable_ice_config()->set_ice_transport_policy("all");
+    extra.add_reasons(
+        "relay-only ICE needs a TURN server and none is usable: the policy is 'all' "
+        "so that direct candidates still get their chance");
+  }
   std::vector<std::string> notes;
   NoteLowConfidence("local", request.local(), local, options_.engine, notes);
   NoteLowConfidence("remote", request.remote(), remote, options_.engine, notes);
   for (std::string& note : notes) extra.add_reasons(std::move(note));
-  extra.set_decision_token(signer_.Sign({.pair = pair,
-                                         .strategy = decision.strategy,
-                                         .direct_timeout_ms = decision.direct_timeout_ms,
-                                         .turn_server_id = "",
-                                         .issued_at = clock_()}));
-  const grpc::Slice parts[] = {snapshot->responses[pair.Index()],
+  extra.set_decision_token(
+      signer_.Sign({.pair = pair,
+                    .strategy = decision.strategy,
+                    .direct_timeout_ms = decision.direct_timeout_ms,
+                    .turn_server_id = turn.server < 0 ? "" : options_.turn_servers[turn.server].id,
+                    .issued_at = now}));
+  // Protobuf merges concatenated messages: repeated fields append, so the TURN entry joins the STUN
+  // one in ice_servers and the reasons follow the decision's own.
+  if (turn.server < 0) {
+    const grpc::Slice parts[] = {snapshot->responses[pair.Index()], turn.reason,
+                                 grpc::Slice(extra.SerializeAsString())};
+    return grpc::ByteBuffer(parts, 3);
+  }
+  const grpc::Slice parts[] = {snapshot->responses[pair.Index()], turn.reason,
+                               TurnIceServer(turn.server, tcp_only, now),
                                grpc::Slice(extra.SerializeAsString())};
-  return grpc::ByteBuffer(parts, 2);
+  return grpc::ByteBuffer(parts, 4);
 }
 
 grpc::Status AdvisorService::HandleReportOutcome(const v1::ReportOutcomeRequest& request) {
@@ -161,10 +218,42 @@ grpc::ServerUnaryReactor* AdvisorService::ReportOutcome(grpc::CallbackServerCont
 }
 
 grpc::ServerUnaryReactor* AdvisorService::ListTurnServers(grpc::CallbackServerContext* context,
-                                                          const v1::ListTurnServersRequest*,
-                                                          v1::ListTurnServersResponse*) {
-  // The TURN registry is not served yet: an empty list is the truthful answer.
-  return Respond(context, [] { return grpc::Status::OK; });
+                                                          const v1::ListTurnServersRequest* request,
+                                                          v1::ListTurnServersResponse* response) {
+  return Respond(context, [&] {
+    if (request->region().size() > kMaxRegionBytes) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("region: longer than ", kMaxRegionBytes, " bytes"));
+    }
+    const std::shared_ptr<const Snapshot> snapshot = snapshots_.Get();
+    for (const store::TurnServerRow& row : snapshot->turn.registry) {
+      if (!request->region().empty() && row.region != request->region()) continue;
+      v1::TurnServer& server = *response->add_servers();
+      server.set_id(row.id);
+      for (const std::string& url : row.urls) server.add_urls(url);
+      server.set_region(row.region);
+      server.set_enabled(row.enabled);
+      for (const store::TurnHealthRow& health : snapshot->turn.health) {
+        if (health.server_id != row.id) continue;
+        v1::TurnServerHealth& out = *server.add_health();
+        const turn::HealthState& state = health.health;
+        out.set_prober_region(health.prober_region);
+        out.set_status(std::string(turn::HealthStatusName(state.status)));
+        out.set_last_latency_ms(state.last_latency_ms);
+        out.set_smoothed_latency_ms(state.smoothed_latency_ms);
+        out.set_consecutive_failures(state.consecutive_failures);
+        out.set_last_error(state.last_error);
+        out.set_success_rate(state.success_rate);
+        if (state.last_check != absl::InfinitePast()) {
+          out.set_last_check_unix_ms(absl::ToUnixMillis(state.last_check));
+        }
+        if (state.unhealthy_until != absl::InfinitePast()) {
+          out.set_unhealthy_until_unix_ms(absl::ToUnixMillis(state.unhealthy_until));
+        }
+      }
+    }
+    return grpc::Status::OK;
+  });
 }
 
 }  // namespace advisor

@@ -7,6 +7,8 @@
 
 #include <atomic>
 #include <functional>
+#include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,9 @@ struct ServiceOptions {
   strategy::EngineConfig engine;
   absl::Duration bucket_width = absl::Hours(1);
   std::vector<std::string> stun_urls;
+  // The servers file (owned by the caller, outliving the service); TurnChoice::server indexes it.
+  std::span<const config::TurnServerConfig> turn_servers;
+  absl::Duration turn_credential_ttl = absl::Hours(1);  // lifetime of the TURN REST credentials
 };
 
 // The fixed part of the answer for `decision`, serialized: everything but the decision token and
@@ -64,12 +69,23 @@ class AdvisorService final
   void StopAcceptingReports() { accepting_reports_.store(false); }
 
  private:
+  // The TURN entry of ice_servers for one server, with credentials, serialized as a
+  // GetStrategyResponse; made at most once per credential period and server.
+  grpc::Slice TurnIceServer(int server, bool tcp_only, absl::Time now);
+
+  struct CachedIceServer {
+    std::mutex mu;
+    int64_t expires = 0;  // unix seconds of the credentials in `bytes`
+    grpc::Slice bytes;
+  };
+
   const ServiceOptions options_;
   const SnapshotHolder& snapshots_;
   const TokenSigner& signer_;
   OutcomeBuffer& buffer_;
   AdvisorMetrics& metrics_;
   const Clock clock_;
+  std::vector<CachedIceServer> ice_server_cache_;  // [server * 2 + tcp_only]
   std::atomic<bool> accepting_reports_{true};
 };
 

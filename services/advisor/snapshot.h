@@ -9,22 +9,51 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "lib/config/turn_servers.h"
 #include "lib/store/store.h"
+#include "lib/store/turn_store.h"
 #include "lib/strategy/engine.h"
 
 namespace advisor {
 
 struct SnapshotConfig {
   strategy::EngineConfig engine;
+  // The servers file; outlives every snapshot (TurnChoice::server indexes it).
+  std::vector<config::TurnServerConfig> turn_servers;
   absl::Duration bucket_width = absl::Hours(1);
   // Buckets older than this are not loaded: at 7 half-lives they weigh under 1%.
   absl::Duration history_window = absl::Hours(24 * 7);
+};
+
+// The TURN server offered to clients of one region (or of no region), chosen when the snapshot was
+// built: an index into the servers file, or -1 when no server is usable.
+struct TurnChoice {
+  int server = -1;
+  // A serialized GetStrategyResponse holding only the reason for this choice, appended to answers.
+  grpc::Slice reason;
+};
+
+// TURN as the snapshot sees it.
+struct TurnView {
+  // Choices by client region, for any transport and for TCP/TLS only (UDP-blocked clients). A
+  // region not listed uses the "" entry.
+  std::map<std::string, TurnChoice, std::less<>> any_transport;
+  std::map<std::string, TurnChoice, std::less<>> tcp_only;
+  // What ListTurnServers shows: the registry as the prober published it (or the servers file before
+  // it has), with every prober region's health.
+  std::vector<store::TurnServerRow> registry;
+  std::vector<store::TurnHealthRow> health;
+
+  const TurnChoice& For(std::string_view region, bool tcp) const;
 };
 
 struct Snapshot {
@@ -34,6 +63,7 @@ struct Snapshot {
   // The answer to each pair, serialized once per snapshot without its per-request fields, so that a
   // request costs a copy and a signature rather than building and encoding a message.
   std::vector<grpc::Slice> responses;  // indexed by NatPair::Index(); shared, never copied
+  TurnView turn;
 
   const strategy::Decision& decision(strategy::NatPair pair) const {
     return decisions[pair.Index()];
@@ -43,13 +73,20 @@ struct Snapshot {
 // Serializes the fixed part of the answer for one decision.
 using ResponseRenderer = std::function<std::string(const strategy::Decision&)>;
 
-// Decisions from the cold-start rules alone: what a server answers before its first load.
-std::shared_ptr<const Snapshot> ColdStartSnapshot(const SnapshotConfig& config,
-                                                  const ResponseRenderer& render);
+// Ranks the servers of the servers file by their health in `health` for every region, as of `now`.
+TurnView BuildTurnView(std::span<const config::TurnServerConfig> servers,
+                       std::vector<store::TurnServerRow> registry,
+                       std::vector<store::TurnHealthRow> health, absl::Time now);
 
-// Loads the aggregates of the history window and decides every pair as of `now`.
-absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(store::OutcomeStore& store,
-                                                             absl::Time now,
+// Decisions from the cold-start rules alone and TURN servers of unknown health: what a server
+// answers before its first load.
+std::shared_ptr<const Snapshot> ColdStartSnapshot(const SnapshotConfig& config,
+                                                  const ResponseRenderer& render, absl::Time now);
+
+// Loads the aggregates of the history window and the TURN registry and health, and decides every
+// pair and region as of `now`.
+absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(store::OutcomeStore& outcomes,
+                                                             store::TurnStore& turn, absl::Time now,
                                                              const SnapshotConfig& config,
                                                              const ResponseRenderer& render);
 

@@ -1,10 +1,12 @@
 // The service logic without a network: fake clock, real snapshot, buffer and signer.
 #include "services/advisor/service.h"
 
+#include <google/protobuf/stubs/logging.h>
 #include <gtest/gtest.h>
 
 #include <random>
 
+#include "lib/config/turn_servers.h"
 #include "prometheus/registry.h"
 
 namespace advisor {
@@ -15,7 +17,7 @@ namespace v1 = connectivity::advisor::v1;
 class ServiceTest : public ::testing::Test {
  protected:
   ServiceTest()
-      : snapshots_(ColdStartSnapshot(SnapshotConfig{}, Render())),
+      : snapshots_(ColdStartSnapshot(SnapshotConfig{}, Render(), absl::Now())),
         signer_(*TokenSigner::Create("unit-test-key-0123456789", "", absl::Hours(1))),
         buffer_(1000),
         metrics_(registry_),
@@ -70,11 +72,21 @@ class ServiceTest : public ::testing::Test {
   AdvisorService service_;
 };
 
+bool HasReason(const v1::GetStrategyResponse& response, std::string_view text) {
+  for (const auto& reason : response.reasons()) {
+    if (reason.find(text) != std::string::npos) return true;
+  }
+  return false;
+}
+
 TEST_F(ServiceTest, AnswerCombinesRenderedDecisionAndPerRequestFields) {
   v1::GetStrategyResponse response = Get(v1::NAT_TYPE_SYMMETRIC, 1, v1::NAT_TYPE_SYMMETRIC);
   EXPECT_EQ(response.strategy(), v1::STRATEGY_TURN_ONLY);
   EXPECT_EQ(response.direct_timeout_ms(), 0u);
-  EXPECT_EQ(response.ice_config().ice_transport_policy(), "relay");
+  // Relay-only ICE without any TURN server could never connect: the policy falls back to "all".
+  EXPECT_EQ(response.ice_config().ice_transport_policy(), "all");
+  EXPECT_TRUE(HasReason(response, "no TURN server is configured"));
+  EXPECT_TRUE(HasReason(response, "relay-only ICE needs a TURN server"));
   ASSERT_EQ(response.ice_config().ice_servers_size(), 1);
   EXPECT_EQ(response.ice_config().ice_servers(0).urls(0), "stun:stun.example.net:3478");
   auto claims = signer_.Verify(response.decision_token(), now_);
@@ -87,11 +99,7 @@ TEST_F(ServiceTest, AnswerCombinesRenderedDecisionAndPerRequestFields) {
 TEST_F(ServiceTest, LowConfidenceIsExplainedAndTreatedAsUnknown) {
   v1::GetStrategyResponse response = Get(v1::NAT_TYPE_FULL_CONE, 0.2f, v1::NAT_TYPE_OPEN);
   EXPECT_EQ(response.strategy(), v1::STRATEGY_TURN_FALLBACK);
-  bool explained = false;
-  for (const auto& reason : response.reasons()) {
-    explained |= reason.find("confidence 0.20") != std::string::npos;
-  }
-  EXPECT_TRUE(explained);
+  EXPECT_TRUE(HasReason(response, "confidence 0.20"));
   auto claims = signer_.Verify(response.decision_token(), now_);
   ASSERT_TRUE(claims.ok());
   EXPECT_EQ(claims->pair.a, strategy::NatType::kUnknown);
@@ -135,6 +143,133 @@ TEST_F(ServiceTest, FullBufferRefusesInsteadOfAcknowledging) {
   EXPECT_EQ(tiny.held_reports(), 2);
 }
 
+constexpr char kTurnServers[] = R"yaml(
+servers:
+  - id: eu-1
+    urls: ["turn:turn-eu.example.net:3478?transport=udp",
+           "turns:turn-eu.example.net:5349?transport=tcp"]
+    region: eu
+    auth: {rest_secret: "s3cret"}
+  - id: us-1
+    urls: ["turn:turn-us.example.net:3478?transport=udp"]
+    region: us
+    auth: {username: "static-user", password: "static-pass"}
+)yaml";
+
+class TurnServiceTest : public ::testing::Test {
+ protected:
+  TurnServiceTest()
+      : servers_(*config::ParseTurnServers(kTurnServers)),
+        options_(Options(servers_)),
+        snapshots_(ColdStartSnapshot(SnapshotConfig{}, Render(), now_)),
+        signer_(*TokenSigner::Create("unit-test-key-0123456789", "", absl::Hours(1))),
+        buffer_(1000),
+        metrics_(registry_, std::vector<std::string>{"eu-1", "us-1"}),
+        service_(options_, snapshots_, signer_, buffer_, metrics_, [this] { return now_; }) {
+    WithHealth({});
+  }
+
+  static ServiceOptions Options(std::span<const config::TurnServerConfig> servers) {
+    ServiceOptions options;
+    options.stun_urls = {"stun:stun.example.net:3478"};
+    options.turn_servers = servers;
+    options.turn_credential_ttl = absl::Minutes(30);
+    return options;
+  }
+  ResponseRenderer Render() {
+    return [this](const strategy::Decision& d) { return RenderGetStrategyResponse(d, options_); };
+  }
+  // Replaces the snapshot's TURN view with one built from `health`.
+  void WithHealth(std::vector<store::TurnHealthRow> health) {
+    auto next = std::make_shared<Snapshot>(*snapshots_.Get());
+    next->turn = BuildTurnView(servers_, {}, std::move(health), now_);
+    snapshots_.Set(next);
+  }
+
+  v1::GetStrategyResponse Get(v1::NatType local, v1::NatType remote, const std::string& region) {
+    v1::GetStrategyRequest request;
+    request.mutable_local()->set_nat_type(local);
+    request.mutable_local()->set_confidence(1);
+    request.mutable_remote()->set_nat_type(remote);
+    request.mutable_remote()->set_confidence(1);
+    request.set_region(region);
+    auto bytes = service_.HandleGetStrategy(request);
+    EXPECT_TRUE(bytes.ok()) << bytes.status();
+    std::vector<grpc::Slice> slices;
+    EXPECT_TRUE(bytes->Dump(&slices).ok());
+    std::string joined;
+    for (const auto& slice : slices) joined.append(slice.begin(), slice.end());
+    v1::GetStrategyResponse response;
+    EXPECT_TRUE(response.ParseFromString(joined));
+    return response;
+  }
+  std::string TurnId(const v1::GetStrategyResponse& response) {
+    auto claims = signer_.Verify(response.decision_token(), now_);
+    EXPECT_TRUE(claims.ok()) << claims.status();
+    return claims.ok() ? claims->turn_server_id : "";
+  }
+
+  absl::Time now_ = absl::FromUnixSeconds(1'800'000'003);
+  std::vector<config::TurnServerConfig> servers_;
+  ServiceOptions options_;
+  prometheus::Registry registry_;
+  SnapshotHolder snapshots_;
+  TokenSigner signer_;
+  OutcomeBuffer buffer_;
+  AdvisorMetrics metrics_;
+  AdvisorService service_;
+};
+
+TEST_F(TurnServiceTest, OffersTheBestServerWithRestCredentials) {
+  v1::GetStrategyResponse response = Get(v1::NAT_TYPE_SYMMETRIC, v1::NAT_TYPE_SYMMETRIC, "");
+  EXPECT_EQ(response.ice_config().ice_transport_policy(), "relay");
+  ASSERT_EQ(response.ice_config().ice_servers_size(), 2);
+  const v1::IceServer& turn = response.ice_config().ice_servers(1);
+  ASSERT_EQ(turn.urls_size(), 2);
+  EXPECT_EQ(turn.urls(0), "turn:turn-eu.example.net:3478?transport=udp");
+  // Expiry on the 10 s grid at least the TTL ahead: 1'800'000'003 + 1800 → 1'800'001'810.
+  EXPECT_EQ(turn.username(), "1800001810:advisor");
+  // printf %s 1800001810:advisor | openssl dgst -binary -sha1 -hmac s3cret | base64
+  EXPECT_EQ(turn.credential(), "H/IVN4Ea48Mbmxdb/bSsxdToqlo=");
+  EXPECT_EQ(TurnId(response), "eu-1");
+  EXPECT_TRUE(HasReason(response, "TURN server eu-1 in region eu offered"));
+}
+
+TEST_F(TurnServiceTest, RegionPicksItsOwnServerWithStaticCredentials) {
+  v1::GetStrategyResponse response = Get(v1::NAT_TYPE_FULL_CONE, v1::NAT_TYPE_SYMMETRIC, "us");
+  ASSERT_EQ(response.ice_config().ice_servers_size(), 2);
+  EXPECT_EQ(response.ice_config().ice_servers(1).username(), "static-user");
+  EXPECT_EQ(response.ice_config().ice_servers(1).credential(), "static-pass");
+  EXPECT_EQ(TurnId(response), "us-1");
+}
+
+TEST_F(TurnServiceTest, BlockedUdpGetsTcpOrTlsUrlsOnly) {
+  v1::GetStrategyResponse response = Get(v1::NAT_TYPE_BLOCKED, v1::NAT_TYPE_OPEN, "us");
+  EXPECT_EQ(response.preferred_turn_transport(), v1::TURN_TRANSPORT_TCP);
+  ASSERT_EQ(response.ice_config().ice_servers_size(), 2);
+  const v1::IceServer& turn = response.ice_config().ice_servers(1);
+  ASSERT_EQ(turn.urls_size(), 1);  // us-1 has no TCP url: eu-1's turns url it is
+  EXPECT_EQ(turn.urls(0), "turns:turn-eu.example.net:5349?transport=tcp");
+  EXPECT_EQ(TurnId(response), "eu-1");
+}
+
+TEST_F(TurnServiceTest, FailsOverWhenTheServerTurnsUnhealthyAndSaysSoWhenNoneIsLeft) {
+  turn::HealthState down;
+  down.status = turn::HealthStatus::kUnhealthy;
+  down.consecutive_failures = 3;
+  down.unhealthy_until = now_ + absl::Minutes(5);
+  WithHealth({{"eu-1", "", down}});
+  v1::GetStrategyResponse response = Get(v1::NAT_TYPE_SYMMETRIC, v1::NAT_TYPE_SYMMETRIC, "eu");
+  EXPECT_EQ(TurnId(response), "us-1");
+
+  WithHealth({{"eu-1", "", down}, {"us-1", "", down}});
+  response = Get(v1::NAT_TYPE_SYMMETRIC, v1::NAT_TYPE_SYMMETRIC, "eu");
+  EXPECT_EQ(TurnId(response), "");
+  EXPECT_EQ(response.ice_config().ice_servers_size(), 1);  // STUN only
+  EXPECT_TRUE(HasReason(response, "no TURN server is usable now"));
+  EXPECT_EQ(response.ice_config().ice_transport_policy(), "all");
+}
+
 // Mutated encodings of valid requests: every one is answered or refused with a status, never a
 // crash (run it under scripts/build --sanitize to catch memory errors too).
 TEST_F(ServiceTest, MutatedRequestsNeverCrash) {
@@ -148,6 +283,7 @@ TEST_F(ServiceTest, MutatedRequestsNeverCrash) {
   const std::string report_bytes = Report(token).SerializeAsString();
   std::mt19937 random(42);
   int answered = 0, refused = 0;
+  google::protobuf::LogSilencer quiet;  // protobuf logs every string that is not UTF-8
   for (int i = 0; i < 20000; ++i) {
     std::string bytes = i % 2 ? get_bytes : report_bytes;
     const int flips = 1 + random() % 4;

@@ -1,0 +1,200 @@
+// turn-prober: checks every enabled TURN server of the servers file with a real allocation and
+// relay round trip, and keeps the fleet's view of their health in PostgreSQL. `run` (the default)
+// probes every interval while this replica leads its region; `once` runs one cycle and exits.
+// Configuration comes from flags or ADVISOR_* environment variables.
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/fmt/fmt.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "lib/config/flags.h"
+#include "lib/config/turn_servers.h"
+#include "lib/store/store.h"
+#include "lib/store/turn_store.h"
+#include "lib/telemetry/logging.h"
+#include "lib/telemetry/metrics.h"
+#include "lib/turn/probe.h"
+#include "services/prober/prober.h"
+
+namespace {
+
+constexpr char kSummary[] =
+    "Checks every enabled TURN server with a real allocation and relay round trip, and writes the\n"
+    "fleet's view of their health to PostgreSQL. Replicas of one --region elect a leader; the\n"
+    "others stand by and take over within one interval.\n"
+    "Commands: run (default) probes every interval until SIGTERM; once runs one cycle and exits\n"
+    "(1 if the results could not be written or another replica leads).";
+
+// Prints what `once` measured, one line per server, for the person or script that ran it.
+void PrintSummary(const advisor::prober::CycleSummary& summary) {
+  for (const advisor::store::TurnHealthRow& row : summary.rows) {
+    const advisor::turn::HealthState& h = row.health;
+    if (h.last_error.empty()) {
+      fmt::print("{} {} {:.1f} ms\n", row.server_id, advisor::turn::HealthStatusName(h.status),
+                 h.last_latency_ms);
+    } else {
+      fmt::print("{} {} ({} failed in a row): {}\n", row.server_id,
+                 advisor::turn::HealthStatusName(h.status), h.consecutive_failures, h.last_error);
+    }
+  }
+}
+
+// Runs `work` on a thread of its own while this thread takes SIGTERM and SIGINT with sigwait and
+// turns them into prober.Stop(). The worker says it is done with a SIGUSR1 aimed at this thread; a
+// SIGUSR1 from outside, before then, is ignored.
+int RunUntilDoneOrSignalled(advisor::prober::Prober& prober, const std::function<int()>& work) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGUSR1);
+  const pthread_t main_thread = pthread_self();
+  int code = 1;
+  std::atomic<bool> done = false;
+  std::thread worker([&] {
+    code = work();
+    done = true;
+    pthread_kill(main_thread, SIGUSR1);
+  });
+  while (!done) {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    if (signal == SIGUSR1) continue;
+    spdlog::info("received {}: finishing the checks under way, writing them, then exiting",
+                 signal == SIGTERM ? "SIGTERM" : "SIGINT");
+    prober.Stop();
+  }
+  worker.join();
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Blocked before any thread starts, so every thread inherits the mask and only sigwait takes
+  // them.
+  sigset_t blocked;
+  sigemptyset(&blocked);
+  sigaddset(&blocked, SIGTERM);
+  sigaddset(&blocked, SIGINT);
+  sigaddset(&blocked, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
+
+  advisor::prober::ProberOptions options;
+  std::string database_url;
+  std::string servers_file;
+  std::string metrics_listen = "0.0.0.0:9465";
+  std::string log_level = "info";
+  int64_t failure_threshold = options.health.failure_threshold;
+  int64_t concurrency = options.concurrency;
+
+  advisor::config::FlagSet flags("turn-prober [run|once] [flags]", kSummary);
+  flags.String("database-url", "ADVISOR_DATABASE_URL", &database_url,
+               "PostgreSQL connection string or URI (required)");
+  flags.String("turn-servers-file", "ADVISOR_TURN_SERVERS_FILE", &servers_file,
+               "YAML (or JSON) file of the TURN servers and their secrets (required)");
+  flags.Duration("probe-interval", "ADVISOR_PROBE_INTERVAL", &options.interval,
+                 "time from the start of one cycle to the start of the next", absl::Seconds(1));
+  flags.Duration("probe-timeout", "ADVISOR_PROBE_TIMEOUT", &options.probe.timeout,
+                 "limit of one server's check, all of its urls together", absl::Milliseconds(100),
+                 absl::Minutes(1));
+  flags.Int("failure-threshold", "ADVISOR_FAILURE_THRESHOLD", &failure_threshold,
+            "failed checks in a row that make a server unhealthy", 1, 1000);
+  flags.Duration("unhealthy-for", "ADVISOR_UNHEALTHY_FOR", &options.health.unhealthy_for,
+                 "how long an unhealthy server is skipped (each further failure extends it)");
+  flags.String("region", "ADVISOR_REGION", &options.region,
+               "prober region: replicas of one region elect one leader and publish their own "
+               "view of health; empty for one prober fleet-wide");
+  flags.Int("concurrency", "ADVISOR_PROBE_CONCURRENCY", &concurrency,
+            "servers checked at once; a cycle of N silent servers takes about "
+            "N / concurrency x probe-timeout",
+            1, 10000);
+  flags.Duration("rest-credential-ttl", "ADVISOR_REST_CREDENTIAL_TTL", &options.rest_credential_ttl,
+                 "lifetime of the TURN REST API credentials the prober makes for its own checks");
+  flags.HostPort("metrics-listen", "ADVISOR_METRICS_LISTEN", &metrics_listen,
+                 "Prometheus /metrics listen address (run only)", true);
+  flags.String("log-level", "ADVISOR_LOG_LEVEL", &log_level, "trace, debug, info, warn or error");
+
+  auto positional = flags.Parse(std::vector<std::string>(argv + 1, argv + argc));
+  if (flags.help_requested()) {
+    std::cout << flags.Help();
+    return 0;
+  }
+  if (!positional.ok()) {
+    std::cerr << "turn-prober: " << positional.status().message() << "\n";
+    return 2;
+  }
+  if (absl::Status status = advisor::telemetry::InitLogging(log_level, "turn-prober");
+      !status.ok()) {
+    std::cerr << "turn-prober: --log-level: " << status.message() << "\n";
+    return 2;
+  }
+  const std::string command = positional->empty() ? "run" : (*positional)[0];
+  if (positional->size() > 1 || (command != "run" && command != "once")) {
+    std::cerr << "turn-prober: unknown command '" << absl::StrJoin(*positional, " ")
+              << "' (expected run or once; see --help)\n";
+    return 2;
+  }
+  if (database_url.empty()) {
+    std::cerr << "turn-prober: --database-url (or ADVISOR_DATABASE_URL) is required\n";
+    return 2;
+  }
+  if (servers_file.empty()) {
+    std::cerr << "turn-prober: --turn-servers-file (or ADVISOR_TURN_SERVERS_FILE) is required\n";
+    return 2;
+  }
+  if (options.rest_credential_ttl <= options.probe.timeout) {
+    // Credentials that expire during the check would fail it with a 401 of the prober's making.
+    std::cerr << "turn-prober: --rest-credential-ttl must be longer than --probe-timeout\n";
+    return 2;
+  }
+  options.health.failure_threshold = static_cast<int>(failure_threshold);
+  options.concurrency = static_cast<int>(concurrency);
+  auto servers = advisor::config::LoadTurnServersFile(servers_file);
+  if (!servers.ok()) {
+    std::cerr << "turn-prober: " << servers.status().message() << "\n";
+    return 2;
+  }
+
+  advisor::telemetry::MetricsExposer exposer;
+  if (command == "run") {
+    if (absl::Status status = exposer.Start(metrics_listen); !status.ok()) {
+      spdlog::error("cannot serve metrics: {}", status);
+      return 1;
+    }
+    spdlog::info("serving metrics on port {}", exposer.port());
+  }
+  advisor::store::PgStore store(database_url);
+  advisor::store::LeaderLock lock(database_url, options.region);
+  const advisor::prober::LeaderCheck try_lead = [&lock] { return lock.TryAcquire(); };
+  advisor::prober::Prober prober(std::move(*servers), options, store, advisor::turn::Probe,
+                                 absl::Now, *exposer.registry());
+
+  const int code = RunUntilDoneOrSignalled(prober, [&] {
+    if (command == "run") {
+      prober.Run(try_lead);
+      return 0;
+    }
+    absl::StatusOr<advisor::prober::CycleSummary> summary = prober.RunOnce(try_lead);
+    if (!summary.ok()) {
+      spdlog::error("{}", summary.status());
+      return 1;
+    }
+    PrintSummary(*summary);
+    return summary->sync.ok() && summary->write.ok() ? 0 : 1;
+  });
+  // Closing the lock's session frees the lead for a standby now, not when the process is gone.
+  lock.Release();
+  spdlog::info("stopped");
+  return code;
+}

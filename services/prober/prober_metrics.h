@@ -1,0 +1,69 @@
+// turn-prober's Prometheus metrics.
+//
+//   turn_probe_total{server,result="ok"|"error"}      checks of each server (all its urls = 1
+//   check) turn_probe_duration_seconds{server}                histogram of a check's wall time, up
+//   to 10 s turn_server_up{server}                             1 while the advisor may offer the
+//   server turn_server_consecutive_failures{server} turn_server_latency_seconds{server} smoothed
+//   latency of successful checks turn_prober_leader                                 1 while this
+//   replica holds the leader lock turn_prober_cycle_seconds                          the last
+//   cycle's duration turn_prober_cycles_total turn_prober_last_cycle_timestamp_seconds unix time
+//   the last cycle ended turn_prober_store_errors_total{operation="load"|"sync"|"write"} PostgreSQL
+//   calls that failed
+//
+// The servers are fixed for the life of the process, so every series is made at construction and
+// exists (at zero) before the first check, which lets absent() and rate() alerts work from the
+// start.
+#ifndef ADVISOR_SERVICES_PROBER_PROBER_METRICS_H_
+#define ADVISOR_SERVICES_PROBER_PROBER_METRICS_H_
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <span>
+#include <string>
+
+#include "absl/time/time.h"
+#include "lib/turn/health.h"
+#include "prometheus/counter.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace advisor::prober {
+
+enum class StoreOperation : uint8_t { kLoad = 0, kSync = 1, kWrite = 2 };
+
+class ProberMetrics {
+ public:
+  ProberMetrics(prometheus::Registry& registry, std::span<const std::string> servers);
+
+  // One finished check of `server` (one of those given at construction).
+  void RecordCheck(const std::string& server, bool ok, absl::Duration duration);
+  // The server's state as the advisor will see it at `now`.
+  void SetHealth(const std::string& server, const turn::HealthState& health, absl::Time now);
+  void SetLeader(bool leader) { leader_->Set(leader ? 1 : 0); }
+  void RecordCycle(absl::Duration duration, absl::Time end);
+  void RecordStoreError(StoreOperation operation);
+
+ private:
+  struct ServerSeries {
+    prometheus::Counter* ok = nullptr;
+    prometheus::Counter* error = nullptr;
+    prometheus::Histogram* duration = nullptr;
+    prometheus::Gauge* up = nullptr;
+    prometheus::Gauge* consecutive_failures = nullptr;
+    prometheus::Gauge* latency = nullptr;
+  };
+
+  std::map<std::string, ServerSeries, std::less<>> servers_;
+  prometheus::Gauge* leader_;
+  prometheus::Gauge* cycle_seconds_;
+  prometheus::Counter* cycles_;
+  prometheus::Gauge* last_cycle_;
+  std::array<prometheus::Counter*, 3> store_errors_{};
+};
+
+}  // namespace advisor::prober
+
+#endif  // ADVISOR_SERVICES_PROBER_PROBER_METRICS_H_

@@ -1,0 +1,267 @@
+// The turn-prober binary against a real PostgreSQL and a real coturn (UDP, TCP and TLS): one cycle
+// with `once`, the registry synced without secrets, a wrong secret's 401, and with `run` the leader
+// election: one prober per region probes, a standby takes over within one period after the leader
+// is killed, and SIGTERM ends a prober cleanly.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "lib/store/store.h"
+#include "tests/support/coturn.h"
+#include "tests/support/postgres.h"
+#include "tests/support/process.h"
+
+namespace advisor {
+namespace {
+
+using ::testing::HasSubstr;
+
+const std::string kProber = ADVISOR_BINARY_DIR "/services/prober/turn-prober";
+constexpr char kSecret[] = "prober-test-secret-7f3a";
+constexpr char kStaticPassword[] = "static-password-c41d";
+
+// GET http://127.0.0.1:port/metrics; empty when nothing answers.
+std::string ScrapeMetrics(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  timeval timeout{.tv_sec = 2, .tv_usec = 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string response;
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+      char buffer[4096];
+      for (ssize_t n; (n = read(fd, buffer, sizeof(buffer))) > 0;) response.append(buffer, n);
+    }
+  }
+  close(fd);
+  return response;
+}
+
+// The value of the unlabelled series `name` in a prober's metrics; -1 when absent.
+double MetricValue(int port, const std::string& name) {
+  for (absl::string_view line : absl::StrSplit(ScrapeMetrics(port), '\n')) {
+    std::vector<absl::string_view> parts = absl::StrSplit(line, ' ');
+    double value = 0;
+    if (parts.size() == 2 && parts[0] == name && absl::SimpleAtod(parts[1], &value)) return value;
+  }
+  return -1;
+}
+
+bool Eventually(const std::function<bool()>& condition, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (condition()) return true;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return condition();
+}
+
+bool ExitedWith(int status, int code) { return WIFEXITED(status) && WEXITSTATUS(status) == code; }
+
+class ProberTest : public ::testing::Test {
+ protected:
+  // One PostgreSQL and one coturn for the suite (starting them is the slow part); each test gets a
+  // database of its own.
+  static void SetUpTestSuite() {
+    cluster_ = std::make_unique<testing::PostgresCluster>();
+    setup_status_ = cluster_->Init();
+    coturn_ = std::make_unique<testing::Coturn>(kSecret);
+    if (setup_status_.ok()) setup_status_ = coturn_->Start();
+  }
+  static void TearDownTestSuite() {
+    coturn_.reset();
+    cluster_.reset();
+  }
+
+  void SetUp() override {
+    ASSERT_TRUE(setup_status_.ok()) << setup_status_;
+    db_ = absl::StrCat("prober_", ++databases_);
+    absl::Status created = cluster_->CreateDatabase(db_);
+    ASSERT_TRUE(created.ok()) << created;
+    absl::StatusOr<int> applied = store::Migrate(cluster_->url(db_));
+    ASSERT_TRUE(applied.ok()) << applied.status();
+    dir_ = testing::MakeTempDir("prober-test");
+  }
+  void TearDown() override { testing::RemoveTree(dir_); }
+
+  // A servers file with the fixture's coturn as "local" (every transport, with `secret`) and a
+  // disabled server with a static user.
+  std::string WriteServersFile(const std::string& secret) const {
+    const std::string path = dir_ + "/servers.yaml";
+    std::ofstream(path) << "servers:\n"
+                        << "  - id: local\n"
+                        << "    urls: [\"" << coturn_->udp_url() << "\", \"" << coturn_->tcp_url()
+                        << "\", \"" << coturn_->tls_url() << "\"]\n"
+                        << "    region: eu\n"
+                        << "    auth: {rest_secret: \"" << secret << "\"}\n"
+                        << "  - id: off\n"
+                        << "    urls: [\"turn:127.0.0.1:9\"]\n"
+                        << "    auth: {username: alice, password: \"" << kStaticPassword << "\"}\n"
+                        << "    enabled: false\n";
+    return path;
+  }
+
+  std::vector<std::string> Env(const std::string& servers_file) const {
+    return {"ADVISOR_DATABASE_URL=" + cluster_->url(db_),
+            "ADVISOR_TURN_SERVERS_FILE=" + servers_file, "ADVISOR_PROBE_TIMEOUT=2s"};
+  }
+
+  // `turn-prober once`; its exit code, with its output in *out.
+  int Once(const std::vector<std::string>& env, std::string* out,
+           const std::vector<std::string>& flags = {}) const {
+    std::vector<std::string> argv = {kProber, "once"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    absl::StatusOr<int> code = testing::Run(argv, out, env);
+    return code.ok() ? *code : -1;
+  }
+
+  // Starts `turn-prober run` for `region` with a one-second period; returns its metrics port.
+  int StartProber(testing::ChildProcess& process, const std::string& name,
+                  const std::string& region) const {
+    const int metrics_port = testing::FreePort();
+    std::vector<std::string> env = Env(dir_ + "/servers.yaml");
+    env.push_back("ADVISOR_PROBE_INTERVAL=1s");
+    env.push_back("ADVISOR_REGION=" + region);
+    env.push_back(absl::StrCat("ADVISOR_METRICS_LISTEN=127.0.0.1:", metrics_port));
+    EXPECT_TRUE(process.Start({kProber, "run"}, Log(name), env).ok());
+    EXPECT_TRUE(testing::WaitForPort(metrics_port, absl::Seconds(10))) << Read(name);
+    return metrics_port;
+  }
+
+  std::string Log(const std::string& name) const { return dir_ + "/" + name + ".log"; }
+  std::string Read(const std::string& name) const { return testing::ReadFile(Log(name)); }
+
+  std::string Query(const std::string& sql) const {
+    absl::StatusOr<std::string> output = cluster_->Query(sql, db_);
+    return output.ok() ? *output : output.status().ToString();
+  }
+
+  static inline std::unique_ptr<testing::PostgresCluster> cluster_;
+  static inline std::unique_ptr<testing::Coturn> coturn_;
+  static inline absl::Status setup_status_;
+  static inline int databases_ = 0;
+  std::string db_;
+  std::string dir_;
+};
+
+TEST_F(ProberTest, OnceChecksEveryTransportAndSyncsTheRegistryWithoutSecrets) {
+  std::string out;
+  ASSERT_EQ(Once(Env(WriteServersFile(kSecret)), &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("local healthy")) << out;
+
+  EXPECT_EQ(Query("SELECT server_id, prober_region, status, last_latency_ms > 0,"
+                  " consecutive_failures, last_error FROM turn_health"),
+            "local||healthy|t|0|");
+  EXPECT_EQ(Query("SELECT id, urls = ARRAY['" + coturn_->udp_url() + "', '" + coturn_->tcp_url() +
+                  "', '" + coturn_->tls_url() +
+                  "'], region, transports, enabled FROM turn_servers ORDER BY id"),
+            "local|t|eu|{udp,tcp,tls}|t\noff|f||{udp}|f");
+  // No column of any row holds a secret.
+  for (const char* table : {"turn_servers", "turn_health"}) {
+    EXPECT_EQ(Query(absl::StrCat("SELECT count(*) FROM ", table, " t WHERE t::text LIKE '%",
+                                 kSecret, "%' OR t::text LIKE '%", kStaticPassword, "%'")),
+              "0")
+        << table;
+  }
+}
+
+TEST_F(ProberTest, OnceWithAWrongSecretRecordsTheFailureWith401) {
+  std::string out;
+  // Failed checks are results, not a failure of the prober: it exits 0.
+  ASSERT_EQ(Once(Env(WriteServersFile("not-the-secret")), &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("401"));
+  EXPECT_EQ(Query("SELECT status, consecutive_failures, last_error LIKE '%401%',"
+                  " last_latency_ms IS NULL FROM turn_health WHERE server_id = 'local'"),
+            "unknown|1|t|t");
+
+  // A second run continues the count from the database.
+  ASSERT_EQ(Once(Env(WriteServersFile("not-the-secret")), &out), 0) << out;
+  EXPECT_EQ(Query("SELECT consecutive_failures FROM turn_health"), "2");
+}
+
+TEST_F(ProberTest, BadConfigurationExitsWithTwo) {
+  std::string out;
+  EXPECT_EQ(Once(Env(dir_ + "/missing.yaml"), &out), 2);
+  EXPECT_THAT(out, HasSubstr("missing.yaml"));
+  EXPECT_EQ(Once(Env(WriteServersFile(kSecret)), &out, {"--probe-interval=soon"}), 2);
+  EXPECT_THAT(out, HasSubstr("--probe-interval"));
+  absl::StatusOr<int> code = testing::Run({kProber, "--help"}, &out);
+  ASSERT_TRUE(code.ok());
+  EXPECT_EQ(*code, 0);
+  for (const char* setting :
+       {"ADVISOR_DATABASE_URL", "ADVISOR_TURN_SERVERS_FILE", "ADVISOR_PROBE_INTERVAL",
+        "ADVISOR_PROBE_CONCURRENCY", "ADVISOR_REGION", "--rest-credential-ttl"}) {
+    EXPECT_THAT(out, HasSubstr(setting));
+  }
+}
+
+TEST_F(ProberTest, OneProberPerRegionProbesAndAStandbyTakesOverWhenTheLeaderDies) {
+  WriteServersFile(kSecret);
+  testing::ChildProcess leader, standby, other_region;
+  const int leader_port = StartProber(leader, "leader", "eu");
+  ASSERT_TRUE(Eventually([&] { return MetricValue(leader_port, "turn_prober_cycles_total") >= 1; },
+                         absl::Seconds(10)))
+      << Read("leader");
+  EXPECT_EQ(MetricValue(leader_port, "turn_prober_leader"), 1);
+
+  const int standby_port = StartProber(standby, "standby", "eu");
+  const int other_port = StartProber(other_region, "other", "us");
+  // Two periods and more: the standby has asked for the lock at least twice.
+  absl::SleepFor(absl::Milliseconds(2500));
+  EXPECT_EQ(MetricValue(standby_port, "turn_prober_leader"), 0) << Read("standby");
+  EXPECT_EQ(MetricValue(standby_port, "turn_prober_cycles_total"), 0);
+  EXPECT_THAT(Read("standby"), HasSubstr("standing by"));
+  EXPECT_GE(MetricValue(leader_port, "turn_prober_cycles_total"), 3);
+  // Another region elects its own leader and publishes its own view.
+  EXPECT_EQ(MetricValue(other_port, "turn_prober_leader"), 1) << Read("other");
+  EXPECT_EQ(Query("SELECT prober_region, status FROM turn_health ORDER BY 1"),
+            "eu|healthy\nus|healthy");
+  // `once` does not probe beside a leader.
+  std::string out;
+  std::vector<std::string> env = Env(dir_ + "/servers.yaml");
+  env.push_back("ADVISOR_REGION=eu");
+  EXPECT_EQ(Once(env, &out), 1);
+  EXPECT_THAT(out, HasSubstr("another turn-prober leads"));
+
+  // The leader dies without a word: PostgreSQL ends its session, the lock goes with it.
+  leader.Stop(SIGKILL, absl::Seconds(5));
+  const absl::Time killed = absl::Now();
+  ASSERT_TRUE(Eventually([&] { return MetricValue(standby_port, "turn_prober_cycles_total") >= 1; },
+                         absl::Seconds(10)))
+      << Read("standby");
+  // Within one period (1 s) and its cycle, with room for a loaded machine.
+  EXPECT_LT(absl::Now() - killed, absl::Seconds(3));
+  EXPECT_EQ(MetricValue(standby_port, "turn_prober_leader"), 1);
+  EXPECT_THAT(Read("standby"), HasSubstr("leading prober region \"eu\""));
+
+  // SIGTERM: the prober finishes its checks, releases the lock and exits 0, promptly.
+  for (testing::ChildProcess* process : {&standby, &other_region}) {
+    const absl::Time asked = absl::Now();
+    EXPECT_TRUE(ExitedWith(process->Stop(SIGTERM, absl::Seconds(10)), 0));
+    EXPECT_LT(absl::Now() - asked, absl::Seconds(3));
+  }
+  EXPECT_THAT(Read("standby"), HasSubstr("stopped"));
+}
+
+}  // namespace
+}  // namespace advisor
