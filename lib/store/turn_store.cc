@@ -253,6 +253,7 @@ absl::StatusOr<bool> LeaderLock::TryAcquire() {
       if (conn_ == nullptr) conn_ = std::make_unique<pqxx::connection>(WithConnectTimeout(url_));
       pqxx::nontransaction tx(*conn_);
       if (held_) {
+        // Alive, and still the session that took the lock (see holder_pid_): it is still ours.
         if (tx.exec1("SELECT pg_backend_pid()")[0].as<int>() == holder_pid_) return true;
         held_ = false;
       }
