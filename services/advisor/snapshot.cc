@@ -59,21 +59,6 @@ std::string Explain(std::span<const config::TurnServerConfig> servers, int offer
       tcp ? ", with its TCP/TLS urls only since UDP is blocked" : "");
 }
 
-store::TurnServerRow RowOf(const config::TurnServerConfig& server) {
-  store::TurnServerRow row{.id = server.id,
-                           .urls = server.urls,
-                           .region = server.region,
-                           .transports = {},
-                           .enabled = server.enabled};
-  for (const turn::TurnUrl& url : server.parsed_urls) {
-    const std::string name(turn::TransportName(url.transport));
-    if (std::find(row.transports.begin(), row.transports.end(), name) == row.transports.end()) {
-      row.transports.push_back(name);
-    }
-  }
-  return row;
-}
-
 std::shared_ptr<const Snapshot> Build(absl::Time loaded_at, absl::Time now,
                                       const strategy::History& history,
                                       const SnapshotConfig& config, const ResponseRenderer& render,
@@ -125,7 +110,7 @@ TurnView BuildTurnView(std::span<const config::TurnServerConfig> servers,
     }
   }
   if (registry.empty()) {
-    for (const auto& server : servers) registry.push_back(RowOf(server));
+    for (const auto& server : servers) registry.push_back(config::RegistryRow(server));
   }
   view.registry = std::move(registry);
   view.health = std::move(health);

@@ -16,33 +16,6 @@
 #include "lib/turn/credentials.h"
 
 namespace advisor::prober {
-namespace {
-
-std::vector<std::string> EnabledIds(const std::vector<config::TurnServerConfig>& servers) {
-  std::vector<std::string> ids;
-  for (const config::TurnServerConfig& server : servers) {
-    if (server.enabled) ids.push_back(server.id);
-  }
-  return ids;
-}
-
-}  // namespace
-
-store::TurnServerRow RegistryRow(const config::TurnServerConfig& server) {
-  store::TurnServerRow row;
-  row.id = server.id;
-  row.urls = server.urls;
-  row.region = server.region;
-  row.enabled = server.enabled;
-  for (const turn::TurnUrl& url : server.parsed_urls) {
-    const std::string transport(turn::TransportName(url.transport));
-    if (std::ranges::find(row.transports, transport) == row.transports.end()) {
-      row.transports.push_back(transport);
-    }
-  }
-  return row;
-}
-
 Prober::Prober(std::vector<config::TurnServerConfig> servers, ProberOptions options,
                store::TurnStore& store, ProbeFunction probe, Clock clock,
                prometheus::Registry& registry)
@@ -50,9 +23,9 @@ Prober::Prober(std::vector<config::TurnServerConfig> servers, ProberOptions opti
       store_(store),
       probe_(std::move(probe)),
       clock_(std::move(clock)),
-      metrics_(registry, EnabledIds(servers)) {
+      metrics_(registry, servers) {
   for (config::TurnServerConfig& server : servers) {
-    registry_.push_back(RegistryRow(server));
+    registry_.push_back(config::RegistryRow(server));
     if (server.enabled) enabled_.push_back(Server{.config = std::move(server), .health = {}});
   }
 }

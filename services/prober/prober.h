@@ -137,10 +137,6 @@ class Prober {
   bool leader_ = false;
 };
 
-// The registry row of a configured server: everything but its secrets, with the transports its
-// urls offer.
-store::TurnServerRow RegistryRow(const config::TurnServerConfig& server);
-
 }  // namespace advisor::prober
 
 #endif  // ADVISOR_SERVICES_PROBER_PROBER_H_

@@ -2,7 +2,8 @@
 
 namespace advisor::prober {
 
-ProberMetrics::ProberMetrics(prometheus::Registry& registry, std::span<const std::string> servers) {
+ProberMetrics::ProberMetrics(prometheus::Registry& registry,
+                             std::span<const config::TurnServerConfig> servers) {
   auto& checks = prometheus::BuildCounter()
                      .Name("turn_probe_total")
                      .Help("TURN health checks by server and result (a check covers all its urls)")
@@ -28,15 +29,23 @@ ProberMetrics::ProberMetrics(prometheus::Registry& registry, std::span<const std
   // Checks end by the probe timeout (5 s by default); 10 s leaves room for a raised one.
   const prometheus::Histogram::BucketBoundaries bounds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                                           0.5,   1,    2.5,   5,    10};
-  for (const std::string& server : servers) {
-    ServerSeries& series = servers_[server];
-    series.ok = &checks.Add({{"server", server}, {"result", "ok"}});
-    series.error = &checks.Add({{"server", server}, {"result", "error"}});
-    series.duration = &durations.Add({{"server", server}}, bounds);
-    series.up = &up.Add({{"server", server}});
+  for (const config::TurnServerConfig& server : servers) {
+    if (!server.enabled) continue;
+    // The region label lets alerts say "no TURN server up in region X".
+    const prometheus::Labels labels = {{"server", server.id}, {"region", server.region}};
+    auto with = [&labels](const char* name, const char* value) {
+      prometheus::Labels more = labels;
+      more.emplace(name, value);
+      return more;
+    };
+    ServerSeries& series = servers_[server.id];
+    series.ok = &checks.Add(with("result", "ok"));
+    series.error = &checks.Add(with("result", "error"));
+    series.duration = &durations.Add(labels, bounds);
+    series.up = &up.Add(labels);
     series.up->Set(1);  // not checked yet: the advisor offers it
-    series.consecutive_failures = &failures.Add({{"server", server}});
-    series.latency = &latency.Add({{"server", server}});
+    series.consecutive_failures = &failures.Add(labels);
+    series.latency = &latency.Add(labels);
   }
   leader_ = &prometheus::BuildGauge()
                  .Name("turn_prober_leader")

@@ -1,14 +1,13 @@
-// turn-prober's Prometheus metrics.
-//
-//   turn_probe_total{server,result="ok"|"error"}      checks of each server (all its urls = 1
-//   check) turn_probe_duration_seconds{server}                histogram of a check's wall time, up
-//   to 10 s turn_server_up{server}                             1 while the advisor may offer the
-//   server turn_server_consecutive_failures{server} turn_server_latency_seconds{server} smoothed
-//   latency of successful checks turn_prober_leader                                 1 while this
-//   replica holds the leader lock turn_prober_cycle_seconds                          the last
-//   cycle's duration turn_prober_cycles_total turn_prober_last_cycle_timestamp_seconds unix time
-//   the last cycle ended turn_prober_store_errors_total{operation="load"|"sync"|"write"} PostgreSQL
-//   calls that failed
+// turn-prober's Prometheus metrics, every per-server series labelled with the server's id and
+// region:
+// - turn_probe_total{server,region,result="ok"|"error"}: checks (all of a server's urls make one)
+// - turn_probe_duration_seconds{server,region}: histogram of a check's wall time, up to 10 s
+// - turn_server_up{server,region}: 1 while the advisor may offer the server, 0 while it is skipped
+// - turn_server_consecutive_failures{server,region}
+// - turn_server_latency_seconds{server,region}: smoothed latency of successful checks
+// - turn_prober_leader: 1 while this replica holds its region's leader lock
+// - turn_prober_cycle_seconds, turn_prober_cycles_total, turn_prober_last_cycle_timestamp_seconds
+// - turn_prober_store_errors_total{operation="load"|"sync"|"write"}: PostgreSQL calls that failed
 //
 // The servers are fixed for the life of the process, so every series is made at construction and
 // exists (at zero) before the first check, which lets absent() and rate() alerts work from the
@@ -24,6 +23,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "lib/config/turn_servers.h"
 #include "lib/turn/health.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
@@ -36,7 +36,8 @@ enum class StoreOperation : uint8_t { kLoad = 0, kSync = 1, kWrite = 2 };
 
 class ProberMetrics {
  public:
-  ProberMetrics(prometheus::Registry& registry, std::span<const std::string> servers);
+  // Series for the enabled servers of `servers`.
+  ProberMetrics(prometheus::Registry& registry, std::span<const config::TurnServerConfig> servers);
 
   // One finished check of `server` (one of those given at construction).
   void RecordCheck(const std::string& server, bool ok, absl::Duration duration);
