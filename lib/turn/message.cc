@@ -369,7 +369,10 @@ absl::StatusOr<ErrorCode> Message::GetErrorCode() const {
     return absl::InvalidArgumentError(absl::StrCat("ERROR-CODE class ", error_class, " number ",
                                                    number, " is not a code in 300-699"));
   }
-  return ErrorCode{error_class * 100 + number, std::string(v.begin() + 4, v.end())};
+  std::string reason(v.begin() + 4, v.end());
+  // Some servers pad the reason phrase with NULs up to the attribute's 4-byte boundary.
+  while (!reason.empty() && reason.back() == '\0') reason.pop_back();
+  return ErrorCode{error_class * 100 + number, std::move(reason)};
 }
 
 absl::StatusOr<std::vector<uint16_t>> Message::GetUnknownAttributes() const {

@@ -187,7 +187,15 @@ class Session {
 
   absl::Status Steps() {
     if (absl::Status s = Connect(); !s.ok()) return s;
-    if (absl::Status s = Allocate(); !s.ok()) return s;
+    absl::Status allocated = Allocate();
+    if (allocation_mismatch_) {
+      // RFC 8656 §7.4: the server still holds an allocation for this 5-tuple — a local port the
+      // kernel handed out again soon after an earlier check used it. Retry from another one.
+      allocation_mismatch_ = false;
+      if (absl::Status s = Connect(); !s.ok()) return s;
+      allocated = Allocate();
+    }
+    if (!allocated.ok()) return allocated;
     if (absl::Status s = ChoosePeerAddress(); !s.ok()) return s;
     if (absl::Status s = Permit(); !s.ok()) return s;
     if (absl::Status s = RelayRoundTrip(); !s.ok()) return s;
@@ -259,6 +267,7 @@ class Session {
     // A server that allows anonymous use answers the first request; otherwise it challenges.
     if (reply->message.message_class == MessageClass::kErrorResponse) {
       if (ErrorNumber(reply->message) != 401) {
+        allocation_mismatch_ = ErrorNumber(reply->message) == 437;
         return absl::UnavailableError(absl::StrCat("Allocate: ", ErrorText(reply->message)));
       }
       absl::StatusOr<std::string> realm = reply->message.GetRealm();
@@ -276,6 +285,7 @@ class Session {
               "Allocate: ", ErrorText(reply->message),
               " after authenticating (wrong secret or username, or expired credentials?)"));
         }
+        allocation_mismatch_ = ErrorNumber(reply->message) == 437;
         return absl::UnavailableError(absl::StrCat("Allocate: ", ErrorText(reply->message)));
       }
     }
@@ -600,6 +610,7 @@ class Session {
   std::string nonce_;
   std::vector<uint8_t> key_;  // empty until the server has challenged
   bool allocated_ = false;
+  bool allocation_mismatch_ = false;  // the last Allocate got a 437
   ProbeResult result_;
 };
 

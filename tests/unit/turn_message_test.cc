@@ -569,6 +569,10 @@ TEST(MalformedTest, MalformedAttributeValues) {
             kInvalid);
   // The reserved bits before the class are ignored, as RFC 8489 §14.8 asks.
   EXPECT_EQ(message_with(attr::kErrorCode, Bytes{0xff, 0xff, 0xfc, 1}).GetErrorCode()->code, 401);
+  // A reason padded with NULs (as coturn sends some) reads without them.
+  EXPECT_EQ(
+      message_with(attr::kErrorCode, Bytes{0, 0, 4, 37, 'B', 'a', 'd', 0}).GetErrorCode()->reason,
+      "Bad");
 }
 
 // --- Stream framing ----------------------------------------------------------------------------
