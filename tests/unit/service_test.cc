@@ -14,25 +14,45 @@ namespace {
 
 namespace v1 = connectivity::advisor::v1;
 
-class ServiceTest : public ::testing::Test {
+// A service with a real snapshot, signer, buffer and metrics, a settable clock, and the TURN
+// servers given.
+class ServiceFixture : public ::testing::Test {
  protected:
-  ServiceTest()
-      : snapshots_(ColdStartSnapshot(SnapshotConfig{}, Render(), absl::Now())),
+  explicit ServiceFixture(std::vector<config::TurnServerConfig> servers = {},
+                          absl::Time now = absl::FromUnixSeconds(1'800'000'000))
+      : now_(now),
+        servers_(std::move(servers)),
+        options_(Options(servers_)),
+        snapshots_(ColdStartSnapshot(SnapshotConfig{}, Render(), now_)),
         signer_(*TokenSigner::Create("unit-test-key-0123456789", "", absl::Hours(1))),
         buffer_(1000),
-        metrics_(registry_),
+        metrics_(registry_, Ids(servers_)),
         service_(options_, snapshots_, signer_, buffer_, metrics_, [this] { return now_; }) {}
 
+  static ServiceOptions Options(std::span<const config::TurnServerConfig> servers) {
+    ServiceOptions options;
+    options.stun_urls = {"stun:stun.example.net:3478"};
+    options.turn_servers = servers;
+    options.turn_credential_ttl = absl::Minutes(30);
+    return options;
+  }
+  static std::vector<std::string> Ids(const std::vector<config::TurnServerConfig>& servers) {
+    std::vector<std::string> ids;
+    for (const auto& server : servers) ids.push_back(server.id);
+    return ids;
+  }
   ResponseRenderer Render() {
     return [this](const strategy::Decision& d) { return RenderGetStrategyResponse(d, options_); };
   }
 
-  v1::GetStrategyResponse Get(v1::NatType local, float local_confidence, v1::NatType remote) {
+  v1::GetStrategyResponse Get(v1::NatType local, float local_confidence, v1::NatType remote,
+                              const std::string& region = "") {
     v1::GetStrategyRequest request;
     request.mutable_local()->set_nat_type(local);
     request.mutable_local()->set_confidence(local_confidence);
     request.mutable_remote()->set_nat_type(remote);
     request.mutable_remote()->set_confidence(1);
+    request.set_region(region);
     auto bytes = service_.HandleGetStrategy(request);
     EXPECT_TRUE(bytes.ok()) << bytes.status();
     std::vector<grpc::Slice> slices;
@@ -56,14 +76,9 @@ class ServiceTest : public ::testing::Test {
     return request;
   }
 
-  static ServiceOptions Options() {
-    ServiceOptions options;
-    options.stun_urls = {"stun:stun.example.net:3478"};
-    return options;
-  }
-
-  ServiceOptions options_ = Options();
-  absl::Time now_ = absl::FromUnixSeconds(1'800'000'000);
+  absl::Time now_;
+  std::vector<config::TurnServerConfig> servers_;
+  ServiceOptions options_;
   prometheus::Registry registry_;
   SnapshotHolder snapshots_;
   TokenSigner signer_;
@@ -71,6 +86,8 @@ class ServiceTest : public ::testing::Test {
   AdvisorMetrics metrics_;
   AdvisorService service_;
 };
+
+using ServiceTest = ServiceFixture;
 
 bool HasReason(const v1::GetStrategyResponse& response, std::string_view text) {
   for (const auto& reason : response.reasons()) {
@@ -156,68 +173,28 @@ servers:
     auth: {username: "static-user", password: "static-pass"}
 )yaml";
 
-class TurnServiceTest : public ::testing::Test {
+class TurnServiceTest : public ServiceFixture {
  protected:
   TurnServiceTest()
-      : servers_(*config::ParseTurnServers(kTurnServers)),
-        options_(Options(servers_)),
-        snapshots_(ColdStartSnapshot(SnapshotConfig{}, Render(), now_)),
-        signer_(*TokenSigner::Create("unit-test-key-0123456789", "", absl::Hours(1))),
-        buffer_(1000),
-        metrics_(registry_, std::vector<std::string>{"eu-1", "us-1"}),
-        service_(options_, snapshots_, signer_, buffer_, metrics_, [this] { return now_; }) {
+      : ServiceFixture(*config::ParseTurnServers(kTurnServers),
+                       absl::FromUnixSeconds(1'800'000'003)) {
     WithHealth({});
   }
 
-  static ServiceOptions Options(std::span<const config::TurnServerConfig> servers) {
-    ServiceOptions options;
-    options.stun_urls = {"stun:stun.example.net:3478"};
-    options.turn_servers = servers;
-    options.turn_credential_ttl = absl::Minutes(30);
-    return options;
-  }
-  ResponseRenderer Render() {
-    return [this](const strategy::Decision& d) { return RenderGetStrategyResponse(d, options_); };
-  }
   // Replaces the snapshot's TURN view with one built from `health`.
   void WithHealth(std::vector<store::TurnHealthRow> health) {
     auto next = std::make_shared<Snapshot>(*snapshots_.Get());
     next->turn = BuildTurnView(servers_, {}, std::move(health), now_);
     snapshots_.Set(next);
   }
-
   v1::GetStrategyResponse Get(v1::NatType local, v1::NatType remote, const std::string& region) {
-    v1::GetStrategyRequest request;
-    request.mutable_local()->set_nat_type(local);
-    request.mutable_local()->set_confidence(1);
-    request.mutable_remote()->set_nat_type(remote);
-    request.mutable_remote()->set_confidence(1);
-    request.set_region(region);
-    auto bytes = service_.HandleGetStrategy(request);
-    EXPECT_TRUE(bytes.ok()) << bytes.status();
-    std::vector<grpc::Slice> slices;
-    EXPECT_TRUE(bytes->Dump(&slices).ok());
-    std::string joined;
-    for (const auto& slice : slices) joined.append(slice.begin(), slice.end());
-    v1::GetStrategyResponse response;
-    EXPECT_TRUE(response.ParseFromString(joined));
-    return response;
+    return ServiceFixture::Get(local, 1, remote, region);
   }
   std::string TurnId(const v1::GetStrategyResponse& response) {
     auto claims = signer_.Verify(response.decision_token(), now_);
     EXPECT_TRUE(claims.ok()) << claims.status();
     return claims.ok() ? claims->turn_server_id : "";
   }
-
-  absl::Time now_ = absl::FromUnixSeconds(1'800'000'003);
-  std::vector<config::TurnServerConfig> servers_;
-  ServiceOptions options_;
-  prometheus::Registry registry_;
-  SnapshotHolder snapshots_;
-  TokenSigner signer_;
-  OutcomeBuffer buffer_;
-  AdvisorMetrics metrics_;
-  AdvisorService service_;
 };
 
 TEST_F(TurnServiceTest, OffersTheBestServerWithRestCredentials) {
