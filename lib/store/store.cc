@@ -291,7 +291,11 @@ absl::StatusOr<pqxx::connection*> PgStore::Connection() {
   conn_.reset();
   try {
     conn_ = std::make_unique<pqxx::connection>(WithConnectTimeout(url_));
+    // A server that accepts the connection and then stalls must not hold a flush or a reload (or a
+    // shutdown waiting on them) forever: every statement of this session gives up after 30 s.
+    ExecSession(*conn_, "SET statement_timeout = '30s'");
   } catch (const std::exception& e) {
+    conn_.reset();
     return StatusFromException("connect to postgres", e);
   }
   return conn_.get();
