@@ -162,6 +162,19 @@ tcp_open() {
   (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
 }
 
+# udp_port_free HOST PORT: true when a UDP socket can bind HOST:PORT. UDP has no connection to try,
+# so a bind is the only way to find out; the socket is closed at once.
+udp_port_free() {
+  python3 - "$1" "$2" <<'EOF'
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try:
+    s.bind((sys.argv[1], int(sys.argv[2])))
+except OSError:
+    sys.exit(1)
+EOF
+}
+
 # pid_alive PID: true while PID runs (a zombie counts as gone).
 pid_alive() {
   local state
