@@ -209,11 +209,14 @@ int TurnServers(v1::ConnectivityAdvisor::Stub& stub, const Options& options) {
   for (const v1::TurnServer& server : response.servers()) {
     const v1::TurnServerHealth health =
         server.health().empty() ? v1::TurnServerHealth() : server.health(0);
-    std::cout << absl::StrFormat("%-16s %-8s %-8s %-10s %8.1fms %6d  %s\n", server.id(),
+    // A server never checked successfully has no latency yet.
+    const std::string latency = health.smoothed_latency_ms() > 0
+                                    ? absl::StrFormat("%.1fms", health.smoothed_latency_ms())
+                                    : "-";
+    std::cout << absl::StrFormat("%-16s %-8s %-8s %-10s %10s %6d  %s\n", server.id(),
                                  server.region(), server.enabled() ? "yes" : "no",
-                                 health.status().empty() ? "unknown" : health.status(),
-                                 health.smoothed_latency_ms(), health.consecutive_failures(),
-                                 absl::StrJoin(server.urls(), " "));
+                                 health.status().empty() ? "unknown" : health.status(), latency,
+                                 health.consecutive_failures(), absl::StrJoin(server.urls(), " "));
   }
   return 0;
 }
