@@ -1,0 +1,230 @@
+{{/*
+Names, labels and the pieces every workload shares. Only plain text/template, sprig and helm's
+include/required/toYaml/fromYaml are used: the chart check (tests/helm) renders with exactly those.
+*/}}
+
+{{/* Chart name, or nameOverride. */}}
+{{- define "connectivity-advisor.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* "<release>-<chart>", or just the release name when it already contains the chart name. */}}
+{{- define "connectivity-advisor.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+"<fullname>-<suffix>" within 63 characters. The prefix is shortened, never the suffix, so the
+names of the components stay distinct however long the release name. Call with
+(dict "root" $ "suffix" "server").
+*/}}
+{{- define "connectivity-advisor.componentName" -}}
+{{- $prefix := include "connectivity-advisor.fullname" .root | trunc (int (sub 62 (len .suffix))) | trimSuffix "-" -}}
+{{- printf "%s-%s" $prefix .suffix | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Value of the helm.sh/chart label. */}}
+{{- define "connectivity-advisor.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Selector labels: the subset that never changes over a release's life (selectors are immutable).
+Call with (dict "root" $ "component" "advisor-server").
+*/}}
+{{- define "connectivity-advisor.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "connectivity-advisor.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* The standard labels of every object. Same arguments as selectorLabels. */}}
+{{- define "connectivity-advisor.labels" -}}
+{{ include "connectivity-advisor.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: connectivity-advisor
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+helm.sh/chart: {{ include "connectivity-advisor.chart" .root }}
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Object names. */}}
+{{- define "connectivity-advisor.serverName" -}}
+{{- include "connectivity-advisor.componentName" (dict "root" . "suffix" "server") -}}
+{{- end -}}
+{{- define "connectivity-advisor.proberName" -}}
+{{- include "connectivity-advisor.componentName" (dict "root" . "suffix" "prober") -}}
+{{- end -}}
+{{- define "connectivity-advisor.migrateName" -}}
+{{- include "connectivity-advisor.componentName" (dict "root" . "suffix" "migrate") -}}
+{{- end -}}
+{{- define "connectivity-advisor.secretsName" -}}
+{{- include "connectivity-advisor.componentName" (dict "root" . "suffix" "secrets") -}}
+{{- end -}}
+
+{{/* Secret names the pods read: the chart's own with secrets.create, else the existing ones. */}}
+{{- define "connectivity-advisor.databaseSecret" -}}
+{{- if .Values.secrets.create -}}
+{{- include "connectivity-advisor.secretsName" . -}}
+{{- else -}}
+{{- required "database.existingSecret is required (or set secrets.create=true for a test install)" .Values.database.existingSecret -}}
+{{- end -}}
+{{- end -}}
+{{- define "connectivity-advisor.tokenSecret" -}}
+{{- if .Values.secrets.create -}}
+{{- include "connectivity-advisor.secretsName" . -}}
+{{- else -}}
+{{- required "tokenKeys.existingSecret is required (or set secrets.create=true for a test install)" .Values.tokenKeys.existingSecret -}}
+{{- end -}}
+{{- end -}}
+{{- define "connectivity-advisor.turnServersSecret" -}}
+{{- if .Values.secrets.create -}}
+{{- include "connectivity-advisor.secretsName" . -}}
+{{- else -}}
+{{- required "turnServers.existingSecret is required (or set secrets.create=true for a test install)" .Values.turnServers.existingSecret -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Where the TURN servers file is mounted, and the file's path. */}}
+{{- define "connectivity-advisor.turnServersDir" -}}
+/etc/connectivity-advisor/turn
+{{- end -}}
+{{- define "connectivity-advisor.turnServersFile" -}}
+{{- include "connectivity-advisor.turnServersDir" . }}/servers.yaml
+{{- end -}}
+
+{{/* Image reference; the tag defaults to the chart's appVersion. Call with (dict "root" $ "image" .Values.server.image). */}}
+{{- define "connectivity-advisor.image" -}}
+{{- printf "%s:%s" .image.repository (default .root.Chart.AppVersion .image.tag) -}}
+{{- end -}}
+
+{{/* Pod-level security context: non-root, RuntimeDefault seccomp. */}}
+{{- define "connectivity-advisor.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.securityContext.runAsUser }}
+runAsGroup: {{ .Values.securityContext.runAsGroup }}
+fsGroup: {{ .Values.securityContext.fsGroup }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Container-level security context: read-only root, no privilege escalation, no capabilities. */}}
+{{- define "connectivity-advisor.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.securityContext.runAsUser }}
+runAsGroup: {{ .Values.securityContext.runAsGroup }}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+privileged: false
+capabilities:
+  drop:
+    - ALL
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* The ADVISOR_DATABASE_URL variable, from its Secret. */}}
+{{- define "connectivity-advisor.databaseEnv" -}}
+- name: ADVISOR_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "connectivity-advisor.databaseSecret" . }}
+      key: {{ .Values.database.key }}
+{{- end -}}
+
+{{/* Volume with the TURN servers file, from its Secret. */}}
+{{- define "connectivity-advisor.turnServersVolume" -}}
+- name: turn-servers
+  secret:
+    secretName: {{ include "connectivity-advisor.turnServersSecret" . }}
+    # 0440: readable by the pod's fsGroup, nobody else.
+    defaultMode: 288
+    items:
+      - key: {{ .Values.turnServers.key }}
+        path: servers.yaml
+{{- end -}}
+
+{{/*
+A value as an environment variable's text. Numbers from values files arrive as float64 and would
+print as 1e+06; whole numbers are printed as integers instead.
+*/}}
+{{- define "connectivity-advisor.envValue" -}}
+{{- if and (kindIs "float64" .) (eq (float64 (int64 .)) .) -}}
+{{- int64 . | toString -}}
+{{- else -}}
+{{- toString . -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Settings of advisor-server (the data of its ConfigMap). Also hashed into a pod annotation, so a
+change of settings rolls the pods.
+*/}}
+{{- define "connectivity-advisor.serverConfig" -}}
+ADVISOR_LISTEN: {{ printf "0.0.0.0:%d" (int .Values.server.ports.grpc) | quote }}
+ADVISOR_METRICS_LISTEN: {{ printf "0.0.0.0:%d" (int .Values.server.ports.metrics) | quote }}
+ADVISOR_LOG_LEVEL: {{ .Values.server.logLevel | quote }}
+ADVISOR_SNAPSHOT_INTERVAL: {{ .Values.server.snapshotInterval | quote }}
+ADVISOR_FLUSH_INTERVAL: {{ .Values.server.flushInterval | quote }}
+ADVISOR_SHUTDOWN_TIMEOUT: {{ .Values.server.shutdownTimeout | quote }}
+ADVISOR_TURN_CREDENTIAL_TTL: {{ .Values.server.turnCredentialTtl | quote }}
+ADVISOR_TOKEN_TTL: {{ .Values.server.tokenTtl | quote }}
+ADVISOR_STUN_URLS: {{ .Values.server.stunUrls | quote }}
+ADVISOR_TURN_SERVERS_FILE: {{ include "connectivity-advisor.turnServersFile" . | quote }}
+{{- range $key, $value := .Values.server.extraConfig }}
+{{ $key }}: {{ include "connectivity-advisor.envValue" $value | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Settings of turn-prober (the data of its ConfigMap); ADVISOR_REGION is set per Deployment. */}}
+{{- define "connectivity-advisor.proberConfig" -}}
+ADVISOR_METRICS_LISTEN: {{ printf "0.0.0.0:%d" (int .Values.prober.metricsPort) | quote }}
+ADVISOR_LOG_LEVEL: {{ .Values.prober.logLevel | quote }}
+ADVISOR_PROBE_INTERVAL: {{ .Values.prober.probeInterval | quote }}
+ADVISOR_PROBE_TIMEOUT: {{ .Values.prober.probeTimeout | quote }}
+ADVISOR_FAILURE_THRESHOLD: {{ include "connectivity-advisor.envValue" .Values.prober.failureThreshold | quote }}
+ADVISOR_UNHEALTHY_FOR: {{ .Values.prober.unhealthyFor | quote }}
+ADVISOR_PROBE_CONCURRENCY: {{ include "connectivity-advisor.envValue" .Values.prober.concurrency | quote }}
+ADVISOR_TURN_SERVERS_FILE: {{ include "connectivity-advisor.turnServersFile" . | quote }}
+{{- range $key, $value := .Values.prober.extraConfig }}
+{{ $key }}: {{ include "connectivity-advisor.envValue" $value | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* The chart-made Secret's data (secrets.create only); hashed into pod annotations too. */}}
+{{- define "connectivity-advisor.secretData" -}}
+{{ .Values.database.key }}: {{ required "secrets.databaseUrl is required with secrets.create" .Values.secrets.databaseUrl | b64enc | quote }}
+{{ .Values.tokenKeys.key }}: {{ required "secrets.tokenKey is required with secrets.create" .Values.secrets.tokenKey | b64enc | quote }}
+{{- if .Values.secrets.previousTokenKey }}
+{{ .Values.tokenKeys.previousKey }}: {{ .Values.secrets.previousTokenKey | b64enc | quote }}
+{{- end }}
+{{ .Values.turnServers.key }}: {{ required "secrets.turnServers is required with secrets.create" .Values.secrets.turnServers | b64enc | quote }}
+{{- end -}}
+
+{{/* NetworkPolicy egress rules every component needs: DNS and PostgreSQL. */}}
+{{- define "connectivity-advisor.egressDnsPostgres" -}}
+- ports:
+    - {protocol: UDP, port: 53}
+    - {protocol: TCP, port: 53}
+  {{- with .Values.networkPolicy.dnsTo }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+- ports:
+    - {protocol: TCP, port: {{ .Values.database.port }}}
+  {{- with .Values.networkPolicy.postgresTo }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end -}}
