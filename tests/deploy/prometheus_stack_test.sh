@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# tests/deploy/prometheus_stack_test.sh — the dashboard and the alert rules against a real Prometheus.
+#
+# Starts a throwaway stack on free loopback ports in a temp dir: PostgreSQL 15 (migrated), coturn with
+# a TURN REST secret, advisor-server, turn-prober (1 s probe interval) and Debian's prometheus
+# scraping both metrics ports every second with deploy/prometheus/alerts.yaml loaded. The TURN
+# servers file has the live coturn (region "local") and one server nobody listens on (region
+# "nowhere"), so the TURN panels show both states and the TURN alerts have something to find.
+# Drives traffic with advisorctl in two rounds a few scrapes apart (several NAT pairs, reports that
+# connected directly, through the relay, and failed; one forged token), then hands over to
+# observability_check.py, which queries every dashboard and alert expression through the HTTP API.
+# Everything is stopped and removed on exit.
+#
+# Usage: prometheus_stack_test.sh --build-dir DIR --yaml-to-json BIN [--dashboard FILE] [--alerts FILE]
+#                                  [--keep]
+# (--dashboard/--alerts: check other files than deploy/'s, e.g. a draft.)
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
+LOG_TAG=deploy-prometheus
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+USAGE="usage: $0 --build-dir DIR --yaml-to-json BIN [--dashboard FILE] [--alerts FILE] [--keep]"
+build_dir="" yaml_to_json="" keep=0
+DASHBOARD=$ADVISOR_ROOT/deploy/grafana/connectivity-advisor.json
+ALERTS=$ADVISOR_ROOT/deploy/prometheus/alerts.yaml
+while (($#)); do
+  case $1 in
+    --build-dir) build_dir=$2 && shift ;;
+    --yaml-to-json) yaml_to_json=$2 && shift ;;
+    --dashboard) DASHBOARD=$(realpath "$2") && shift ;;
+    --alerts) ALERTS=$(realpath "$2") && shift ;;
+    --keep) keep=1 ;;
+    *) die "unknown argument: $1 ($USAGE)" ;;
+  esac
+  shift
+done
+[[ -n $build_dir && -n $yaml_to_json ]] || die "$USAGE"
+
+SERVER_BIN=$build_dir/services/advisor/advisor-server
+PROBER_BIN=$build_dir/services/prober/turn-prober
+CTL_BIN=$build_dir/services/advisorctl/advisorctl
+PROMETHEUS_BIN=${PROMETHEUS_BIN:-/usr/bin/prometheus}
+
+for bin in "$SERVER_BIN" "$PROBER_BIN" "$CTL_BIN" "$yaml_to_json"; do
+  [[ -x $bin ]] || die "$bin is not built"
+done
+[[ -x $PROMETHEUS_BIN ]] || die "$PROMETHEUS_BIN not found (scripts/setup installs prometheus)"
+command -v turnserver >/dev/null || die "turnserver not found (scripts/setup installs coturn)"
+pg_require
+
+# --- throwaway stack ------------------------------------------------------------------------------
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/advisor-deploy.XXXXXX")
+chmod 755 "$work" # the postgres user must reach $work/pg
+pg_dir=$work/pg
+pids=() # started processes, stopped in reverse order
+
+# shellcheck disable=SC2317 # called by the EXIT trap
+cleanup() {
+  local rc=$? i
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    stop_pid "${pids[i]}" 10 || true
+  done
+  if pg_cluster_initialized "$pg_dir"; then
+    pg_cluster_stop "$pg_dir" immediate || true
+  fi
+  if ((rc != 0)); then
+    for f in "$work"/*.log; do
+      [[ -f $f ]] || continue
+      printf '\n--- last lines of %s ---\n' "${f##*/}" >&2
+      tail -n 15 "$f" >&2 || true
+    done
+  fi
+  if ((keep)); then
+    log "kept $work"
+  else
+    rm -rf "$work"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# start NAME PORT CMD...: runs CMD in the background (log: $work/NAME.log), waits for PORT.
+start() {
+  local name=$1 port=$2 rc=0
+  shift 2
+  "$@" >"$work/$name.log" 2>&1 </dev/null &
+  pids+=($!)
+  wait_for_tcp 127.0.0.1 "$port" 30 "$!" || rc=$?
+  ((rc == 0)) || die "$name did not come up on 127.0.0.1:$port (see $name.log)"
+}
+
+# coturn listens on UDP and TCP on the same port, and relays from a range of its own; free_ports
+# checks TCP only, so take a TCP-free port that is UDP-free too, and a relay range below the
+# kernel's ephemeral ports (as tests/support/coturn.cc does).
+read -r turn_port relay_min < <(python3 - <<'EOF'
+import random, socket
+
+def udp_free(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+while True:
+    t = socket.socket()
+    t.bind(("127.0.0.1", 0))
+    port = t.getsockname()[1]
+    t.close()
+    if udp_free(port):
+        break
+while True:
+    base = 20000 + 32 * random.randrange((32768 - 20000) // 32)
+    if all(udp_free(p) for p in range(base, base + 32)):
+        break
+print(port, base)
+EOF
+)
+mapfile -t ports < <(free_ports 7)
+pg_port=${ports[0]} grpc_port=${ports[1]} server_metrics=${ports[2]} prober_metrics=${ports[3]}
+prom_port=${ports[4]} dead_turn_port=${ports[5]} # nothing listens there: the "nowhere" server
+target=127.0.0.1:$grpc_port
+prom_url=http://127.0.0.1:$prom_port
+
+log "PostgreSQL on 127.0.0.1:$pg_port"
+pg_cluster_init "$pg_dir" "$pg_port" --no-sync
+pg_cluster_start "$pg_dir" "$pg_port"
+pg_create_database "$pg_port" advisor
+db_url=$(pg_url "$pg_port" advisor)
+"$SERVER_BIN" migrate --database-url "$db_url" >"$work/migrate.log" 2>&1 || die "advisor-server migrate failed"
+
+turn_secret=$(openssl rand -hex 16)
+log "coturn on 127.0.0.1:$turn_port (relay ports $relay_min-$((relay_min + 31)))"
+mkdir -p "$work/coturn"
+start coturn "$turn_port" turnserver -n --listening-ip=127.0.0.1 "--listening-port=$turn_port" \
+  --relay-ip=127.0.0.1 "--min-port=$relay_min" "--max-port=$((relay_min + 31))" \
+  --use-auth-secret "--static-auth-secret=$turn_secret" --realm=example.org \
+  --no-tls --no-dtls --no-cli --allow-loopback-peers \
+  "--userdb=$work/coturn/turndb" "--pidfile=$work/coturn/turnserver.pid" --log-file=stdout
+
+cat >"$work/turn-servers.yaml" <<EOF
+servers:
+  - id: local-1
+    urls: ["turn:127.0.0.1:$turn_port?transport=udp"]
+    region: local
+    auth: {rest_secret: "$turn_secret"}
+  - id: nowhere-1
+    urls: ["turn:127.0.0.1:$dead_turn_port?transport=udp"]
+    region: nowhere
+    auth: {rest_secret: "$turn_secret"}
+EOF
+
+log "advisor-server on $target, metrics on 127.0.0.1:$server_metrics"
+start server "$server_metrics" env ADVISOR_TOKEN_KEY="$(openssl rand -hex 32)" \
+  "$SERVER_BIN" serve --database-url "$db_url" --listen "$target" \
+  --metrics-listen "127.0.0.1:$server_metrics" --turn-servers-file "$work/turn-servers.yaml" \
+  --snapshot-interval 1s --flush-interval 500ms
+wait_for_tcp 127.0.0.1 "$grpc_port" 30 "${pids[-1]}" || die "advisor-server gRPC port not open"
+
+log "turn-prober, metrics on 127.0.0.1:$prober_metrics"
+start prober "$prober_metrics" "$PROBER_BIN" run --database-url "$db_url" \
+  --turn-servers-file "$work/turn-servers.yaml" --probe-interval 1s --probe-timeout 800ms \
+  --failure-threshold 2 --metrics-listen "127.0.0.1:$prober_metrics"
+
+# The rule file is loaded as is: Prometheus evaluates every rule each second, and the check below
+# asserts that none of them failed to evaluate.
+cat >"$work/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+rule_files:
+  - $ALERTS
+scrape_configs:
+  - job_name: advisor-server
+    static_configs: [{targets: ["127.0.0.1:$server_metrics"]}]
+  - job_name: turn-prober
+    static_configs: [{targets: ["127.0.0.1:$prober_metrics"]}]
+EOF
+log "prometheus on $prom_url"
+start prometheus "$prom_port" "$PROMETHEUS_BIN" "--config.file=$work/prometheus.yml" \
+  "--storage.tsdb.path=$work/tsdb" "--web.listen-address=127.0.0.1:$prom_port" \
+  --log.level=warn
+
+# prom_value QUERY: the first sample's value of an instant query ("" when empty or on error).
+prom_value() {
+  curl -fsS --get "$prom_url/api/v1/query" --data-urlencode "query=$1" 2>/dev/null |
+    python3 -c 'import json, sys
+r = json.load(sys.stdin).get("data", {}).get("result", [])
+print(r[0]["value"][1] if r else "")' 2>/dev/null || true
+}
+
+# Both targets scraped before any traffic, so that counters start at their pre-registered zeros
+# and the first traffic shows as an increase.
+deadline=$((SECONDS + 30))
+until [[ $(prom_value 'count(up == 1)') == 2 ]]; do
+  ((SECONDS < deadline)) || die "Prometheus does not scrape both targets (see $prom_url/targets)"
+  sleep 0.5
+done
+log "Prometheus scrapes advisor-server and turn-prober"
+
+# --- traffic --------------------------------------------------------------------------------------
+
+ctl() { "$CTL_BIN" --target "$target" "$@"; }
+
+# token LOCAL REMOTE: asks for a strategy, prints the decision token (protobuf's JSON mapping
+# spells it decisionToken; accept the proto name too).
+token() {
+  ctl --json get-strategy --local "$1" --remote "$2" | python3 -c 'import json, sys
+r = json.load(sys.stdin)
+print(r.get("decisionToken") or r["decision_token"])'
+}
+
+traffic_round() {
+  local t
+  # cone pairs → DIRECT: connected directly
+  for pair in "full_cone full_cone" "restricted_cone port_restricted_cone" "open full_cone"; do
+    read -r a b <<<"$pair"
+    t=$(token "$a" "$b")
+    ctl report --token "$t" --connected --time-to-connect 1200 --attempts direct:succeeded:1200 >/dev/null
+  done
+  # one symmetric, or unknown → TURN_FALLBACK: direct timed out, the relay connected
+  for pair in "full_cone symmetric" "unknown restricted_cone"; do
+    read -r a b <<<"$pair"
+    t=$(token "$a" "$b")
+    ctl report --token "$t" --connected --time-to-connect 5900 \
+      --attempts direct:timed_out:5000,relay:succeeded:900:udp:local-1 >/dev/null
+  done
+  # both symmetric, or blocked → TURN_ONLY: relayed; and one session that failed
+  t=$(token symmetric symmetric)
+  ctl report --token "$t" --connected --time-to-connect 800 --attempts relay:succeeded:800:udp:local-1 >/dev/null
+  t=$(token blocked open)
+  ctl report --token "$t" --failed --attempts relay:failed:3000:tcp:local-1 >/dev/null
+  # a forged token: refused (UNAUTHENTICATED or INVALID_ARGUMENT), counted as a client error
+  if ctl report --token "forged.token" --failed >/dev/null 2>&1; then
+    die "advisorctl report with a forged token succeeded"
+  fi
+  ctl health >/dev/null
+  ctl turn-servers >/dev/null
+}
+
+log "traffic, round 1"
+traffic_round
+sleep 3 # three scrapes: series created by round 1 (error codes, histograms) get a first sample
+log "traffic, round 2"
+traffic_round
+sleep 3 # flushes (500 ms), a prober cycle or two, scrapes and rule evaluations
+
+# --- the check ------------------------------------------------------------------------------------
+
+# The dead server must be found down by the TURN alerts within a few probe cycles (2 failures in a row).
+python3 "$HERE/observability_check.py" live --prometheus "$prom_url" --dashboard "$DASHBOARD" \
+  --alerts "$ALERTS" --yaml-to-json "$yaml_to_json" \
+  --expect-active 'TurnServerDown{server="nowhere-1"}' \
+  --expect-active 'TurnRegionNoHealthyServer{region="nowhere"}' \
+  --wait 20
