@@ -1,0 +1,495 @@
+// Unit tests of advisor-sim's logic: scenario files, the client model, the baselines (static tree,
+// oracle) and the statistics, on tiny cases whose answers can be worked out by hand.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "services/sim/evaluation.h"
+#include "services/sim/model.h"
+#include "services/sim/scenario.h"
+
+namespace advisor::sim {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+constexpr NatType kOpen = NatType::kOpen;
+constexpr NatType kFull = NatType::kFullCone;
+constexpr NatType kRestricted = NatType::kRestrictedCone;
+constexpr NatType kPort = NatType::kPortRestrictedCone;
+constexpr NatType kSym = NatType::kSymmetric;
+constexpr NatType kBlocked = NatType::kBlocked;
+constexpr NatType kUnknown = NatType::kUnknown;
+
+// A valid scenario; `extra` is spliced in before the closing brace, so tests can add or override
+// keys (a repeated key takes the last value).
+std::string ScenarioJson(const std::string& extra = "") {
+  return R"({
+    "name": "tiny", "sessions": 1000,
+    "nat_mix": {"open": 0.5, "symmetric": 0.5},
+    "default_pair": {"direct_success": 0.9, "direct_time_ms": {"median": 1000, "sigma": 0.5}},
+    "relay": {"success": 1, "time_ms": {"median": 900, "sigma": 0.4}},
+    "relay_cost_ms": 2000, "budget_ms": 30000)" +
+         extra + "}";
+}
+
+Scenario Parse(const std::string& text) {
+  auto scenario = ParseScenario(text);
+  EXPECT_TRUE(scenario.ok()) << scenario.status();
+  return scenario.ok() ? *scenario : Scenario{};
+}
+
+std::string ParseError(const std::string& text) {
+  auto scenario = ParseScenario(text);
+  EXPECT_FALSE(scenario.ok());
+  return scenario.ok() ? "" : std::string(scenario.status().message());
+}
+
+const PairTruth& Truth(const Scenario& s, int phase, NatType a, NatType b) {
+  return s.phases[phase].pairs[NatPair::Of(a, b).Index()];
+}
+
+// --- scenario files --------------------------------------------------------------------------
+
+TEST(ScenarioTest, ParsesDefaultsListedPairsAndBlockedSides) {
+  const Scenario s = Parse(ScenarioJson(R"(, "misreport": 0.03, "pairs": [
+      {"a": "symmetric", "b": "open", "direct_success": 0.4},
+      {"a": "blocked", "b": "open", "direct_success": 0.1,
+       "direct_time_ms": {"median": 5000, "sigma": 0.2}}])"));
+  EXPECT_EQ(s.name, "tiny");
+  EXPECT_EQ(s.sessions, 1000);
+  EXPECT_DOUBLE_EQ(s.misreport, 0.03);
+  EXPECT_DOUBLE_EQ(s.nat_mix[static_cast<int>(kOpen)], 0.5);
+  EXPECT_DOUBLE_EQ(s.nat_mix[static_cast<int>(kFull)], 0);
+  EXPECT_EQ(s.budget_ms, 30000u);
+  ASSERT_EQ(s.phases.size(), 1u);
+  // Not listed: the default pair.
+  EXPECT_DOUBLE_EQ(Truth(s, 0, kOpen, kOpen).direct_success, 0.9);
+  EXPECT_DOUBLE_EQ(Truth(s, 0, kOpen, kOpen).direct_time.median_ms, 1000);
+  // Listed in either order; a missing time comes from the default pair.
+  EXPECT_DOUBLE_EQ(Truth(s, 0, kOpen, kSym).direct_success, 0.4);
+  EXPECT_DOUBLE_EQ(Truth(s, 0, kOpen, kSym).direct_time.median_ms, 1000);
+  // A blocked side never connects directly unless listed.
+  EXPECT_DOUBLE_EQ(Truth(s, 0, kBlocked, kSym).direct_success, 0);
+  EXPECT_DOUBLE_EQ(Truth(s, 0, kBlocked, kOpen).direct_success, 0.1);
+  EXPECT_DOUBLE_EQ(Truth(s, 0, kBlocked, kOpen).direct_time.median_ms, 5000);
+}
+
+TEST(ScenarioTest, PhasesAccumulateAndNameWhatChanged) {
+  const Scenario s = Parse(ScenarioJson(R"(, "phases": [
+      {"at_session": 300, "pairs": [{"a": "open", "b": "open", "direct_success": 0.1},
+                                    {"a": "open", "b": "symmetric", "direct_success": 0.9}]},
+      {"at_session": 600, "pairs": [{"a": "symmetric", "b": "symmetric",
+                                     "direct_time_ms": {"median": 3000, "sigma": 0.1}}]}])"));
+  ASSERT_EQ(s.phases.size(), 3u);
+  EXPECT_EQ(s.phases[1].at_session, 300);
+  // Phase 1 re-states open × symmetric unchanged: only open × open changed.
+  EXPECT_THAT(s.phases[1].changed, ElementsAre(NatPair::Of(kOpen, kOpen)));
+  EXPECT_THAT(s.phases[2].changed, ElementsAre(NatPair::Of(kSym, kSym)));
+  // Phase 2 keeps phase 1's override and its own direct_success from before.
+  EXPECT_DOUBLE_EQ(Truth(s, 2, kOpen, kOpen).direct_success, 0.1);
+  EXPECT_DOUBLE_EQ(Truth(s, 2, kSym, kSym).direct_success, 0.9);
+  EXPECT_DOUBLE_EQ(Truth(s, 2, kSym, kSym).direct_time.median_ms, 3000);
+  EXPECT_DOUBLE_EQ(Truth(s, 0, kOpen, kOpen).direct_success, 0.9);
+  EXPECT_EQ(s.PhaseOf(0), 0);
+  EXPECT_EQ(s.PhaseOf(299), 0);
+  EXPECT_EQ(s.PhaseOf(300), 1);
+  EXPECT_EQ(s.PhaseOf(999), 2);
+}
+
+TEST(ScenarioTest, ErrorsNameTheOffendingKey) {
+  EXPECT_THAT(ParseError("{\"name\": "), HasSubstr("invalid JSON"));
+  EXPECT_THAT(ParseError("[]"), HasSubstr("scenario: must be an object"));
+  EXPECT_THAT(ParseError(ScenarioJson(R"(, "pair": [])")),
+              HasSubstr("pair: unknown key (allowed: name, sessions"));
+  EXPECT_THAT(ParseError(ScenarioJson(R"(, "sessions": 0)")),
+              HasSubstr("sessions: must be in [1, "));
+  EXPECT_THAT(ParseError(ScenarioJson(R"(, "sessions": 10.5)")),
+              HasSubstr("sessions: must be a whole number"));
+  EXPECT_THAT(ParseError(ScenarioJson(R"(, "nat_mix": {"open": 0.5, "symmetric": 0.4})")),
+              HasSubstr("nat_mix: shares must sum to 1, got 0.9"));
+  EXPECT_THAT(ParseError(ScenarioJson(R"(, "nat_mix": {"open": 0.5, "unknown": 0.5})")),
+              HasSubstr("nat_mix.unknown: unknown key"));
+  EXPECT_THAT(ParseError(ScenarioJson(R"(, "misreport": "often")")),
+              HasSubstr("misreport: must be a number, got \"often\""));
+  EXPECT_THAT(ParseError(ScenarioJson(R"(, "budget_ms": 700000)")),
+              HasSubstr("budget_ms: must be in [1, 600000], got 700000"));
+  EXPECT_THAT(ParseError(ScenarioJson(R"(, "relay": {"success": 1, "time_ms": {"median": 900}})")),
+              HasSubstr("relay.time_ms.sigma: required"));
+  EXPECT_THAT(ParseError(ScenarioJson(R"(, "pairs": [{"a": "open", "b": "open"}])")),
+              HasSubstr("pairs[0]: needs direct_success, direct_time_ms or both"));
+  EXPECT_THAT(
+      ParseError(ScenarioJson(R"(, "pairs": [{"a": "open", "b": "open", "direct_success": 1.5}])")),
+      HasSubstr("pairs[0].direct_success: must be in [0, 1], got 1.5"));
+  EXPECT_THAT(ParseError(ScenarioJson(
+                  R"(, "pairs": [{"a": "open", "b": "unknown", "direct_success": 0.5}])")),
+              HasSubstr("pairs[0].b: must be one of open, full_cone"));
+  EXPECT_THAT(ParseError(ScenarioJson(R"(, "pairs": [
+                  {"a": "open", "b": "symmetric", "direct_success": 0.5},
+                  {"a": "symmetric", "b": "open", "direct_success": 0.6}])")),
+              HasSubstr("pairs[1]: open × symmetric is listed twice"));
+  EXPECT_THAT(ParseError(ScenarioJson(R"(, "phases": [
+                  {"at_session": 500, "pairs": []}, {"at_session": 400, "pairs": []}])")),
+              HasSubstr("phases[1].at_session: must be a whole number after the previous "
+                        "phase's start (500)"));
+  EXPECT_THAT(ParseError(ScenarioJson(R"(, "phases": [{"at_session": 1000, "pairs": []}])")),
+              HasSubstr("phases[0].at_session"));
+  EXPECT_THAT(ParseError(R"({"name": "x"})"), HasSubstr("sessions: required"));
+}
+
+TEST(ScenarioTest, LoadNamesTheFile) {
+  auto missing = LoadScenario("/nonexistent/scenario.json");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(std::string(missing.status().message()), HasSubstr("/nonexistent/scenario.json"));
+}
+
+TEST(ScenarioTest, ShippedScenariosParse) {
+  int files = 0;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(ADVISOR_SOURCE_DIR "/services/sim/scenarios")) {
+    if (entry.path().extension() != ".json") continue;
+    ++files;
+    auto scenario = LoadScenario(entry.path().string());
+    EXPECT_TRUE(scenario.ok()) << scenario.status();
+  }
+  EXPECT_GE(files, 3);
+}
+
+// --- the client model ------------------------------------------------------------------------
+
+Session DirectSession(uint32_t direct_ms, uint32_t relay_ms, bool direct_possible = true,
+                      bool relay_ok = true) {
+  Session s;
+  s.direct_possible = direct_possible;
+  s.direct_ms = direct_ms;
+  s.relay_ok = relay_ok;
+  s.relay_ms = relay_ms;
+  return s;
+}
+
+TEST(PlayTest, DirectWithinTheTimeoutConnectsDirectly) {
+  const Played p = Play(DirectSession(1000, 900), {Strategy::kDirect, 1500}, 30000);
+  EXPECT_THAT(p.attempts, ElementsAre(Attempt{Path::kDirect, Result::kSucceeded, 1000}));
+  EXPECT_TRUE(p.connected);
+  EXPECT_EQ(p.time_to_connect_ms, 1000u);
+  EXPECT_FALSE(p.relay_attempted);
+  // Exactly at the timeout still counts.
+  EXPECT_TRUE(Play(DirectSession(1000, 900), {Strategy::kTurnFallback, 1000}, 30000).connected);
+}
+
+TEST(PlayTest, DirectAfterTheTimeoutTimesOutAndRelays) {
+  for (Strategy strategy : {Strategy::kDirect, Strategy::kTurnFallback}) {
+    const Played p = Play(DirectSession(1000, 900), {strategy, 500}, 30000);
+    EXPECT_THAT(p.attempts, ElementsAre(Attempt{Path::kDirect, Result::kTimedOut, 500},
+                                        Attempt{Path::kRelay, Result::kSucceeded, 900}));
+    EXPECT_TRUE(p.connected);
+    EXPECT_EQ(p.time_to_connect_ms, 1400u);
+    EXPECT_TRUE(p.relay_attempted);
+  }
+  // No direct path: the whole timeout is spent.
+  const Played p = Play(DirectSession(10, 900, false), {Strategy::kDirect, 5000}, 30000);
+  EXPECT_THAT(p.attempts, ElementsAre(Attempt{Path::kDirect, Result::kTimedOut, 5000},
+                                      Attempt{Path::kRelay, Result::kSucceeded, 900}));
+  EXPECT_EQ(p.time_to_connect_ms, 5900u);
+}
+
+TEST(PlayTest, BudgetCutsTheRelayOff) {
+  // 29.5 s of direct leaves 500 ms, and the relay needs 900.
+  Played p = Play(DirectSession(40000, 900), {Strategy::kDirect, 29500}, 30000);
+  EXPECT_THAT(p.attempts, ElementsAre(Attempt{Path::kDirect, Result::kTimedOut, 29500},
+                                      Attempt{Path::kRelay, Result::kTimedOut, 500}));
+  EXPECT_FALSE(p.connected);
+  EXPECT_EQ(p.time_to_connect_ms, 0u);
+  // A timeout beyond the budget is cut to it, and no time is left for the relay.
+  p = Play(DirectSession(40000, 900), {Strategy::kDirect, 45000}, 30000);
+  EXPECT_THAT(p.attempts, ElementsAre(Attempt{Path::kDirect, Result::kTimedOut, 30000}));
+  EXPECT_FALSE(p.connected);
+  EXPECT_FALSE(p.relay_attempted);
+}
+
+TEST(PlayTest, BrokenRelayFails) {
+  Played p = Play(DirectSession(10, 700, false, false), {Strategy::kTurnFallback, 5000}, 30000);
+  EXPECT_THAT(p.attempts, ElementsAre(Attempt{Path::kDirect, Result::kTimedOut, 5000},
+                                      Attempt{Path::kRelay, Result::kFailed, 700}));
+  EXPECT_FALSE(p.connected);
+  p = Play(DirectSession(10, 700, false, false), {Strategy::kTurnOnly, 0}, 30000);
+  EXPECT_THAT(p.attempts, ElementsAre(Attempt{Path::kRelay, Result::kFailed, 700}));
+}
+
+TEST(PlayTest, TurnOnlyRelaysAtOnce) {
+  Played p = Play(DirectSession(10, 900), {Strategy::kTurnOnly, 0}, 30000);
+  EXPECT_THAT(p.attempts, ElementsAre(Attempt{Path::kRelay, Result::kSucceeded, 900}));
+  EXPECT_EQ(p.time_to_connect_ms, 900u);
+  EXPECT_TRUE(p.relay_attempted);
+  p = Play(DirectSession(10, 40000), {Strategy::kTurnOnly, 0}, 30000);
+  EXPECT_THAT(p.attempts, ElementsAre(Attempt{Path::kRelay, Result::kTimedOut, 30000}));
+  EXPECT_FALSE(p.connected);
+}
+
+TEST(PlayTest, ZeroTimeoutTriesDirectForOneMillisecond) {
+  const Played p = Play(DirectSession(1, 900), {Strategy::kDirect, 0}, 30000);
+  EXPECT_THAT(p.attempts, ElementsAre(Attempt{Path::kDirect, Result::kSucceeded, 1}));
+}
+
+// One pair (open × open) that always connects directly in about a second, a relay that always
+// works in about 900 ms.
+Scenario CertainScenario() {
+  return Parse(R"({"name": "certain", "sessions": 2000, "nat_mix": {"open": 1},
+    "default_pair": {"direct_success": 1, "direct_time_ms": {"median": 1000, "sigma": 0.001}},
+    "relay": {"success": 1, "time_ms": {"median": 900, "sigma": 0.001}},
+    "relay_cost_ms": 2000, "budget_ms": 30000})");
+}
+
+TEST(DrawTest, TimeoutAboveTheMedianGoesDirectBelowGoesRelay) {
+  const Scenario s = CertainScenario();
+  const auto sessions = DrawSessions(s, 2000, 7);
+  for (const Session& session : sessions) {
+    ASSERT_TRUE(session.direct_possible);
+    ASSERT_NEAR(session.direct_ms, 1000, 10);
+    const Played above = Play(session, {Strategy::kDirect, 1100}, s.budget_ms);
+    ASSERT_EQ(above.attempts.size(), 1u);
+    ASSERT_EQ(above.attempts[0].path, Path::kDirect);
+    const Played below = Play(session, {Strategy::kDirect, 900}, s.budget_ms);
+    ASSERT_TRUE(below.relay_attempted);
+    ASSERT_TRUE(below.connected);
+    ASSERT_NEAR(below.time_to_connect_ms, 1800, 10);
+  }
+}
+
+TEST(DrawTest, SameSeedSameSessions) {
+  const Scenario s = Parse(ScenarioJson(R"(, "misreport": 0.2)"));
+  const auto a = DrawSessions(s, 500, 42);
+  const auto b = DrawSessions(s, 500, 42);
+  const auto c = DrawSessions(s, 500, 43);
+  int differ = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].local, b[i].local);
+    EXPECT_EQ(a[i].remote_reported, b[i].remote_reported);
+    EXPECT_EQ(a[i].direct_ms, b[i].direct_ms);
+    EXPECT_EQ(a[i].relay_ms, b[i].relay_ms);
+    differ += a[i].direct_ms != c[i].direct_ms;
+  }
+  EXPECT_GT(differ, 400);
+}
+
+TEST(DrawTest, FollowsTheMixMisreportsAndPhases) {
+  const Scenario s = Parse(ScenarioJson(R"(, "sessions": 20000, "misreport": 0.1,
+      "phases": [{"at_session": 10000, "pairs": [
+        {"a": "open", "b": "open", "direct_success": 0},
+        {"a": "open", "b": "symmetric", "direct_success": 0},
+        {"a": "symmetric", "b": "symmetric", "direct_success": 0}]}])"));
+  const auto sessions = DrawSessions(s, 20000, 1);
+  int open = 0, unknown = 0, direct_before = 0, direct_after = 0;
+  for (const Session& session : sessions) {
+    ASSERT_TRUE(session.local == kOpen || session.local == kSym);
+    open += session.local == kOpen;
+    if (session.local_reported == kUnknown) {
+      ++unknown;
+    } else {
+      ASSERT_EQ(session.local_reported, session.local);
+    }
+    ASSERT_EQ(session.phase, session.index < 10000 ? 0 : 1);
+    (session.index < 10000 ? direct_before : direct_after) += session.direct_possible;
+  }
+  EXPECT_NEAR(open / 20000.0, 0.5, 0.02);
+  EXPECT_NEAR(unknown / 20000.0, 0.1, 0.01);
+  EXPECT_NEAR(direct_before / 10000.0, 0.9, 0.02);
+  EXPECT_EQ(direct_after, 0);
+}
+
+// --- baselines -------------------------------------------------------------------------------
+
+TEST(StaticTreeTest, IsTheSeedTable) {
+  const Choice turn_only{Strategy::kTurnOnly, 0};
+  const Choice fallback{Strategy::kTurnFallback, 5000};
+  const Choice direct{Strategy::kDirect, 15000};
+  EXPECT_EQ(StaticTree(NatPair::Of(kBlocked, kOpen)), turn_only);
+  EXPECT_EQ(StaticTree(NatPair::Of(kBlocked, kUnknown)), turn_only);  // blocked wins
+  EXPECT_EQ(StaticTree(NatPair::Of(kUnknown, kOpen)), fallback);
+  EXPECT_EQ(StaticTree(NatPair::Of(kUnknown, kSym)), fallback);  // unknown before symmetric
+  EXPECT_EQ(StaticTree(NatPair::Of(kSym, kSym)), turn_only);
+  EXPECT_EQ(StaticTree(NatPair::Of(kSym, kFull)), fallback);
+  EXPECT_EQ(StaticTree(NatPair::Of(kPort, kRestricted)), direct);
+  EXPECT_EQ(StaticTree(NatPair::Of(kOpen, kOpen)), direct);
+}
+
+// Round numbers: no spread in any time, relay always works in 500 ms, 10 s budget.
+Scenario HandScenario(double relay_cost_ms) {
+  Scenario s;
+  s.relay_success = 1;
+  s.relay_time = {500, 0};
+  s.relay_cost_ms = relay_cost_ms;
+  s.budget_ms = 10000;
+  return s;
+}
+
+TEST(ExpectedTest, MatchesHandComputation) {
+  const Scenario s = HandScenario(100);
+  const PairTruth half{0.5, {1000, 0}};
+  // Half connect directly at 1 s, half wait 2 s and relay in 0.5 s.
+  Expected e = ExpectedOutcome(half, s, {Strategy::kTurnFallback, 2000});
+  EXPECT_DOUBLE_EQ(e.success, 1);
+  EXPECT_DOUBLE_EQ(e.mean_time_ms, 0.5 * 1000 + 0.5 * 2500);
+  EXPECT_DOUBLE_EQ(e.relay_share, 0.5);
+  EXPECT_DOUBLE_EQ(e.cost, 1750 + 50);
+  e = ExpectedOutcome(half, s, {Strategy::kTurnOnly, 0});
+  EXPECT_DOUBLE_EQ(e.mean_time_ms, 500);
+  EXPECT_DOUBLE_EQ(e.cost, 600);
+  // 9.8 s of direct leaves 200 ms: the relay cannot make it, failures cost the budget.
+  e = ExpectedOutcome({0, {1000, 0}}, s, {Strategy::kDirect, 9800});
+  EXPECT_DOUBLE_EQ(e.success, 0);
+  EXPECT_DOUBLE_EQ(e.mean_time_ms, 10000);
+  EXPECT_DOUBLE_EQ(e.relay_share, 1);
+}
+
+TEST(OracleTest, NoDirectPathMeansTurnOnly) {
+  const OracleChoice o = Oracle({0, {1000, 0.5}}, HandScenario(2000));
+  EXPECT_EQ(o.choice.strategy, Strategy::kTurnOnly);
+  EXPECT_DOUBLE_EQ(o.expected.cost, 2500);
+}
+
+TEST(OracleTest, CertainDirectPathGoesDirectWithATimeoutThatCoversIt) {
+  const OracleChoice o = Oracle({1, {1000, 0}}, HandScenario(2000));
+  EXPECT_NE(o.choice.strategy, Strategy::kTurnOnly);
+  EXPECT_GE(o.choice.timeout_ms, 1000u);
+  EXPECT_DOUBLE_EQ(o.expected.success, 1);
+  EXPECT_DOUBLE_EQ(o.expected.cost, 1000);
+}
+
+TEST(OracleTest, WeighsTheRelayPrice) {
+  const PairTruth half{0.5, {1000, 0}};
+  // Cheap relay: relaying at once (600) beats waiting for a coin flip (≥ 1000 + ...).
+  EXPECT_EQ(Oracle(half, HandScenario(100)).choice.strategy, Strategy::kTurnOnly);
+  // Dear relay: direct first with a timeout of exactly 1 s, 0.5·1000 + 0.5·(1500 + 2000) = 2250,
+  // beats relaying at once (2500).
+  const OracleChoice o = Oracle(half, HandScenario(2000));
+  EXPECT_EQ(o.choice, (Choice{Strategy::kTurnFallback, 1000}));
+  EXPECT_DOUBLE_EQ(o.expected.cost, 2250);
+}
+
+TEST(OracleTest, ExpectedCostMatchesPlayedSessions) {
+  const Scenario s = Parse(R"({"name": "spread", "sessions": 100000, "nat_mix": {"open": 1},
+    "default_pair": {"direct_success": 0.7, "direct_time_ms": {"median": 1500, "sigma": 0.8}},
+    "relay": {"success": 0.98, "time_ms": {"median": 900, "sigma": 0.5}},
+    "relay_cost_ms": 2000, "budget_ms": 20000})");
+  const PairTruth& truth = s.phases[0].pairs[NatPair::Of(kOpen, kOpen).Index()];
+  const auto sessions = DrawSessions(s, s.sessions, 3);
+  for (const Choice choice : {Choice{Strategy::kTurnOnly, 0}, Choice{Strategy::kDirect, 2500},
+                              Choice{Strategy::kTurnFallback, 19500}}) {
+    FiguresBuilder builder;
+    for (const Session& session : sessions) builder.Add(Play(session, choice, s.budget_ms), 20000);
+    const Figures played = builder.Build(s.relay_cost_ms);
+    const Expected expected = ExpectedOutcome(truth, s, choice);
+    EXPECT_NEAR(played.success_rate, expected.success, 0.005) << choice.timeout_ms;
+    EXPECT_NEAR(played.relay_share, expected.relay_share, 0.01) << choice.timeout_ms;
+    EXPECT_NEAR(played.cost / expected.cost, 1, 0.02) << choice.timeout_ms;
+  }
+}
+
+// --- statistics ------------------------------------------------------------------------------
+
+TEST(StatisticsTest, Percentile95IsNearestRank) {
+  EXPECT_EQ(Percentile95({}), 0u);
+  EXPECT_EQ(Percentile95({7}), 7u);
+  std::vector<uint32_t> hundred;
+  for (uint32_t i = 100; i >= 1; --i) hundred.push_back(i);
+  EXPECT_EQ(Percentile95(hundred), 95u);
+  std::vector<uint32_t> twenty;
+  for (uint32_t i = 1; i <= 20; ++i) twenty.push_back(i * 10);
+  EXPECT_EQ(Percentile95(twenty), 190u);
+}
+
+TEST(StatisticsTest, FiguresAndCost) {
+  EXPECT_DOUBLE_EQ(Cost(1000, 0.25, 2000), 1500);
+  EXPECT_DOUBLE_EQ(Regret(110, 100), 0.1);
+  EXPECT_DOUBLE_EQ(Gain(75, 100), 0.25);
+  FiguresBuilder builder;
+  builder.Add({{}, true, 100, false}, 1000);
+  builder.Add({{}, true, 300, true}, 1000);
+  builder.Add({{}, false, 0, true}, 1000);
+  builder.Add({{}, false, 0, false}, 1000);
+  const Figures f = builder.Build(2000);
+  EXPECT_EQ(f.sessions, 4);
+  EXPECT_DOUBLE_EQ(f.success_rate, 0.5);
+  EXPECT_DOUBLE_EQ(f.mean_connect_ms, 200);
+  EXPECT_EQ(f.p95_connect_ms, 300u);
+  EXPECT_DOUBLE_EQ(f.relay_share, 0.5);
+  EXPECT_DOUBLE_EQ(f.mean_time_ms, (100 + 300 + 1000 + 1000) / 4.0);
+  EXPECT_DOUBLE_EQ(f.cost, 600 + 2000 * 0.5);
+}
+
+// --- evaluation ------------------------------------------------------------------------------
+
+TEST(EvaluateTest, BaselinesAgainstThemselves) {
+  const Scenario s = Parse(ScenarioJson(R"(, "misreport": 0.05)"));
+  const auto sessions = DrawSessions(s, 1000, 5);
+  std::vector<std::optional<Choice>> as_static, as_oracle;
+  const auto oracle = OracleTable(s);
+  for (const Session& session : sessions) {
+    as_static.push_back(StaticTree(session.reported_pair()));
+    as_oracle.push_back(oracle[session.phase][session.true_pair().Index()].choice);
+  }
+  const Evaluation e = Evaluate(s, sessions, as_static);
+  EXPECT_EQ(e.sessions, 1000);
+  EXPECT_EQ(e.warm_up_sessions, 100);
+  EXPECT_EQ(e.warm_up.of(Policy::kAdvisor).sessions, 100);
+  EXPECT_DOUBLE_EQ(e.overall.gain, 0);
+  EXPECT_DOUBLE_EQ(e.overall.of(Policy::kAdvisor).cost, e.overall.of(Policy::kStaticTree).cost);
+  EXPECT_EQ(e.phases.size(), 1u);
+  EXPECT_EQ(e.pairs.size(), 3u);  // open × open, open × symmetric, symmetric × symmetric
+  EXPECT_DOUBLE_EQ(Evaluate(s, sessions, as_oracle).overall.regret, 0);
+}
+
+TEST(EvaluateTest, SessionsWithoutAdviceAreLeftOutForEveryPolicy) {
+  const Scenario s = Parse(ScenarioJson());
+  const auto sessions = DrawSessions(s, 10, 5);
+  std::vector<std::optional<Choice>> advice(10, Choice{Strategy::kTurnOnly, 0});
+  advice[3] = std::nullopt;
+  const Evaluation e = Evaluate(s, sessions, advice);
+  EXPECT_EQ(e.sessions, 9);
+  EXPECT_EQ(e.excluded, 1);
+  for (Policy p : kPolicies) EXPECT_EQ(e.overall.of(p).sessions, 9);
+}
+
+TEST(EvaluateTest, WindowsShowWhenTheAdvisorRecoversFromAPhaseChange) {
+  // One pair. At session 5000 its direct path disappears; the advisor keeps the old choice for the
+  // next 1500 sessions and then follows the oracle.
+  const Scenario s = Parse(R"({"name": "change", "sessions": 10000, "nat_mix": {"open": 1},
+    "default_pair": {"direct_success": 0.99, "direct_time_ms": {"median": 300, "sigma": 0.4}},
+    "relay": {"success": 1, "time_ms": {"median": 900, "sigma": 0.4}},
+    "relay_cost_ms": 2000, "budget_ms": 30000,
+    "phases": [{"at_session": 5000, "pairs": [{"a": "open", "b": "open", "direct_success": 0}]}]})");
+  const auto oracle = OracleTable(s);
+  const int pair = NatPair::Of(kOpen, kOpen).Index();
+  ASSERT_NE(oracle[0][pair].choice.strategy, Strategy::kTurnOnly);
+  ASSERT_EQ(oracle[1][pair].choice.strategy, Strategy::kTurnOnly);
+  const auto sessions = DrawSessions(s, s.sessions, 9);
+  std::vector<std::optional<Choice>> advice;
+  for (const Session& session : sessions) {
+    advice.push_back(oracle[session.index < 6500 ? 0 : 1][pair].choice);
+  }
+  const Evaluation e = Evaluate(s, sessions, advice);
+  ASSERT_EQ(e.changes.size(), 1u);
+  const PhaseChange& change = e.changes[0];
+  EXPECT_EQ(change.phase, 1);
+  EXPECT_EQ(change.at_session, 5000);
+  ASSERT_EQ(change.windows.size(), 5u);
+  EXPECT_GT(change.windows[0].regret, 0.2);  // the old timeout wasted on every session
+  EXPECT_GT(change.windows[1].regret, 0.1);  // half of them
+  EXPECT_DOUBLE_EQ(change.windows[2].regret, 0);
+  ASSERT_TRUE(change.recovered_after.has_value());
+  EXPECT_EQ(*change.recovered_after, 3000);
+  EXPECT_DOUBLE_EQ(change.worst_regret_after, 0);
+  ASSERT_EQ(e.phases.size(), 2u);
+  EXPECT_EQ(e.phases[1].from_session, 5000);
+  EXPECT_EQ(e.phases[1].to_session, 10000);
+}
+
+}  // namespace
+}  // namespace advisor::sim
