@@ -48,9 +48,11 @@ constexpr std::array<std::pair<const char*, int64_t RawCounts::*>, 9> kCounters 
     {"relay_successes", &RawCounts::relay_successes},
     {"connect_ms_sum", &RawCounts::connect_ms_sum},
 }};
-constexpr std::array<std::pair<const char*, Histogram RawCounts::*>, 2> kHistograms = {{
+constexpr std::array<std::pair<const char*, Histogram RawCounts::*>, 4> kHistograms = {{
     {"connect_ms_hist", &RawCounts::connect_ms_hist},
     {"direct_ms_hist", &RawCounts::direct_ms_hist},
+    {"direct_censored_hist", &RawCounts::direct_censored_hist},
+    {"relay_ms_hist", &RawCounts::relay_ms_hist},
 }};
 
 // Whether `e` means the session is gone or its outcome unknown, rather than that a statement was

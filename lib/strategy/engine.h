@@ -1,23 +1,42 @@
-// The strategy engine: from two reported NAT types and the fleet's aged history, a connection strategy.
+// The strategy engine: from two reported NAT types and the fleet's aged history, a connection
+// strategy.
 //
-// Everything here is pure: no I/O, no clock reads, no globals. Callers pass `now` and the history they
-// loaded; the same inputs always give the same decision, which makes every rule directly testable.
+// Everything here is pure: no I/O, no clock reads, no globals. Callers pass `now` and the history
+// they loaded; the same inputs always give the same decision, which makes every rule directly
+// testable.
 //
 // Rules, in order:
 //  1. Cold start (DESIGN.md §4): BLOCKED → TURN_ONLY over TCP/TLS; unknown → TURN_FALLBACK 5 s;
 //     both SYMMETRIC → TURN_ONLY; one SYMMETRIC → TURN_FALLBACK 5 s; cone/open → DIRECT 15 s.
-//  2. History moves a pair's strategy only once the pair has at least `min_samples` (aged) direct
-//     attempts: measured direct success below `escalate_below` escalates one step
-//     (DIRECT → TURN_FALLBACK, or to TURN_ONLY below `turn_only_below`); at or above `relax_above` it
-//     relaxes to DIRECT. Between the thresholds the cold-start strategy stands (hysteresis).
-//     A BLOCKED side never relaxes: UDP cannot work.
-//  3. The direct timeout follows the seed's rule — ×0.9 per direct success, ×1.2 per direct failure or
-//     timeout, clamped to [3 s, 30 s] — in an order-independent form: the steps are summed in log space
-//     over the aged counts and the clamp is applied once, so batches and replicas agree.
+//  2. Until a pair has `min_samples` (aged) direct attempts its strategy is the cold-start one, and
+//     the direct timeout follows the seed's rule — ×0.9 per direct success, ×1.2 per direct failure
+//     or timeout, clamped to [min_timeout, max_timeout] — in an order-independent form: the steps
+//     are summed in log space over the aged counts and the clamp is applied once, so batches and
+//     replicas agree.
+//  3. From then on the choice minimises the expected cost per session (cost.h): mean time to
+//     connect, a failure counting the whole connect budget, plus `relay_cost_ms` per session that
+//     tries the relay.
+//     The options are TURN_ONLY and direct-first with each timeout on the histogram's bounds within
+//     [min_timeout, max_timeout]. The estimates are shrunk towards the cold-start prior by
+//     `prior_weight` pseudo-attempts. Direct-first is labelled DIRECT when its estimated direct
+//     success by the timeout is at least `direct_label_above`, else TURN_FALLBACK; clients treat
+//     both alike. A BLOCKED side never leaves TURN_ONLY: UDP cannot work.
+//  4. Exploration, so that data keeps coming for the options not chosen: a pair that has history
+//     answers a share of its requests with a second decision — direct-first for a pair on
+//     TURN_ONLY, one timeout step longer for a pair on direct-first (the tail beyond the timeout is
+//     otherwise never observed). The engine only says which and how often; the service draws.
+//  5. Ageing (AgeHistory): a bucket of outcomes weighs half after `half_life` of time, and half
+//  again
+//     for every `sample_half_life` aged sessions of the same pair reported in newer buckets, so
+//     that a busy pair follows a change within a few thousand of its sessions while a quiet pair
+//     keeps its history for days. Neither can separate outcomes inside one bucket: reacting faster
+//     than the bucket width needs a finer bucket width.
 #ifndef ADVISOR_LIB_STRATEGY_ENGINE_H_
 #define ADVISOR_LIB_STRATEGY_ENGINE_H_
 
 #include <cstdint>
+#include <limits>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -28,19 +47,33 @@
 namespace advisor::strategy {
 
 struct EngineConfig {
-  float min_confidence = 0.5f;         // below this a reported NAT type counts as unknown
-  double min_samples = 50;             // aged direct attempts needed before history moves a decision
-  double escalate_below = 0.6;         // direct success rate that escalates DIRECT → TURN_FALLBACK
-  double turn_only_below = 0.2;        // direct success rate that escalates to TURN_ONLY
-  double relax_above = 0.9;            // direct success rate that relaxes to DIRECT
+  float min_confidence = 0.5f;  // below this a reported NAT type counts as unknown
+  double min_samples = 50;      // aged direct attempts needed before history moves a decision
   absl::Duration half_life = absl::Hours(24);  // age at which an outcome weighs half
+  // Aged sessions of a pair, reported in newer buckets, after which an outcome weighs half again.
+  // 1000 keeps about 1400 sessions in view (W / ln 2), enough to measure a rate to ±2.5 %.
+  double sample_half_life = 1000;
   absl::Duration min_timeout = absl::Seconds(3);
   absl::Duration max_timeout = absl::Seconds(30);
   double success_factor = 0.9;  // seed rule: timeout × 0.9 per direct success
   double failure_factor = 1.2;  // seed rule: timeout × 1.2 per direct failure or timeout
+  // Business cost of one session that turns to the relay (allocation, bandwidth, servers), in
+  // milliseconds of connect time it is worth avoiding.
+  double relay_cost_ms = 2000;
+  absl::Duration connect_budget = absl::Seconds(30);  // a session not connected by then has failed
+  double prior_weight = 20;  // pseudo-attempts of the cold-start prior in each pair's estimates
+  // Direct-first is labelled DIRECT at or above this estimated direct success by its timeout.
+  double direct_label_above = 0.9;
+  // Share of a pair's answers that explore; a pair on TURN_ONLY may explore more (up to
+  // kMaxExploreShare) so that its aged direct attempts stay near twice min_samples.
+  double explore_share = 0.05;
 };
 
-// One stored aggregate row: counts for a (pair, strategy) during [bucket_start, bucket_start + width).
+// The most a TURN_ONLY pair explores, however few sessions it has.
+inline constexpr double kMaxExploreShare = 0.25;
+
+// One stored aggregate row: counts for a (pair, strategy) during [bucket_start, bucket_start +
+// width).
 struct BucketAggregate {
   NatPair pair;
   Strategy strategy = Strategy::kUnspecified;
@@ -59,10 +92,14 @@ struct History {
   }
 };
 
-// Weighs each bucket by 0.5^(age / half_life), age measured from the bucket's end to `now` (a bucket
-// still open weighs 1), and sums them per (pair, strategy).
+// Weighs each bucket by 0.5^(age / half_life), age measured from the bucket's end to `now` (a
+// bucket still open weighs 1), times 0.5^(newer / sample_half_life), `newer` being the pair's
+// sessions in strictly newer buckets (over every strategy, each weighed by its age), and sums them
+// per (pair, strategy). Buckets sharing a start weigh the same, so the result does not depend on
+// the order of `buckets`.
 History AgeHistory(std::span<const BucketAggregate> buckets, absl::Time now,
-                   absl::Duration bucket_width, absl::Duration half_life);
+                   absl::Duration bucket_width, absl::Duration half_life,
+                   double sample_half_life = std::numeric_limits<double>::infinity());
 
 // What a client reported about one connection attempt.
 enum class Path : uint8_t { kUnspecified = 0, kDirect = 1, kRelay = 2 };
@@ -89,7 +126,8 @@ struct Decision {
   uint32_t ice_candidate_pool_size = 0;
   double expected_success_rate = 0;
   uint32_t expected_connect_time_ms = 0;
-  uint64_t history_samples = 0;  // sessions (rounded aged count) of this pair that informed the answer
+  uint64_t history_samples =
+      0;  // sessions (rounded aged count) of this pair that informed the answer
   std::vector<std::string> reasons;  // human-readable, one sentence each
   friend bool operator==(const Decision&, const Decision&) = default;
 };
@@ -100,12 +138,23 @@ NatType EffectiveType(NatType reported, float confidence, const EngineConfig& co
 // The seed's decision tree, with no history.
 Decision ColdStart(NatPair pair);
 
-// The decision for a pair given aged history (cold start when history is thin).
+// The answer for a pair: the decision, and the exploration variant given to a share of requests.
+struct Advice {
+  Decision decision;
+  std::optional<Decision> exploration;  // none for a pair that does not explore
+  double exploration_probability = 0;   // share of answers that get `exploration`
+  friend bool operator==(const Advice&, const Advice&) = default;
+};
+
+// The advice for a pair given aged history (cold start when history is thin).
+Advice Advise(NatPair pair, const History& history, const EngineConfig& config);
+
+// Advise(...).decision.
 Decision Decide(NatPair pair, const History& history, const EngineConfig& config);
 
-// Decisions for all kNatPairCount pairs, indexed by NatPair::Index(): computed once per snapshot so
+// Advice for all kNatPairCount pairs, indexed by NatPair::Index(): computed once per snapshot so
 // that answering a request is a table lookup.
-std::vector<Decision> DecideAll(const History& history, const EngineConfig& config);
+std::vector<Advice> DecideAll(const History& history, const EngineConfig& config);
 
 }  // namespace advisor::strategy
 

@@ -1,7 +1,7 @@
 // Vocabulary of the strategy engine: NAT types, strategies, unordered NAT pairs and outcome counts.
 //
-// These mirror the enums of connectivity.advisor.v1 (same numeric values) but stay free of generated code
-// so that the decision logic can be built and tested alone.
+// These mirror the enums of connectivity.advisor.v1 (same numeric values) but stay free of
+// generated code so that the decision logic can be built and tested alone.
 #ifndef ADVISOR_LIB_STRATEGY_TYPES_H_
 #define ADVISOR_LIB_STRATEGY_TYPES_H_
 
@@ -61,8 +61,8 @@ inline constexpr int kConnectTimeBuckets = kConnectTimeBoundsMs.size() + 1;
 // Index of the histogram bucket that holds `ms`.
 int ConnectTimeBucket(uint32_t ms);
 
-// Outcome counts for one (NAT pair, strategy). Integer counts travel in deltas and the database; aged
-// (decayed, fractional) counts feed decisions.
+// Outcome counts for one (NAT pair, strategy). Integer counts travel in deltas and the database;
+// aged (decayed, fractional) counts feed decisions.
 template <typename T>
 struct Counts {
   T sessions = 0;          // reports received
@@ -76,6 +76,11 @@ struct Counts {
   T connect_ms_sum = 0;    // sum of time_to_connect over connected sessions
   std::array<T, kConnectTimeBuckets> connect_ms_hist{};  // time_to_connect of connected sessions
   std::array<T, kConnectTimeBuckets> direct_ms_hist{};   // duration of successful direct attempts
+  // Duration of direct attempts abandoned at the timeout, i.e. the timeout the client was given:
+  // how long each was watched without connecting, which a censoring-aware estimate of direct
+  // success needs.
+  std::array<T, kConnectTimeBuckets> direct_censored_hist{};
+  std::array<T, kConnectTimeBuckets> relay_ms_hist{};  // duration of successful relay attempts
 
   template <typename U>
   void Add(const Counts<U>& other, double weight = 1.0) {
@@ -92,6 +97,8 @@ struct Counts {
     for (int i = 0; i < kConnectTimeBuckets; ++i) {
       add(connect_ms_hist[i], other.connect_ms_hist[i]);
       add(direct_ms_hist[i], other.direct_ms_hist[i]);
+      add(direct_censored_hist[i], other.direct_censored_hist[i]);
+      add(relay_ms_hist[i], other.relay_ms_hist[i]);
     }
   }
   friend bool operator==(const Counts&, const Counts&) = default;

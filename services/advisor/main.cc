@@ -94,13 +94,35 @@ int main(int argc, char** argv) {
   flags.Duration("shutdown-timeout", "ADVISOR_SHUTDOWN_TIMEOUT", &options.shutdown_timeout,
                  "how long SIGTERM waits for the final flush");
   flags.Duration("bucket-width", "ADVISOR_BUCKET_WIDTH", &options.snapshot.bucket_width,
-                 "time bucket of outcome aggregates", absl::Minutes(1), absl::Hours(24));
+                 "time bucket of outcome aggregates; ageing cannot tell apart outcomes of one "
+                 "bucket, and a reload reads history-window / bucket-width buckets per pair and "
+                 "strategy",
+                 absl::Seconds(1), absl::Hours(24));
   flags.Duration("half-life", "ADVISOR_HALF_LIFE", &engine.half_life,
                  "age at which an outcome counts half");
+  flags.Double("sample-half-life", "ADVISOR_SAMPLE_HALF_LIFE", &engine.sample_half_life,
+               "sessions of a NAT pair, reported in newer buckets, after which an outcome counts "
+               "half again: busy pairs follow a change within a few times this many sessions",
+               1, 1e12);
   flags.Duration("history-window", "ADVISOR_HISTORY_WINDOW", &options.snapshot.history_window,
                  "outcomes older than this are ignored");
   flags.Double("min-samples", "ADVISOR_MIN_SAMPLES", &min_samples,
                "aged direct attempts a NAT pair needs before history moves its strategy", 1, 1e9);
+  flags.Double("relay-cost-ms", "ADVISOR_RELAY_COST_MS", &engine.relay_cost_ms,
+               "business cost of one session that turns to the relay, in milliseconds of connect "
+               "time it is worth avoiding: what the strategy choice weighs against connect time",
+               0, 1e9);
+  flags.Duration("connect-budget", "ADVISOR_CONNECT_BUDGET", &engine.connect_budget,
+                 "time after which a client gives up connecting; a failure costs this much");
+  flags.Double("prior-weight", "ADVISOR_PRIOR_WEIGHT", &engine.prior_weight,
+               "pseudo-attempts of the cold-start prior mixed into each NAT pair's estimates, so "
+               "that a pair with few outcomes stays near it",
+               0, 1e9);
+  flags.Double("explore-share", "ADVISOR_EXPLORE_SHARE", &engine.explore_share,
+               "share of a NAT pair's answers that try the option next to the chosen one (a pair "
+               "on TURN_ONLY may explore more, up to 25%, to keep enough direct attempts in view); "
+               "0 turns exploration off",
+               0, 1);
   flags.Double("min-confidence", "ADVISOR_MIN_CONFIDENCE", &min_confidence,
                "NAT reports below this confidence count as unknown", 0, 1);
   flags.String("stun-urls", "ADVISOR_STUN_URLS", &stun_urls,

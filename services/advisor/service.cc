@@ -1,5 +1,7 @@
 #include "services/advisor/service.h"
 
+#include <random>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "lib/turn/credentials.h"
@@ -31,6 +33,21 @@ void NoteLowConfidence(std::string_view side, const v1::NatReport& report,
         "%s peer reported %s with confidence %.2f (below %.2f): treated as unknown", side,
         strategy::NatTypeName(reported), report.confidence(), engine.min_confidence));
   }
+}
+
+// A uniform draw in [0, 1) from a per-thread splitmix64 generator: choosing an exploration answer
+// needs no more than a fair coin, and a shared or locked generator would cost more than the rest of
+// the answer.
+double UniformDraw() {
+  thread_local uint64_t state = [] {
+    std::random_device device;
+    return (uint64_t{device()} << 32) ^ device();
+  }();
+  uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  return static_cast<double>(z >> 11) * 0x1.0p-53;
 }
 
 OutcomePath PathOf(const strategy::Outcome& outcome) {
@@ -128,7 +145,14 @@ absl::StatusOr<grpc::ByteBuffer> AdvisorService::HandleGetStrategy(
 
   const std::shared_ptr<const Snapshot> snapshot = snapshots_.Get();
   const strategy::NatPair pair = strategy::NatPair::Of(local, remote);
-  const strategy::Decision& decision = snapshot->decision(pair);
+  const strategy::Advice& advice = snapshot->advice_for(pair);
+  // The token below records what this answer says, so the report lands in the aggregate of the
+  // strategy and timeout actually tried, exploration or not.
+  const bool explore = advice.exploration.has_value() && advice.exploration_probability > 0 &&
+                       UniformDraw() < advice.exploration_probability;
+  const strategy::Decision& decision = explore ? *advice.exploration : advice.decision;
+  const grpc::Slice& rendered =
+      explore ? snapshot->exploration_responses[pair.Index()] : snapshot->responses[pair.Index()];
   metrics_.RecordDecision(pair, decision.strategy);
 
   const absl::Time now = clock_();
@@ -157,12 +181,10 @@ absl::StatusOr<grpc::ByteBuffer> AdvisorService::HandleGetStrategy(
   // Protobuf merges concatenated messages: repeated fields append, so the TURN entry joins the STUN
   // one in ice_servers and the reasons follow the decision's own.
   if (turn.server < 0) {
-    const grpc::Slice parts[] = {snapshot->responses[pair.Index()], turn.reason,
-                                 grpc::Slice(extra.SerializeAsString())};
+    const grpc::Slice parts[] = {rendered, turn.reason, grpc::Slice(extra.SerializeAsString())};
     return grpc::ByteBuffer(parts, 3);
   }
-  const grpc::Slice parts[] = {snapshot->responses[pair.Index()], turn.reason,
-                               TurnIceServer(turn.server, tcp_only, now),
+  const grpc::Slice parts[] = {rendered, turn.reason, TurnIceServer(turn.server, tcp_only, now),
                                grpc::Slice(extra.SerializeAsString())};
   return grpc::ByteBuffer(parts, 4);
 }

@@ -66,10 +66,13 @@ std::shared_ptr<const Snapshot> Build(absl::Time loaded_at, absl::Time now,
                                       std::vector<store::TurnHealthRow> health) {
   auto snapshot = std::make_shared<Snapshot>();
   snapshot->loaded_at = loaded_at;
-  snapshot->decisions = strategy::DecideAll(history, config.engine);
-  snapshot->responses.reserve(snapshot->decisions.size());
-  for (const strategy::Decision& decision : snapshot->decisions) {
-    snapshot->responses.emplace_back(render(decision));
+  snapshot->advice = strategy::DecideAll(history, config.engine);
+  snapshot->responses.reserve(snapshot->advice.size());
+  snapshot->exploration_responses.reserve(snapshot->advice.size());
+  for (const strategy::Advice& advice : snapshot->advice) {
+    snapshot->responses.emplace_back(render(advice.decision));
+    snapshot->exploration_responses.emplace_back(
+        advice.exploration.has_value() ? grpc::Slice(render(*advice.exploration)) : grpc::Slice());
   }
   snapshot->turn = BuildTurnView(config.turn_servers, std::move(registry), std::move(health), now);
   return snapshot;
@@ -133,7 +136,8 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(store::OutcomeStore
   auto health = turn.LoadTurnHealth();
   if (!health.ok()) return health.status();
   return Build(now, now,
-               strategy::AgeHistory(*buckets, now, config.bucket_width, config.engine.half_life),
+               strategy::AgeHistory(*buckets, now, config.bucket_width, config.engine.half_life,
+                                    config.engine.sample_half_life),
                config, render, *std::move(registry), *std::move(health));
 }
 

@@ -59,15 +59,15 @@ struct TurnView {
 struct Snapshot {
   // When its data was read from the database; InfinitePast for the cold-start snapshot.
   absl::Time loaded_at = absl::InfinitePast();
-  std::vector<strategy::Decision> decisions;  // indexed by NatPair::Index()
+  std::vector<strategy::Advice> advice;  // indexed by NatPair::Index()
   // The answer to each pair, serialized once per snapshot without its per-request fields, so that a
   // request costs a copy and a signature rather than building and encoding a message.
   std::vector<grpc::Slice> responses;  // indexed by NatPair::Index(); shared, never copied
+  // The same for each pair's exploration decision; an empty slice for a pair that does not explore.
+  std::vector<grpc::Slice> exploration_responses;
   TurnView turn;
 
-  const strategy::Decision& decision(strategy::NatPair pair) const {
-    return decisions[pair.Index()];
-  }
+  const strategy::Advice& advice_for(strategy::NatPair pair) const { return advice[pair.Index()]; }
 };
 
 // Serializes the fixed part of the answer for one decision.

@@ -41,6 +41,8 @@ RawCounts DistinctCounts(int64_t seed) {
   for (int i = 0; i < kConnectTimeBuckets; ++i) {
     c.connect_ms_hist[i] = next++;
     c.direct_ms_hist[i] = next++;
+    c.direct_censored_hist[i] = next++;
+    c.relay_ms_hist[i] = next++;
   }
   return c;
 }
@@ -303,12 +305,15 @@ TEST_F(StoreTest, InvalidBatchesAreRefused) {
   NatPair unordered{NatType::kSymmetric, NatType::kOpen};
   RawCounts negative = counts;
   negative.direct_ms_hist[3] = -1;
+  RawCounts negative_relay = counts;
+  negative_relay.relay_ms_hist[0] = -1;
   for (const FlushBatch& batch : {
            FlushBatch{"", {Aggregate(kPair, Strategy::kDirect, kBucket, counts)}},
            FlushBatch{"a", {Aggregate(unordered, Strategy::kDirect, kBucket, counts)}},
            FlushBatch{"b", {Aggregate(kPair, static_cast<Strategy>(9), kBucket, counts)}},
            FlushBatch{"c", {Aggregate(kPair, Strategy::kDirect, absl::InfiniteFuture(), counts)}},
            FlushBatch{"d", {Aggregate(kPair, Strategy::kDirect, kBucket, negative)}},
+           FlushBatch{"e", {Aggregate(kPair, Strategy::kDirect, kBucket, negative_relay)}},
        }) {
     EXPECT_EQ(store.ApplyFlush(batch).code(), absl::StatusCode::kInvalidArgument)
         << "flush id '" << batch.flush_id << "'";
