@@ -5,12 +5,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <iostream>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 
 namespace advisor::config {
@@ -359,6 +361,41 @@ absl::Status ValidateHostPort(std::string_view what, std::string_view value, boo
     return absl::InvalidArgumentError(absl::StrCat(ToAbsl(what), ": ", status.message()));
   }
   return absl::OkStatus();
+}
+
+ParsedCommand ParseCommand(FlagSet& flags, int argc, char** argv, std::string_view program,
+                           const std::vector<std::string>& commands,
+                           std::string_view default_command) {
+  auto usage_error = [program](std::string_view message) {
+    std::cerr << program << ": " << message << "\n";
+    return ParsedCommand{.command = "", .exit_code = 2};
+  };
+  auto positional = flags.Parse(std::vector<std::string>(argv + 1, argv + argc));
+  if (flags.help_requested()) {
+    std::cout << flags.Help();
+    return {.command = "", .exit_code = 0};
+  }
+  if (!positional.ok()) return usage_error(std::string(positional.status().message()));
+  const std::string expected = absl::StrJoin(commands, ", ");
+  if (commands.empty()) {
+    if (positional->empty()) return {};
+    return usage_error(absl::StrCat("unexpected argument '", positional->front(), "'"));
+  }
+  if (positional->size() > 1) {
+    return usage_error(absl::StrCat("expected one command (", expected, "), got '",
+                                    absl::StrJoin(*positional, " "), "'; see --help"));
+  }
+  if (positional->empty()) {
+    if (default_command.empty()) {
+      return usage_error(absl::StrCat("expected a command (", expected, "); see --help"));
+    }
+    return {.command = std::string(default_command), .exit_code = std::nullopt};
+  }
+  if (std::find(commands.begin(), commands.end(), positional->front()) == commands.end()) {
+    return usage_error(absl::StrCat("unknown command '", positional->front(), "' (expected ",
+                                    expected, "; see --help)"));
+  }
+  return {.command = positional->front(), .exit_code = std::nullopt};
 }
 
 }  // namespace advisor::config

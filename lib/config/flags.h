@@ -114,6 +114,21 @@ class FlagSet {
 absl::Status ValidateHostPort(std::string_view what, std::string_view value,
                               bool allow_zero = false);
 
+// What a binary's command line asks for: the command to run, or an exit code to return at once (0
+// after printing the help, 2 after printing a usage error to stderr).
+struct ParsedCommand {
+  std::string command;
+  std::optional<int> exit_code;
+};
+
+// Parses `argv` into `flags` and takes at most one positional argument, the command, which must be
+// one of `commands`. Without one, `default_command` runs; an empty default makes the command
+// required, and an empty `commands` list accepts no positional argument at all. Messages printed
+// start with "<program>: ".
+ParsedCommand ParseCommand(FlagSet& flags, int argc, char** argv, std::string_view program,
+                           const std::vector<std::string>& commands = {},
+                           std::string_view default_command = "");
+
 }  // namespace advisor::config
 
 #endif  // ADVISOR_LIB_CONFIG_FLAGS_H_

@@ -136,25 +136,14 @@ int main(int argc, char** argv) {
                  absl::Hours(24 * 7));
   flags.String("log-level", "ADVISOR_LOG_LEVEL", &log_level, "trace, debug, info, warn or error");
 
-  auto positional = flags.Parse(std::vector<std::string>(argv + 1, argv + argc));
-  if (flags.help_requested()) {
-    std::cout << flags.Help();
-    return 0;
-  }
-  if (!positional.ok()) {
-    std::cerr << "advisor-server: " << positional.status().message() << "\n";
-    return 2;
-  }
+  const advisor::config::ParsedCommand cli = advisor::config::ParseCommand(
+      flags, argc, argv, "advisor-server", {"serve", "migrate"}, "serve");
+  if (cli.exit_code) return *cli.exit_code;
   if (absl::Status status = advisor::telemetry::InitLogging(log_level); !status.ok()) {
     std::cerr << "advisor-server: --log-level: " << status.message() << "\n";
     return 2;
   }
-  const std::string command = positional->empty() ? "serve" : (*positional)[0];
-  if (positional->size() > 1 || (command != "serve" && command != "migrate")) {
-    std::cerr << "advisor-server: unknown command '" << absl::StrJoin(*positional, " ")
-              << "' (expected serve or migrate; see --help)\n";
-    return 2;
-  }
+  const std::string& command = cli.command;
   if (database_url.empty()) {
     std::cerr << "advisor-server: --database-url (or ADVISOR_DATABASE_URL) is required\n";
     return 2;

@@ -258,23 +258,17 @@ int main(int argc, char** argv) {
             "report: ms until the session connected", 0, 600'000);
   flags.String("attempts", "", &options.attempts, "report: attempts made, see above");
 
-  auto positional = flags.Parse(std::vector<std::string>(argv + 1, argv + argc));
-  if (flags.help_requested()) {
-    std::cout << flags.Help();
-    return 0;
-  }
-  if (!positional.ok()) return Fail(positional.status().message());
-  if (positional->size() != 1) return Fail("expected one command; see --help");
+  const advisor::config::ParsedCommand cli = advisor::config::ParseCommand(
+      flags, argc, argv, "advisorctl", {"get-strategy", "report", "turn-servers", "health"});
+  if (cli.exit_code) return *cli.exit_code;
   if (absl::Status status = advisor::config::ValidateHostPort("--target", options.target);
       !status.ok()) {
     return Fail(status.message());
   }
   auto channel = grpc::CreateChannel(options.target, grpc::InsecureChannelCredentials());
   v1::ConnectivityAdvisor::Stub stub(channel);
-  const std::string& command = (*positional)[0];
-  if (command == "get-strategy") return GetStrategy(stub, options);
-  if (command == "report") return Report(stub, options);
-  if (command == "turn-servers") return TurnServers(stub, options);
-  if (command == "health") return Health(channel, options);
-  return Fail(absl::StrCat("unknown command '", command, "'; see --help"));
+  if (cli.command == "get-strategy") return GetStrategy(stub, options);
+  if (cli.command == "report") return Report(stub, options);
+  if (cli.command == "turn-servers") return TurnServers(stub, options);
+  return Health(channel, options);
 }

@@ -125,26 +125,15 @@ int main(int argc, char** argv) {
                  "Prometheus /metrics listen address (run only)", true);
   flags.String("log-level", "ADVISOR_LOG_LEVEL", &log_level, "trace, debug, info, warn or error");
 
-  auto positional = flags.Parse(std::vector<std::string>(argv + 1, argv + argc));
-  if (flags.help_requested()) {
-    std::cout << flags.Help();
-    return 0;
-  }
-  if (!positional.ok()) {
-    std::cerr << "turn-prober: " << positional.status().message() << "\n";
-    return 2;
-  }
+  const advisor::config::ParsedCommand cli =
+      advisor::config::ParseCommand(flags, argc, argv, "turn-prober", {"run", "once"}, "run");
+  if (cli.exit_code) return *cli.exit_code;
   if (absl::Status status = advisor::telemetry::InitLogging(log_level, "turn-prober");
       !status.ok()) {
     std::cerr << "turn-prober: --log-level: " << status.message() << "\n";
     return 2;
   }
-  const std::string command = positional->empty() ? "run" : (*positional)[0];
-  if (positional->size() > 1 || (command != "run" && command != "once")) {
-    std::cerr << "turn-prober: unknown command '" << absl::StrJoin(*positional, " ")
-              << "' (expected run or once; see --help)\n";
-    return 2;
-  }
+  const std::string& command = cli.command;
   if (database_url.empty()) {
     std::cerr << "turn-prober: --database-url (or ADVISOR_DATABASE_URL) is required\n";
     return 2;

@@ -61,19 +61,9 @@ int main(int argc, char** argv) {
   flags.Bool("json", "ADVISOR_SIM_JSON", &json, "print the report as JSON");
   flags.String("log-level", "ADVISOR_SIM_LOG_LEVEL", &log_level,
                "trace, debug, info, warn, error (logs go to stderr)");
-  auto positional = flags.Parse(std::vector<std::string>(argv + 1, argv + argc));
-  if (flags.help_requested()) {
-    std::cout << flags.Help();
-    return 0;
-  }
-  if (!positional.ok()) {
-    std::cerr << "advisor-sim: " << positional.status().message() << "\n";
-    return 2;
-  }
-  if (!positional->empty()) {
-    std::cerr << "advisor-sim: unexpected argument " << positional->front() << "\n";
-    return 2;
-  }
+  const advisor::config::ParsedCommand cli =
+      advisor::config::ParseCommand(flags, argc, argv, "advisor-sim");
+  if (cli.exit_code) return *cli.exit_code;
   if (scenario_file.empty()) {
     std::cerr << "advisor-sim: --scenario is required\n";
     return 2;

@@ -314,5 +314,34 @@ TEST(ValidateHostPort, Refuses) {
   EXPECT_THAT(ValidateHostPort("--listen", "::1:50051").message(), HasSubstr("needs brackets"));
 }
 
+// Runs ParseCommand on `args` (without the program name) with one registered flag.
+ParsedCommand Command(std::vector<std::string> args, const std::vector<std::string>& commands,
+                      std::string_view default_command = "") {
+  std::string level = "info";
+  FlagSet flags("prog [a|b] [flags]", "Test program.");
+  flags.String("level", "", &level, "a level");
+  args.insert(args.begin(), "prog");
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  return ParseCommand(flags, static_cast<int>(argv.size()), argv.data(), "prog", commands,
+                      default_command);
+}
+
+TEST(ParseCommand, DefaultKnownUnknownAndMissingCommands) {
+  EXPECT_EQ(Command({}, {"a", "b"}, "a").command, "a");
+  EXPECT_FALSE(Command({}, {"a", "b"}, "a").exit_code);
+  EXPECT_EQ(Command({"--level=debug", "b"}, {"a", "b"}, "a").command, "b");
+  EXPECT_EQ(Command({"c"}, {"a", "b"}, "a").exit_code, 2);
+  EXPECT_EQ(Command({"a", "b"}, {"a", "b"}, "a").exit_code, 2);
+  EXPECT_EQ(Command({}, {"a", "b"}).exit_code, 2);  // no default: a command is required
+  EXPECT_EQ(Command({"--help"}, {"a", "b"}).exit_code, 0);
+  EXPECT_EQ(Command({"--bogus"}, {"a", "b"}, "a").exit_code, 2);
+}
+
+TEST(ParseCommand, NoCommandsMeansNoPositionalArguments) {
+  EXPECT_FALSE(Command({"--level=warn"}, {}).exit_code);
+  EXPECT_EQ(Command({"extra"}, {}).exit_code, 2);
+}
+
 }  // namespace
 }  // namespace advisor::config
