@@ -222,3 +222,35 @@ grpc_frame() {
 d = sys.stdin.buffer.read()
 sys.stdout.buffer.write(b"\0" + struct.pack(">I", len(d)) + d)'
 }
+
+# --- throwaway stacks (benchmarks) ----------------------------------------------------------------
+
+# Pids that the EXIT trap of throwaway_workdir stops, in order; append each process started.
+STACK_PIDS=()
+
+# throwaway_workdir PREFIX: makes $work, a temp dir the postgres user can reach, with $pg_dir for a
+# cluster inside it, and traps EXIT (and INT/TERM) to stop every pid of STACK_PIDS and the cluster and
+# to remove $work — kept when the caller set keep=1.
+throwaway_workdir() {
+  work=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+  chmod 755 "$work" # the postgres user must reach $work/pg
+  pg_dir=$work/pg
+  trap throwaway_cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+
+# shellcheck disable=SC2317 # called by the EXIT trap
+throwaway_cleanup() {
+  local rc=$? pid
+  for pid in "${STACK_PIDS[@]}"; do
+    if pid_alive "$pid"; then stop_pid "$pid" 10 || true; fi
+  done
+  if pg_cluster_initialized "$pg_dir"; then pg_cluster_stop "$pg_dir" immediate || true; fi
+  if ((${keep:-0})); then
+    log "kept $work"
+  else
+    rm -rf "$work"
+  fi
+  exit "$rc"
+}

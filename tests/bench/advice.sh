@@ -104,30 +104,7 @@ fi
 
 # --- throwaway stack ------------------------------------------------------------------------------
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/advisor-advice.XXXXXX")
-chmod 755 "$work" # the postgres user must reach $work/pg
-pg_dir=$work/pg
-server_pid=""
-
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
-  local rc=$?
-  if [[ -n $server_pid ]] && pid_alive "$server_pid"; then
-    stop_pid "$server_pid" 10 || true
-  fi
-  if pg_cluster_initialized "$pg_dir"; then
-    pg_cluster_stop "$pg_dir" immediate || true
-  fi
-  if ((keep)); then
-    log "kept $work"
-  else
-    rm -rf "$work"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+throwaway_workdir advisor-advice
 
 pg_port=$(free_ports 1)
 log "PostgreSQL on 127.0.0.1:$pg_port ($pg_dir)"
@@ -156,6 +133,7 @@ for file in "${scenarios[@]}"; do
     ADVISOR_TOKEN_KEY=$token_key \
     "$SERVER_BIN" serve >"$work/$name.server.log" 2>&1 </dev/null &
   server_pid=$!
+  STACK_PIDS+=("$server_pid")
   rc=0
   wait_for_tcp 127.0.0.1 "${ports[0]}" 30 "$server_pid" || rc=$?
   if ((rc != 0)); then

@@ -92,30 +92,7 @@ pg_require
 
 # --- throwaway stack ------------------------------------------------------------------------------
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/advisor-bench.XXXXXX")
-chmod 755 "$work" # the postgres user must reach $work/pg
-pg_dir=$work/pg
-server_pid=""
-
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
-  local rc=$?
-  if [[ -n $server_pid ]] && pid_alive "$server_pid"; then
-    stop_pid "$server_pid" 10 || true
-  fi
-  if pg_cluster_initialized "$pg_dir"; then
-    pg_cluster_stop "$pg_dir" immediate || true
-  fi
-  if ((keep)); then
-    log "kept $work"
-  else
-    rm -rf "$work"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+throwaway_workdir advisor-bench
 
 mapfile -t ports < <(free_ports 3)
 pg_port=${ports[0]} grpc_port=${ports[1]} metrics_port=${ports[2]}
@@ -142,6 +119,7 @@ ADVISOR_DATABASE_URL=$db_url \
   ADVISOR_TOKEN_KEY=$(openssl rand -hex 32) \
   "$SERVER_BIN" serve >"$work/server.log" 2>&1 </dev/null &
 server_pid=$!
+STACK_PIDS+=("$server_pid")
 rc=0
 wait_for_tcp 127.0.0.1 "$grpc_port" 30 "$server_pid" || rc=$?
 if ((rc != 0)); then

@@ -47,24 +47,8 @@ PROBER_BIN=$build_dir/services/prober/turn-prober
 command -v turnserver >/dev/null || die "turnserver not found (run scripts/setup)"
 pg_require
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/advisor-prober-bench.XXXXXX")
-chmod 755 "$work"
-pg_dir=$work/pg
-silent_pid="" coturn_pid=""
-
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
-  local rc=$?
-  for pid in "$silent_pid" "$coturn_pid"; do
-    [[ -n $pid ]] && pid_alive "$pid" && stop_pid "$pid" 5 || true
-  done
-  pg_cluster_initialized "$pg_dir" && pg_cluster_stop "$pg_dir" immediate || true
-  [[ -n ${KEEP:-} ]] && log "kept $work" || rm -rf "$work"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+keep=${KEEP:-0}
+throwaway_workdir advisor-prober-bench
 
 mapfile -t ports < <(free_ports 3)
 pg_port=${ports[0]} silent_port=${ports[1]} turn_port=${ports[2]}
@@ -81,7 +65,7 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(('127.0.0.1', $silent_port))
 time.sleep(3600)
 " &
-silent_pid=$!
+STACK_PIDS+=($!)
 
 secret=$(openssl rand -hex 16)
 mkdir -p "$work/coturn"
@@ -90,8 +74,8 @@ turnserver -n --listening-ip=127.0.0.1 --listening-port="$turn_port" --relay-ip=
   --realm=bench.local --no-tls --no-dtls --no-cli --allow-loopback-peers \
   --userdb="$work/coturn/turndb" --pidfile="$work/coturn/turnserver.pid" \
   --log-file=stdout >"$work/coturn.log" 2>&1 &
-coturn_pid=$!
-wait_for_tcp 127.0.0.1 "$turn_port" 10 "$coturn_pid" || die "coturn did not start"
+STACK_PIDS+=($!)
+wait_for_tcp 127.0.0.1 "$turn_port" 10 "$!" || die "coturn did not start"
 
 # servers_file PORT FILE: N servers, each with one UDP url to 127.0.0.1:PORT.
 servers_file() {
