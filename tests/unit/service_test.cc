@@ -247,6 +247,93 @@ TEST_F(TurnServiceTest, FailsOverWhenTheServerTurnsUnhealthyAndSaysSoWhenNoneIsL
   EXPECT_EQ(response.ice_config().ice_transport_policy(), "all");
 }
 
+// Exploration: the share of answers that get a pair's exploration decision, what they carry, and
+// where their reports land.
+class ExplorationServiceTest : public ServiceFixture {
+ protected:
+  static constexpr strategy::NatPair kPair = {strategy::NatType::kFullCone,
+                                              strategy::NatType::kRestrictedCone};
+
+  // Gives kPair a TURN_ONLY decision and a direct-first exploration decision taken with
+  // `probability`.
+  void Explore(double probability) {
+    using strategy::NatPair;
+    using strategy::NatType;
+    auto next = std::make_shared<Snapshot>(*snapshots_.Get());
+    strategy::Advice& advice = next->advice[kPair.Index()];
+    advice.decision = strategy::ColdStart(NatPair::Of(NatType::kSymmetric, NatType::kSymmetric));
+    advice.decision.pair = kPair;
+    strategy::Decision exploration = strategy::ColdStart(kPair);
+    exploration.strategy = strategy::Strategy::kTurnFallback;
+    exploration.direct_timeout_ms = 3000;
+    exploration.reasons = {"exploration (test)"};
+    advice.exploration = exploration;
+    advice.exploration_probability = probability;
+    next->responses[kPair.Index()] = grpc::Slice(Render()(advice.decision));
+    next->exploration_responses[kPair.Index()] = grpc::Slice(Render()(exploration));
+    snapshots_.Set(next);
+  }
+
+  v1::GetStrategyResponse Get() {
+    return ServiceFixture::Get(v1::NAT_TYPE_RESTRICTED_CONE, 1, v1::NAT_TYPE_FULL_CONE);
+  }
+};
+
+TEST_F(ExplorationServiceTest, ColdStartSnapshotHasNoExploration) {
+  const std::shared_ptr<const Snapshot> snapshot = snapshots_.Get();
+  ASSERT_EQ(snapshot->exploration_responses.size(), snapshot->responses.size());
+  for (const strategy::Advice& advice : snapshot->advice) {
+    EXPECT_FALSE(advice.exploration.has_value());
+  }
+  for (const grpc::Slice& slice : snapshot->exploration_responses) EXPECT_EQ(slice.size(), 0u);
+}
+
+TEST_F(ExplorationServiceTest, AlwaysOrNeverAtTheEnds) {
+  Explore(1.0);
+  for (int i = 0; i < 50; ++i) {
+    const v1::GetStrategyResponse response = Get();
+    EXPECT_EQ(response.strategy(), v1::STRATEGY_TURN_FALLBACK);
+    EXPECT_EQ(response.direct_timeout_ms(), 3000u);
+    ASSERT_GT(response.reasons_size(), 0);
+    EXPECT_EQ(response.reasons(0), "exploration (test)");
+  }
+  Explore(0.0);
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(Get().strategy(), v1::STRATEGY_TURN_ONLY);
+}
+
+TEST_F(ExplorationServiceTest, ShareOfAnswersFollowsTheProbability) {
+  Explore(0.25);
+  constexpr int kAnswers = 4000;
+  int explored = 0;
+  for (int i = 0; i < kAnswers; ++i) explored += Get().strategy() == v1::STRATEGY_TURN_FALLBACK;
+  // 1000 expected, standard deviation 27: the bounds are seven of them away.
+  EXPECT_GT(explored, 800);
+  EXPECT_LT(explored, 1200);
+}
+
+TEST_F(ExplorationServiceTest, TokenAndReportFollowTheAnswerGiven) {
+  Explore(1.0);
+  const v1::GetStrategyResponse response = Get();
+  auto claims = signer_.Verify(response.decision_token(), now_);
+  ASSERT_TRUE(claims.ok()) << claims.status();
+  EXPECT_EQ(claims->strategy, strategy::Strategy::kTurnFallback);
+  EXPECT_EQ(claims->direct_timeout_ms, 3000u);
+
+  v1::ReportOutcomeRequest report;
+  report.set_decision_token(response.decision_token());
+  auto* attempt = report.add_attempts();
+  attempt->set_path(v1::PATH_DIRECT);
+  attempt->set_result(v1::ATTEMPT_RESULT_TIMED_OUT);
+  attempt->set_duration_ms(3000);
+  report.set_connected(false);
+  ASSERT_TRUE(service_.HandleReportOutcome(report).ok());
+  auto batch = buffer_.NextBatch();
+  ASSERT_TRUE(batch);
+  ASSERT_EQ(batch->deltas.size(), 1u);
+  EXPECT_EQ(batch->deltas[0].strategy, strategy::Strategy::kTurnFallback);
+  EXPECT_EQ(batch->deltas[0].counts.direct_censored_hist[5], 1) << "(2000, 3000]";
+}
+
 // Mutated encodings of valid requests: every one is answered or refused with a status, never a
 // crash (run it under scripts/build --sanitize to catch memory errors too).
 TEST_F(ServiceTest, MutatedRequestsNeverCrash) {
