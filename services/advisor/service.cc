@@ -1,5 +1,8 @@
 #include "services/advisor/service.h"
 
+#include <grpc/slice.h>
+
+#include <algorithm>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -48,6 +51,20 @@ double UniformDraw() {
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   z ^= z >> 31;
   return static_cast<double>(z >> 11) * 0x1.0p-53;
+}
+
+// Appends a length-delimited protobuf field (wire type 2) holding `value`.
+void AppendBytesField(std::string& out, int field, const std::string& value) {
+  auto varint = [&out](uint64_t v) {
+    while (v >= 0x80) {
+      out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+      v >>= 7;
+    }
+    out.push_back(static_cast<char>(v));
+  };
+  varint(static_cast<uint64_t>(field) << 3 | 2);
+  varint(value.size());
+  out.append(value);
 }
 
 OutcomePath PathOf(const strategy::Outcome& outcome) {
@@ -143,23 +160,24 @@ absl::StatusOr<grpc::ByteBuffer> AdvisorService::HandleGetStrategy(
   metrics_.RecordNatType(local);
   metrics_.RecordNatType(remote);
 
-  const std::shared_ptr<const Snapshot> snapshot = snapshots_.Get();
+  const Snapshot& snapshot = snapshots_.Current();
   const strategy::NatPair pair = strategy::NatPair::Of(local, remote);
-  const strategy::Advice& advice = snapshot->advice_for(pair);
+  const strategy::Advice& advice = snapshot.advice_for(pair);
   // The token below records what this answer says, so the report lands in the aggregate of the
   // strategy and timeout actually tried, exploration or not.
   const bool explore = advice.exploration.has_value() && advice.exploration_probability > 0 &&
                        UniformDraw() < advice.exploration_probability;
   const strategy::Decision& decision = explore ? *advice.exploration : advice.decision;
   const grpc::Slice& rendered =
-      explore ? snapshot->exploration_responses[pair.Index()] : snapshot->responses[pair.Index()];
+      explore ? snapshot.exploration_responses[pair.Index()] : snapshot.responses[pair.Index()];
   metrics_.RecordDecision(pair, decision.strategy);
 
   const absl::Time now = clock_();
   const bool tcp_only = decision.preferred_transport != strategy::Transport::kUdp;
-  const TurnChoice& turn = snapshot->turn.For(query->region, tcp_only);
+  const TurnChoice& turn = snapshot.turn.For(query->region, tcp_only);
   metrics_.RecordTurnOffer(turn.server);
 
+  // Rare per-request fields go through protobuf; the token, in every answer, is encoded by hand.
   v1::GetStrategyResponse extra;
   if (turn.server < 0 && decision.relay_only) {
     // Relay-only ICE without a relay cannot connect at all; direct candidates are the only chance.
@@ -172,21 +190,30 @@ absl::StatusOr<grpc::ByteBuffer> AdvisorService::HandleGetStrategy(
   NoteLowConfidence("local", request.local(), local, options_.engine, notes);
   NoteLowConfidence("remote", request.remote(), remote, options_.engine, notes);
   for (std::string& note : notes) extra.add_reasons(std::move(note));
-  extra.set_decision_token(
+  std::string tail = extra.SerializeAsString();
+  AppendBytesField(
+      tail, v1::GetStrategyResponse::kDecisionTokenFieldNumber,
       signer_.Sign({.pair = pair,
                     .strategy = decision.strategy,
                     .direct_timeout_ms = decision.direct_timeout_ms,
                     .turn_server_id = turn.server < 0 ? "" : options_.turn_servers[turn.server].id,
                     .issued_at = now}));
   // Protobuf merges concatenated messages: repeated fields append, so the TURN entry joins the STUN
-  // one in ice_servers and the reasons follow the decision's own.
-  if (turn.server < 0) {
-    const grpc::Slice parts[] = {rendered, turn.reason, grpc::Slice(extra.SerializeAsString())};
-    return grpc::ByteBuffer(parts, 3);
+  // one in ice_servers and the reasons follow the decision's own. One contiguous slice keeps the
+  // transport's work per answer to a single buffer.
+  const grpc::Slice ice =
+      turn.server < 0 ? grpc::Slice() : TurnIceServer(turn.server, tcp_only, now);
+  const grpc::Slice* parts[] = {&rendered, &turn.reason, &ice};
+  size_t size = tail.size();
+  for (const grpc::Slice* part : parts) size += part->size();
+  grpc_slice out = grpc_slice_malloc(size);
+  uint8_t* at = GRPC_SLICE_START_PTR(out);
+  for (const grpc::Slice* part : parts) {
+    if (part->size() > 0) at = std::copy(part->begin(), part->end(), at);
   }
-  const grpc::Slice parts[] = {rendered, turn.reason, TurnIceServer(turn.server, tcp_only, now),
-                               grpc::Slice(extra.SerializeAsString())};
-  return grpc::ByteBuffer(parts, 4);
+  std::copy(tail.begin(), tail.end(), at);
+  grpc::Slice slice(out, grpc::Slice::STEAL_REF);
+  return grpc::ByteBuffer(&slice, 1);
 }
 
 grpc::Status AdvisorService::HandleReportOutcome(const v1::ReportOutcomeRequest& request) {

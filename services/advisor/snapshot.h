@@ -8,6 +8,7 @@
 #include <grpcpp/support/slice.h>
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -97,10 +98,37 @@ class SnapshotHolder {
   std::shared_ptr<const Snapshot> Get() const { return current_.load(std::memory_order_acquire); }
   void Set(std::shared_ptr<const Snapshot> next) {
     current_.store(std::move(next), std::memory_order_release);
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+
+  // The current snapshot for the request path, valid until this thread's next call. Each thread
+  // keeps its own reference and takes a new one only when Set() has run since, so that answering
+  // costs one read of a counter no one writes, instead of taking and dropping a shared reference
+  // whose count every request thread bounces between cores.
+  const Snapshot& Current() const {
+    thread_local Cached cached;
+    const uint64_t generation = generation_.load(std::memory_order_acquire);
+    if (cached.holder != id_ || cached.generation != generation || !cached.snapshot) {
+      cached = {id_, generation, Get()};
+    }
+    return *cached.snapshot;
   }
 
  private:
+  struct Cached {
+    uint64_t holder = 0;
+    uint64_t generation = 0;
+    std::shared_ptr<const Snapshot> snapshot;
+  };
+  static uint64_t NextId() {
+    static std::atomic<uint64_t> next{1};
+    return next.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // Distinguishes holders in the per-thread cache even when one reuses another's address.
+  const uint64_t id_ = NextId();
   std::atomic<std::shared_ptr<const Snapshot>> current_;
+  std::atomic<uint64_t> generation_{0};
 };
 
 }  // namespace advisor
