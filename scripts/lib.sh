@@ -254,3 +254,28 @@ throwaway_cleanup() {
   fi
   exit "$rc"
 }
+
+# advisor_migrate SERVER_BIN DB_URL LOG: applies the migrations; on failure shows LOG and dies.
+advisor_migrate() {
+  "$1" migrate --database-url "$2" >"$3" 2>&1 || {
+    cat "$3" >&2
+    die "advisor-server migrate failed"
+  }
+}
+
+# advisor_serve SERVER_BIN DB_URL GRPC_PORT METRICS_PORT TOKEN_KEY LOG: starts `advisor-server serve`
+# on loopback in the background (its pid in server_pid and STACK_PIDS; ADVISOR_* settings from the
+# environment pass through) and waits for both ports; on failure shows the end of LOG and dies.
+advisor_serve() {
+  local rc=0
+  ADVISOR_DATABASE_URL=$2 ADVISOR_LISTEN=127.0.0.1:$3 ADVISOR_METRICS_LISTEN=127.0.0.1:$4 \
+    ADVISOR_TOKEN_KEY=$5 "$1" serve >"$6" 2>&1 </dev/null &
+  server_pid=$!
+  STACK_PIDS+=("$server_pid")
+  wait_for_tcp 127.0.0.1 "$3" 30 "$server_pid" || rc=$?
+  if ((rc != 0)); then
+    tail -n 30 "$6" >&2 || true
+    die "advisor-server did not come up on 127.0.0.1:$3"
+  fi
+  wait_for_tcp 127.0.0.1 "$4" 10 "$server_pid" || die "metrics port $4 not open"
+}

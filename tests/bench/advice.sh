@@ -120,26 +120,11 @@ for file in "${scenarios[@]}"; do
   db=advice_$index
   pg_create_database "$pg_port" "$db"
   db_url=$(pg_url "$pg_port" "$db")
-  "$SERVER_BIN" migrate --database-url "$db_url" >"$work/$name.migrate.log" 2>&1 ||
-    {
-      cat "$work/$name.migrate.log" >&2
-      die "advisor-server migrate failed"
-    }
+  advisor_migrate "$SERVER_BIN" "$db_url" "$work/$name.migrate.log"
   mapfile -t ports < <(free_ports 2)
   target=127.0.0.1:${ports[0]}
-  ADVISOR_DATABASE_URL=$db_url \
-    ADVISOR_LISTEN=$target \
-    ADVISOR_METRICS_LISTEN=127.0.0.1:${ports[1]} \
-    ADVISOR_TOKEN_KEY=$token_key \
-    "$SERVER_BIN" serve >"$work/$name.server.log" 2>&1 </dev/null &
-  server_pid=$!
-  STACK_PIDS+=("$server_pid")
-  rc=0
-  wait_for_tcp 127.0.0.1 "${ports[0]}" 30 "$server_pid" || rc=$?
-  if ((rc != 0)); then
-    tail -n 30 "$work/$name.server.log" >&2 || true
-    die "advisor-server did not come up on $target"
-  fi
+  advisor_serve "$SERVER_BIN" "$db_url" "${ports[0]}" "${ports[1]}" "$token_key" \
+    "$work/$name.server.log"
 
   log "scenario $name: advisor-sim against $target (fresh database $db)"
   "$SIM_BIN" --target "$target" --scenario "$file" --seed "$seed" "${sim_args[@]}" --json \

@@ -106,27 +106,11 @@ pg_create_database "$pg_port" advisor
 db_url=$(pg_url "$pg_port" advisor)
 
 log "migrate"
-"$SERVER_BIN" migrate --database-url "$db_url" >"$work/migrate.log" 2>&1 ||
-  {
-    cat "$work/migrate.log" >&2
-    die "advisor-server migrate failed"
-  }
+advisor_migrate "$SERVER_BIN" "$db_url" "$work/migrate.log"
 
 log "advisor-server on $target, metrics on 127.0.0.1:$metrics_port"
-ADVISOR_DATABASE_URL=$db_url \
-  ADVISOR_LISTEN=$target \
-  ADVISOR_METRICS_LISTEN=127.0.0.1:$metrics_port \
-  ADVISOR_TOKEN_KEY=$(openssl rand -hex 32) \
-  "$SERVER_BIN" serve >"$work/server.log" 2>&1 </dev/null &
-server_pid=$!
-STACK_PIDS+=("$server_pid")
-rc=0
-wait_for_tcp 127.0.0.1 "$grpc_port" 30 "$server_pid" || rc=$?
-if ((rc != 0)); then
-  tail -n 30 "$work/server.log" >&2 || true
-  die "advisor-server did not come up on $target"
-fi
-wait_for_tcp 127.0.0.1 "$metrics_port" 10 "$server_pid" || die "metrics port $metrics_port not open"
+advisor_serve "$SERVER_BIN" "$db_url" "$grpc_port" "$metrics_port" "$(openssl rand -hex 32)" \
+  "$work/server.log"
 
 # --- request bodies -------------------------------------------------------------------------------
 

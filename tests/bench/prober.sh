@@ -56,7 +56,7 @@ pg_cluster_init "$pg_dir" "$pg_port" --no-sync
 pg_cluster_start "$pg_dir" "$pg_port"
 pg_create_database "$pg_port" advisor
 db_url=$(pg_url "$pg_port" advisor)
-"$SERVER_BIN" migrate --database-url "$db_url" >"$work/migrate.log" 2>&1 || die "migrate failed"
+advisor_migrate "$SERVER_BIN" "$db_url" "$work/migrate.log"
 
 # A UDP socket that is bound (so no ICMP "port unreachable" ends a check early) and never read.
 python3 -c "
@@ -100,7 +100,7 @@ cycle() {
     die "turn-prober once ($1) failed"
   }
   end=$(date +%s.%N)
-  python3 -c "print(f'{$end - $start:.1f}')"
+  python3 -c "print(f'{$end - $start:.3f}')"
 }
 
 log "baseline: $servers servers on a real coturn"
@@ -122,6 +122,7 @@ print(f"turn-prober cycle benchmark — {n} servers, 5 s probe timeout, 2 cores"
 print(f"  baseline (real coturn)   {healthy_s:6.1f} s   healthy checks: {healthy_ok}/{n}")
 print(f"  every server silent      {silent_s:6.1f} s   timed-out checks: {timed_out}/{n}")
 print(f"  silent cycle / period    {silent_s / period:6.3f}   (goal < 1: {'met' if silent_s < period else 'NOT MET'})")
-print(f"  silent / baseline        {silent_s / healthy_s:6.1f}x")
+if healthy_s > 0:
+    print(f"  silent / baseline        {silent_s / healthy_s:6.1f}x")
 EOF2
 ((timed_out == servers)) || die "$other_errors checks failed otherwise than by timing out (see $work/silent.out)"
