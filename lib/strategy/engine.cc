@@ -522,8 +522,8 @@ History AgeHistory(std::span<const BucketAggregate> buckets, absl::Time now,
     }
   }
 
-  // Weight by the pair's sessions reported since: walk each pair's buckets from the newest, every
-  // bucket start at once, counting the (time-aged) sessions of the newer ones.
+  // Weight by the pair's sessions reported since: walk each pair's parts from the newest, every
+  // (bucket start, arrival) at once, counting the (time-aged) sessions of the newer ones.
   if (sample_half_life < std::numeric_limits<double>::infinity()) {
     std::vector<size_t> order(buckets.size());
     std::iota(order.begin(), order.end(), size_t{0});
@@ -531,7 +531,10 @@ History AgeHistory(std::span<const BucketAggregate> buckets, absl::Time now,
       const int px = buckets[x].pair.Index();
       const int py = buckets[y].pair.Index();
       if (px != py) return px < py;
-      return buckets[x].bucket_start > buckets[y].bucket_start;
+      if (buckets[x].bucket_start != buckets[y].bucket_start) {
+        return buckets[x].bucket_start > buckets[y].bucket_start;
+      }
+      return buckets[x].arrived > buckets[y].arrived;
     });
     double newer = 0;
     for (size_t begin = 0; begin < order.size();) {
@@ -540,7 +543,8 @@ History AgeHistory(std::span<const BucketAggregate> buckets, absl::Time now,
       size_t end = begin;
       double sessions = 0;
       while (end < order.size() && buckets[order[end]].pair.Index() == first.pair.Index() &&
-             buckets[order[end]].bucket_start == first.bucket_start) {
+             buckets[order[end]].bucket_start == first.bucket_start &&
+             buckets[order[end]].arrived == first.arrived) {
         sessions += weight[order[end]] * static_cast<double>(buckets[order[end]].counts.sessions);
         ++end;
       }

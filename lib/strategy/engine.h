@@ -26,11 +26,10 @@
 //     TURN_ONLY, one timeout step longer for a pair on direct-first (the tail beyond the timeout is
 //     otherwise never observed). The engine only says which and how often; the service draws.
 //  5. Ageing (AgeHistory): a bucket of outcomes weighs half after `half_life` of time, and half
-//  again
-//     for every `sample_half_life` aged sessions of the same pair reported in newer buckets, so
-//     that a busy pair follows a change within a few thousand of its sessions while a quiet pair
-//     keeps its history for days. Neither can separate outcomes inside one bucket: reacting faster
-//     than the bucket width needs a finer bucket width.
+//     again for every `sample_half_life` aged sessions of the same pair reported since, so that a
+//     busy pair follows a change within a few thousand of its sessions while a quiet pair keeps
+//     its history for days. Within a bucket, "since" follows the order in which the loader saw
+//     outcomes arrive (arrivals.h).
 #ifndef ADVISOR_LIB_STRATEGY_ENGINE_H_
 #define ADVISOR_LIB_STRATEGY_ENGINE_H_
 
@@ -79,6 +78,10 @@ struct BucketAggregate {
   Strategy strategy = Strategy::kUnspecified;
   absl::Time bucket_start;
   RawCounts counts;
+  // When this part of the bucket's counts reached the database, as far as the loader knows
+  // (ArrivalLog); rows straight from the store leave it unset. Orders the parts of one bucket for
+  // ageing by volume.
+  absl::Time arrived = absl::InfinitePast();
 };
 
 // Aged counts for every (pair, strategy): what decisions are made from.
@@ -94,9 +97,9 @@ struct History {
 
 // Weighs each bucket by 0.5^(age / half_life), age measured from the bucket's end to `now` (a
 // bucket still open weighs 1), times 0.5^(newer / sample_half_life), `newer` being the pair's
-// sessions in strictly newer buckets (over every strategy, each weighed by its age), and sums them
-// per (pair, strategy). Buckets sharing a start weigh the same, so the result does not depend on
-// the order of `buckets`.
+// sessions in strictly newer buckets or later-arrived parts of the same bucket (over every
+// strategy, each weighed by its age), and sums them per (pair, strategy). Parts sharing a bucket
+// start and arrival weigh the same, so the result does not depend on the order of `buckets`.
 History AgeHistory(std::span<const BucketAggregate> buckets, absl::Time now,
                    absl::Duration bucket_width, absl::Duration half_life,
                    double sample_half_life = std::numeric_limits<double>::infinity());

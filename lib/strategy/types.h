@@ -101,6 +101,18 @@ struct Counts {
       add(relay_ms_hist[i], other.relay_ms_hist[i]);
     }
   }
+  // Calls f(count) for every count, scalars and histogram entries alike.
+  template <typename F>
+  void ForEachCount(F&& f) const {
+    for (T count : {sessions, connected, direct_attempts, direct_successes, direct_timeouts,
+                    direct_failures, relay_attempts, relay_successes, connect_ms_sum}) {
+      f(count);
+    }
+    for (const auto* hist :
+         {&connect_ms_hist, &direct_ms_hist, &direct_censored_hist, &relay_ms_hist}) {
+      for (T count : *hist) f(count);
+    }
+  }
   friend bool operator==(const Counts&, const Counts&) = default;
 };
 using RawCounts = Counts<int64_t>;

@@ -92,7 +92,8 @@ bool AdvisorServer::Sleep(std::stop_token stop, absl::Duration duration) {
 
 void AdvisorServer::ReloadOnce() {
   const absl::Time now = absl::Now();
-  auto snapshot = LoadSnapshot(*reload_store_, *reload_store_, now, options_.snapshot, render_);
+  auto snapshot =
+      LoadSnapshot(*reload_store_, *reload_store_, now, options_.snapshot, render_, arrivals_);
   metrics_->RecordSnapshotLoad(snapshot.ok());
   if (snapshot.ok()) {
     snapshots_.Set(*std::move(snapshot));

@@ -85,7 +85,8 @@ class AdvisorServer {
   std::unique_ptr<AdvisorService> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
-  bool database_ok_ = true;  // reloader thread only: to log outage transitions once
+  bool database_ok_ = true;        // reloader thread only: to log outage transitions once
+  strategy::ArrivalLog arrivals_;  // reloader thread only: what earlier loads saw
   std::mutex sleep_mu_;
   std::condition_variable_any sleep_cv_;
   std::jthread reloader_;

@@ -128,15 +128,17 @@ std::shared_ptr<const Snapshot> ColdStartSnapshot(const SnapshotConfig& config,
 absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(store::OutcomeStore& outcomes,
                                                              store::TurnStore& turn, absl::Time now,
                                                              const SnapshotConfig& config,
-                                                             const ResponseRenderer& render) {
+                                                             const ResponseRenderer& render,
+                                                             strategy::ArrivalLog& arrivals) {
   auto buckets = outcomes.LoadAggregates(now - config.history_window);
   if (!buckets.ok()) return buckets.status();
   auto registry = turn.LoadTurnServers();
   if (!registry.ok()) return registry.status();
   auto health = turn.LoadTurnHealth();
   if (!health.ok()) return health.status();
+  const std::vector<strategy::BucketAggregate> parts = arrivals.Split(*buckets, now);
   return Build(now, now,
-               strategy::AgeHistory(*buckets, now, config.bucket_width, config.engine.half_life,
+               strategy::AgeHistory(parts, now, config.bucket_width, config.engine.half_life,
                                     config.engine.sample_half_life),
                config, render, *std::move(registry), *std::move(health));
 }

@@ -22,6 +22,7 @@
 #include "lib/config/turn_servers.h"
 #include "lib/store/store.h"
 #include "lib/store/turn_store.h"
+#include "lib/strategy/arrivals.h"
 #include "lib/strategy/engine.h"
 
 namespace advisor {
@@ -85,11 +86,13 @@ std::shared_ptr<const Snapshot> ColdStartSnapshot(const SnapshotConfig& config,
                                                   const ResponseRenderer& render, absl::Time now);
 
 // Loads the aggregates of the history window and the TURN registry and health, and decides every
-// pair and region as of `now`.
+// pair and region as of `now`. `arrivals` carries what earlier loads saw, so that outcomes added to
+// a bucket since are aged as newer than those it held before (arrivals.h); keep one per reloader.
 absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(store::OutcomeStore& outcomes,
                                                              store::TurnStore& turn, absl::Time now,
                                                              const SnapshotConfig& config,
-                                                             const ResponseRenderer& render);
+                                                             const ResponseRenderer& render,
+                                                             strategy::ArrivalLog& arrivals);
 
 // The current snapshot, swapped atomically: readers never block the loader or each other for long.
 class SnapshotHolder {
