@@ -118,6 +118,7 @@ struct Evaluation {
   std::vector<PairFigures> pairs;    // true pairs that occurred, in NatPair index order
   std::vector<PhaseChange> changes;
   std::vector<std::vector<OracleChoice>> oracle;  // [phase][NatPair::Index()]
+  SuccessPrice success_price;                     // from the model, not from the sessions
 };
 
 // Plays every session under the four policies. `advisor[i]` is what the advisor told session i, or

@@ -191,4 +191,93 @@ std::vector<std::vector<OracleChoice>> OracleTable(const Scenario& scenario) {
   return table;
 }
 
+namespace {
+
+// One phase's pair, with its share of the run and its options on the oracle's coarse grid.
+struct WeighedPair {
+  double weight = 0;
+  Expected static_tree;
+  std::vector<Expected> options;
+};
+
+void AddWeighted(Expected& into, const Expected& e, double weight) {
+  into.success += weight * e.success;
+  into.mean_time_ms += weight * e.mean_time_ms;
+  into.relay_share += weight * e.relay_share;
+  into.cost += weight * e.cost;
+}
+
+// The run's expected figures when every pair takes its option minimising cost + price × failure.
+Expected AtPrice(const std::vector<WeighedPair>& pairs, double price) {
+  Expected total;
+  for (const WeighedPair& p : pairs) {
+    const Expected* best = &p.options.front();
+    for (const Expected& e : p.options) {
+      if (e.cost + price * (1 - e.success) < best->cost + price * (1 - best->success)) best = &e;
+    }
+    AddWeighted(total, *best, p.weight);
+  }
+  return total;
+}
+
+}  // namespace
+
+SuccessPrice PriceOfStaticSuccess(const Scenario& scenario) {
+  std::array<double, kNatPairCount> mix{};
+  for (NatType a : kTrueNatTypes) {
+    for (NatType b : kTrueNatTypes) {
+      mix[NatPair::Of(a, b).Index()] +=
+          scenario.nat_mix[static_cast<int>(a)] * scenario.nat_mix[static_cast<int>(b)];
+    }
+  }
+  double mix_total = 0;
+  for (double m : mix) mix_total += m;
+
+  std::vector<WeighedPair> pairs;
+  SuccessPrice out;
+  for (size_t k = 0; k < scenario.phases.size(); ++k) {
+    const Phase& phase = scenario.phases[k];
+    const int64_t end =
+        k + 1 < scenario.phases.size() ? scenario.phases[k + 1].at_session : scenario.sessions;
+    const double share = static_cast<double>(std::max<int64_t>(0, end - phase.at_session)) /
+                         static_cast<double>(std::max<int64_t>(1, scenario.sessions));
+    for (int i = 0; i < kNatPairCount; ++i) {
+      if (mix[i] <= 0 || share <= 0) continue;
+      const PairTruth& truth = phase.pairs[i];
+      WeighedPair p;
+      p.weight = share * mix[i] / mix_total;
+      p.static_tree = ExpectedOutcome(truth, scenario, StaticTree(NatPair::FromIndex(i)));
+      p.options.push_back(ExpectedOutcome(truth, scenario, {Strategy::kTurnOnly, 0}));
+      for (uint32_t t = kOracleGridMs; t <= scenario.budget_ms; t += kOracleGridMs) {
+        p.options.push_back(ExpectedOutcome(truth, scenario, {Strategy::kTurnFallback, t}));
+      }
+      AddWeighted(out.static_tree, p.static_tree, p.weight);
+      AddWeighted(out.oracle, Oracle(truth, scenario).expected, p.weight);
+      pairs.push_back(std::move(p));
+    }
+  }
+  const double goal = out.static_tree.success * (1 - 1e-12);
+  out.matched = AtPrice(pairs, 0);
+  if (out.matched.success >= goal) return out;
+  // Doubles the price until it buys the static tree's success (a hair less: sums over pairs round),
+  // then bisects.
+  double low = 0;
+  double high = std::max(1.0, static_cast<double>(scenario.budget_ms));
+  for (int i = 0; i < 64 && AtPrice(pairs, high).success < goal; ++i) {
+    low = high;
+    high *= 2;
+  }
+  while (high - low > 1e-3 * high) {
+    const double mid = (low + high) / 2;
+    if (AtPrice(pairs, mid).success >= goal) {
+      high = mid;
+    } else {
+      low = mid;
+    }
+  }
+  out.failure_price_ms = high;
+  out.matched = AtPrice(pairs, high);
+  return out;
+}
+
 }  // namespace advisor::sim

@@ -100,6 +100,23 @@ OracleChoice Oracle(const PairTruth& truth, const Scenario& scenario);
 // The oracle's picks for every phase and pair: [phase][NatPair::Index()].
 std::vector<std::vector<OracleChoice>> OracleTable(const Scenario& scenario);
 
+// What connecting as often as the static tree costs. The static tree's extra successes come from
+// trying direct first, and for long, where the cheaper choice relays: whenever the relay itself
+// fails sometimes, matching them means paying in time and relays. Computed from the model over a
+// whole run (pairs weighted by how often the NAT mix draws them, phases by their length, true types
+// as if no client misreported): the expected figures of the static tree, of the oracle, and of the
+// cheapest choices per phase and pair whose success over the run is at least the static tree's.
+// Those are found by pricing each failure at `failure_price_ms` on top of the cost, with the
+// smallest price that reaches the static tree's success (searched to 0.1 %). The static tree's own
+// choices are among the options (the oracle's 100 ms grid), so some price always reaches it.
+struct SuccessPrice {
+  Expected static_tree;
+  Expected oracle;
+  Expected matched;
+  double failure_price_ms = 0;
+};
+SuccessPrice PriceOfStaticSuccess(const Scenario& scenario);
+
 }  // namespace advisor::sim
 
 #endif  // ADVISOR_SERVICES_SIM_MODEL_H_

@@ -153,6 +153,21 @@ std::string RenderText(const Scenario& scenario, const RunInfo& info,
                             ChoiceText(o.choice), Percent(o.expected.success), o.expected.cost);
     }
   }
+
+  const SuccessPrice& price = evaluation.success_price;
+  out +=
+      "\nwhat the static tree's success rate costs (expected from the model over the whole run, "
+      "true types)\n";
+  auto line = [&](std::string_view name, const Expected& e) {
+    absl::StrAppendFormat(&out, "  %-50s success %9s  cost %8.1f  (%s vs oracle)\n", name,
+                          absl::StrFormat("%.3f %%", 100 * e.success), e.cost,
+                          SignedPercent(Regret(e.cost, price.oracle.cost)));
+  };
+  line("static tree", price.static_tree);
+  line("oracle", price.oracle);
+  line("cheapest choices as successful as the static tree", price.matched);
+  absl::StrAppendFormat(&out, "  (found by pricing a failure at %.3g ms on top of the cost)\n",
+                        price.failure_price_ms);
   return out;
 }
 
@@ -224,6 +239,16 @@ std::string RenderJson(const Scenario& scenario, const RunInfo& info,
     oracle.push_back(std::move(row));
   }
   out["oracle"] = std::move(oracle);
+  const SuccessPrice& price = evaluation.success_price;
+  auto expected = [&](const Expected& e) {
+    return ordered_json{{"success", e.success},
+                        {"cost", e.cost},
+                        {"over_oracle", Regret(e.cost, price.oracle.cost)}};
+  };
+  out["success_price"] = {{"static_tree", expected(price.static_tree)},
+                          {"oracle", expected(price.oracle)},
+                          {"matched", expected(price.matched)},
+                          {"failure_price_ms", price.failure_price_ms}};
   return out.dump(2) + "\n";
 }
 

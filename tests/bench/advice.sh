@@ -175,9 +175,14 @@ for r in reports:
 
     # Both on the same sessions: the difference is a count of sessions, shown as such.
     connected_diff = round((adv["success_rate"] - static["success_rate"]) * r["sessions"])
+    # What matching the static tree's success would cost, from the model: the oracle's own
+    # success and the cheapest choices that reach the static tree's (services/sim/model.h).
+    price = r["success_price"]
     goal("success rate >= static tree",
          f'{100 * adv["success_rate"]:.3f}% vs {100 * static["success_rate"]:.3f}% '
-         f'({connected_diff:+d} sessions connected)',
+         f'({connected_diff:+d} sessions connected); expected: oracle '
+         f'{100 * price["oracle"]["success"]:.3f}%, static {100 * price["static_tree"]["success"]:.3f}% '
+         f'costs {pct(price["matched"]["over_oracle"])} over the oracle at the least',
          adv["success_rate"] >= static["success_rate"])
     if r["relay_success"] >= 0.999:
         goal("success rate >= 99.5% (relay >= 99.9%)", f'{100 * adv["success_rate"]:.2f}%',

@@ -392,6 +392,45 @@ TEST(OracleTest, ExpectedCostMatchesPlayedSessions) {
   }
 }
 
+TEST(SuccessPriceTest, CheapestChoiceThatConnectsAsOftenAsTheStaticTree) {
+  // One pair, open × open, where direct works 10 % of the time at exactly 1 s and the relay 90 %
+  // of the time at exactly 0.5 s. Relaying at once: 0.9·500 + 0.1·20000 + 2000 = 4450, success
+  // 0.9. Direct first for 1 s: 0.1·1000 + 0.9·(0.9·1500 + 0.1·20000 + 2000) = 4915, success 0.91,
+  // as the static tree's 15 s (0.1·1000 + 0.9·(0.9·15500 + 0.1·20000 + 2000) = 16255). Pricing a
+  // failure at λ, direct first wins once 4450 + 0.1·λ ≥ 4915 + 0.09·λ: λ = 46500.
+  const Scenario s = Parse(R"({"name": "hand", "sessions": 100, "nat_mix": {"open": 1},
+    "default_pair": {"direct_success": 0.1, "direct_time_ms": {"median": 1000, "sigma": 0}},
+    "relay": {"success": 0.9, "time_ms": {"median": 500, "sigma": 0}},
+    "relay_cost_ms": 2000, "budget_ms": 20000})");
+  const SuccessPrice price = PriceOfStaticSuccess(s);
+  EXPECT_NEAR(price.static_tree.success, 0.91, 1e-12);
+  EXPECT_NEAR(price.static_tree.cost, 16255, 1e-6);
+  EXPECT_NEAR(price.oracle.success, 0.9, 1e-12);
+  EXPECT_NEAR(price.oracle.cost, 4450, 1e-6);
+  EXPECT_NEAR(price.matched.success, 0.91, 1e-12);
+  EXPECT_NEAR(price.matched.cost, 4915, 1e-6);
+  EXPECT_NEAR(price.failure_price_ms, 46500, 46500 * 2e-3);
+}
+
+TEST(SuccessPriceTest, WeighsPairsByTheMixAndPhasesByLength) {
+  // The static tree's success is already the oracle's: no price is needed, and the figures are
+  // the pair-weighted means of the hand-computable pairs: open × open (1/4 of sessions) and
+  // open × blocked (1/2) and blocked × blocked (1/4), the last two relaying at once for 2500.
+  const Scenario s = Parse(R"({"name": "hand", "sessions": 100,
+    "nat_mix": {"open": 0.5, "blocked": 0.5},
+    "default_pair": {"direct_success": 1, "direct_time_ms": {"median": 1000, "sigma": 0}},
+    "relay": {"success": 1, "time_ms": {"median": 500, "sigma": 0}},
+    "relay_cost_ms": 2000, "budget_ms": 20000,
+    "phases": [{"at_session": 75, "pairs": [{"a": "open", "b": "open", "direct_success": 0}]}]})");
+  const SuccessPrice price = PriceOfStaticSuccess(s);
+  EXPECT_DOUBLE_EQ(price.static_tree.success, 1);
+  EXPECT_DOUBLE_EQ(price.matched.success, 1);
+  EXPECT_EQ(price.failure_price_ms, 0);
+  // Oracle: open × open direct at 1000 for 3/4 of the run, then relayed at once (2500).
+  EXPECT_NEAR(price.oracle.cost, 0.25 * (0.75 * 1000 + 0.25 * 2500) + 0.75 * 2500, 1e-6);
+  EXPECT_NEAR(price.matched.cost, price.oracle.cost, 1e-6);
+}
+
 // --- statistics ------------------------------------------------------------------------------
 
 TEST(StatisticsTest, Percentile95IsNearestRank) {
