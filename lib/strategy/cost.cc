@@ -142,7 +142,8 @@ OptionEstimate RelayOnly(const RelayEstimate& relay, const CostModel& model) {
   option.success = connects;
   option.relay_share = 1;
   option.connect_ms = connects > 0 ? relay.mean_ms : 0;
-  option.cost = connects * relay.mean_ms + (1 - connects) * model.budget_ms + model.relay_cost_ms;
+  option.cost = connects * relay.mean_ms +
+                (1 - connects) * (model.budget_ms + model.failure_cost_ms) + model.relay_cost_ms;
   return option;
 }
 
@@ -161,7 +162,7 @@ OptionEstimate DirectFirst(const DirectCurve& direct, const RelayEstimate& relay
   option.success = direct_success + missed * rescued;
   option.relay_share = relays ? missed : 0.0;
   option.connect_ms = option.success > 0 ? connected_time / option.success : 0;
-  option.cost = connected_time + missed * (1 - rescued) * model.budget_ms +
+  option.cost = connected_time + (1 - option.success) * (model.budget_ms + model.failure_cost_ms) +
                 model.relay_cost_ms * option.relay_share;
   return option;
 }

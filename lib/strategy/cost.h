@@ -6,7 +6,8 @@
 // and otherwise relays, connecting at T + relay time if the relay works within the session's
 // budget; TURN_ONLY relays at once. The cost of an option is the mean time to connect (a session
 // that fails counts the whole budget) plus a business cost for every session that turns to the
-// relay: its allocation is paid for whether or not it then connects.
+// relay: its allocation is paid for whether or not it then connects; and, if the operator sets one,
+// a price for every session that fails, beyond the budget it waited.
 //
 // Everything here works on one pair's aged counts, pooled over strategies: a direct attempt's fate
 // depends on the two NATs, not on what the client was advised.
@@ -80,6 +81,7 @@ RelayEstimate EstimateRelay(const AgedCounts& counts, const RelayPrior& prior, d
 struct CostModel {
   double relay_cost_ms = 2000;  // business cost of one session that relays, in ms-equivalents
   double budget_ms = 30000;     // a session not connected by then has failed
+  double failure_cost_ms = 0;   // added for every session that fails, in ms-equivalents
 };
 
 // The expected outcome of one option.
@@ -89,7 +91,9 @@ struct OptionEstimate {
   double success = 0;         // P(connected within the budget, by any path)
   double connect_ms = 0;      // mean time to connect of the sessions that connect
   double relay_share = 0;     // share of sessions that try the relay
-  double cost = 0;            // mean time (a failure counts the budget) + relay cost × relay share
+  // Mean time (a failure counts the budget) + relay cost × relay share + failure cost × (1 −
+  // success).
+  double cost = 0;
 };
 
 // TURN_ONLY: relay at once.

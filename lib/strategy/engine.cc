@@ -372,10 +372,12 @@ std::string CostText(const OptionEstimate& relay_only, std::span<const OptionEst
     absl::StrAppend(&direct, direct.empty() ? "" : ", ", Secs(option.timeout_ms), " ",
                     std::llround(option.cost), " ms");
   }
+  const std::string failure =
+      model.failure_cost_ms > 0 ? absl::StrFormat(" and %g ms more", model.failure_cost_ms) : "";
   return absl::StrFormat(
-      "expected cost per session (mean connect time, a failure counting the %s budget, plus %g ms "
-      "per session that tries the relay): TURN_ONLY %d ms; direct first for %s",
-      Secs(model.budget_ms), model.relay_cost_ms, std::llround(relay_only.cost), direct);
+      "expected cost per session (mean connect time, a failure counting the %s budget%s, plus %g "
+      "ms per session that tries the relay): TURN_ONLY %d ms; direct first for %s",
+      Secs(model.budget_ms), failure, model.relay_cost_ms, std::llround(relay_only.cost), direct);
 }
 
 std::string FiguresText(const std::string& name, const Decision& d) {
@@ -451,7 +453,8 @@ Advice ModelAdvice(NatPair p, const std::string& name, ColdRule rule, const Aged
   const DirectCurve direct = EstimateDirect(pooled, DirectPriorOf(rule), config.prior_weight);
   const RelayEstimate relay = EstimateRelay(pooled, kRelayPrior, config.prior_weight);
   const CostModel model = {.relay_cost_ms = config.relay_cost_ms,
-                           .budget_ms = absl::ToDoubleMilliseconds(config.connect_budget)};
+                           .budget_ms = absl::ToDoubleMilliseconds(config.connect_budget),
+                           .failure_cost_ms = config.failure_cost_ms};
   const OptionEstimate relay_only = RelayOnly(relay, model);
   std::vector<OptionEstimate> direct_first;
   for (const uint32_t timeout : CandidateTimeouts(config)) {

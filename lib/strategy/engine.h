@@ -59,6 +59,11 @@ struct EngineConfig {
   // Business cost of one session that turns to the relay (allocation, bandwidth, servers), in
   // milliseconds of connect time it is worth avoiding.
   double relay_cost_ms = 2000;
+  // Price of one session that fails, on top of the budget it waited, in milliseconds of connect
+  // time. 0 minimises the expected time and relays alone; raising it buys success with longer
+  // direct attempts and fewer TURN_ONLY answers (advisor-sim prints what the static tree's success
+  // rate costs).
+  double failure_cost_ms = 0;
   absl::Duration connect_budget = absl::Seconds(30);  // a session not connected by then has failed
   double prior_weight = 20;  // pseudo-attempts of the cold-start prior in each pair's estimates
   // Direct-first is labelled DIRECT at or above this estimated direct success by its timeout.

@@ -112,6 +112,10 @@ int main(int argc, char** argv) {
                "business cost of one session that turns to the relay, in milliseconds of connect "
                "time it is worth avoiding: what the strategy choice weighs against connect time",
                0, 1e9);
+  flags.Double("failure-cost-ms", "ADVISOR_FAILURE_COST_MS", &engine.failure_cost_ms,
+               "price of one session that fails, beyond the connect budget it waited, in "
+               "milliseconds of connect time; raise it to trade time and relays for success",
+               0, 1e12);
   flags.Duration("connect-budget", "ADVISOR_CONNECT_BUDGET", &engine.connect_budget,
                  "time after which a client gives up connecting; a failure costs this much");
   flags.Double("prior-weight", "ADVISOR_PRIOR_WEIGHT", &engine.prior_weight,

@@ -207,6 +207,13 @@ TEST(CostTest, OptionsByHand) {
   EXPECT_DOUBLE_EQ(all.success, 0.6);
   EXPECT_DOUBLE_EQ(all.relay_share, 0);
   EXPECT_NEAR(all.cost, direct_time + 0.4 * 30000, 1e-9);
+
+  // A failure priced at 10 s more adds 10 s for each failing session: 10% of TURN_ONLY's, 4% of
+  // direct first's for 2 s.
+  CostModel priced = model;
+  priced.failure_cost_ms = 10000;
+  EXPECT_NEAR(RelayOnly(relay, priced).cost, relay_only.cost + 1000, 1e-9);
+  EXPECT_NEAR(DirectFirst(direct, relay, 2000, priced).cost, two.cost + 400, 1e-9);
 }
 
 // A history where the pair's direct and relay statistics are the given ones, reported under
@@ -260,6 +267,24 @@ TEST(ChoiceTest, RareDirectGetsTurnOnly) {
   EXPECT_EQ(d.direct_timeout_ms, 0u);
   EXPECT_TRUE(d.relay_only);
   EXPECT_THAT(d.reasons, Contains(HasSubstr("escalated DIRECT → TURN_ONLY")));
+}
+
+TEST(ChoiceTest, AFailurePriceBuysSuccessWithDirectFirst) {
+  // RareDirect's relay fails about 0.4% of the time. Direct first for 3 s connects 10% of the
+  // sessions on its own, so it fails a tenth less often than TURN_ONLY, at about 2.6 s more per
+  // session: worth it once a failure is priced above ~6,000 s.
+  const NatPair pair = NatPair::Of(kOpen, kFull);
+  const Decision plain = Decide(pair, RareDirect(pair), EngineConfig{});
+  ASSERT_EQ(plain.strategy, Strategy::kTurnOnly);
+  EngineConfig config;
+  config.failure_cost_ms = 1e8;
+  const Decision d = Decide(pair, RareDirect(pair), config);
+  EXPECT_NE(d.strategy, Strategy::kTurnOnly);
+  EXPECT_GT(d.expected_success_rate, plain.expected_success_rate);
+  EXPECT_THAT(d.reasons,
+              Contains(HasSubstr("a failure counting the 30 s budget and 1e+08 ms more")));
+  config.failure_cost_ms = 1e6;
+  EXPECT_EQ(Decide(pair, RareDirect(pair), config).strategy, Strategy::kTurnOnly);
 }
 
 TEST(ChoiceTest, CostlyRelayGetsDirectFirstWithTheLongestTimeout) {
