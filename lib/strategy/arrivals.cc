@@ -22,7 +22,8 @@ std::vector<BucketAggregate> ArrivalLog::Split(std::span<const BucketAggregate> 
     const Key key{row.pair.Index(), static_cast<int>(row.strategy),
                   absl::ToUnixMicros(row.bucket_start)};
     Row seen{.total = row.counts, .growth = {}};
-    if (auto it = rows_.find(key); it != rows_.end()) {
+    const bool settled = row.bucket_start + 2 * bucket_width_ <= loaded_at;
+    if (auto it = rows_.find(key); it != rows_.end() && !settled) {
       RawCounts delta = row.counts;
       delta.Add(it->second.total, -1.0);
       if (!AnyNegative(delta)) {

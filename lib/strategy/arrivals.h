@@ -28,16 +28,21 @@ namespace advisor::strategy {
 class ArrivalLog {
  public:
   // A bucket keeps at most `max_parts` parts; past that its two oldest increments are merged, which
-  // only blurs the order of outcomes that volume ageing has already mostly discounted.
-  explicit ArrivalLog(size_t max_parts = 32) : max_parts_(max_parts < 2 ? 2 : max_parts) {}
+  // only blurs the order of outcomes that volume ageing has already mostly discounted. Once a
+  // bucket has been closed for a whole `bucket_width` it is one part again: a pair busy enough for
+  // the order inside it to matter has had a bucket's worth of newer sessions since, and holding
+  // the parts of every bucket of the history window would cost memory for nothing.
+  explicit ArrivalLog(absl::Duration bucket_width, size_t max_parts = 32)
+      : bucket_width_(bucket_width), max_parts_(max_parts < 2 ? 2 : max_parts) {}
 
   // Takes every row of one load, made at `loaded_at`, and returns the same counts split into parts:
   // for each row, what it held when first seen (arrived = its bucket start), then each increment
-  // since (arrived = the load that first saw it). A row that shrank, which only a restored or
-  // rewritten database can cause, starts over as one part. Rows absent from `rows` are forgotten.
+  // since (arrived = the load that first saw it) while the bucket is open or recently closed. A row
+  // that shrank, which only a restored or rewritten database can cause, starts over as one part.
+  // Rows absent from `rows` are forgotten.
   std::vector<BucketAggregate> Split(std::span<const BucketAggregate> rows, absl::Time loaded_at);
 
-  // Parts currently remembered over all rows; for tests and metrics.
+  // Parts currently remembered over all rows: what the log holds in memory.
   size_t parts() const;
 
  private:
@@ -51,6 +56,7 @@ class ArrivalLog {
   };
   using Key = std::tuple<int, int, int64_t>;  // pair index, strategy, bucket start (unix µs)
 
+  absl::Duration bucket_width_;
   size_t max_parts_;
   std::map<Key, Row> rows_;
 };

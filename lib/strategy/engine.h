@@ -14,8 +14,8 @@
 //     are summed in log space over the aged counts and the clamp is applied once, so batches and
 //     replicas agree.
 //  3. From then on the choice minimises the expected cost per session (cost.h): mean time to
-//     connect, a failure counting the whole connect budget, plus `relay_cost_ms` per session that
-//     tries the relay.
+//     connect, a failure counting the whole connect budget (and `failure_cost_ms` more), plus
+//     `relay_cost_ms` per session that tries the relay.
 //     The options are TURN_ONLY and direct-first with each timeout on the histogram's bounds within
 //     [min_timeout, max_timeout]. The estimates are shrunk towards the cold-start prior by
 //     `prior_weight` pseudo-attempts. Direct-first is labelled DIRECT when its estimated direct

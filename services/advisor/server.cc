@@ -76,7 +76,8 @@ AdvisorServer::AdvisorServer(const ServerOptions& options, TokenSigner signer,
         return RenderGetStrategyResponse(decision, service_options_);
       }),
       snapshots_(ColdStartSnapshot(options_.snapshot, render_, absl::Now())),
-      buffer_(options.max_pending_reports) {}
+      buffer_(options.max_pending_reports),
+      arrivals_(options.snapshot.bucket_width) {}
 
 AdvisorServer::~AdvisorServer() {
   if (!shut_down_) Shutdown().IgnoreError();

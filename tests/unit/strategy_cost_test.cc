@@ -549,7 +549,7 @@ int64_t SumOfSessions(const std::vector<BucketAggregate>& parts) {
 
 TEST(ArrivalLogTest, SplitsEachRowByTheLoadThatFirstSawItsGrowth) {
   const NatPair pair = NatPair::Of(kFull, kRestr);
-  ArrivalLog log;
+  ArrivalLog log(kWidth);
   BucketAggregate row = Bucket(pair, Strategy::kDirect, 0, 100, 100, 0);
   const absl::Time t1 = kNow, t2 = kNow + absl::Seconds(5), t3 = kNow + absl::Seconds(10);
 
@@ -589,9 +589,25 @@ TEST(ArrivalLogTest, SplitsEachRowByTheLoadThatFirstSawItsGrowth) {
   EXPECT_EQ(log.Split({&row, 1}, t3).size(), 1u);
 }
 
+TEST(ArrivalLogTest, ABucketClosedForAWholeWidthIsOnePartAgain) {
+  const NatPair pair = NatPair::Of(kFull, kRestr);
+  ArrivalLog log(kWidth);
+  BucketAggregate row = Bucket(pair, Strategy::kDirect, 0, 100, 100, 0);
+  log.Split({&row, 1}, row.bucket_start + absl::Seconds(1));
+  row.counts.sessions = 130;
+  EXPECT_EQ(log.Split({&row, 1}, row.bucket_start + absl::Seconds(9)).size(), 2u);
+  // Closed at +10 s; still split until it has been closed for 10 s more.
+  EXPECT_EQ(log.Split({&row, 1}, row.bucket_start + absl::Seconds(19)).size(), 2u);
+  const std::vector<BucketAggregate> parts = log.Split({&row, 1}, row.bucket_start + 2 * kWidth);
+  ASSERT_EQ(parts.size(), 1u);
+  EXPECT_EQ(parts[0].counts, row.counts);
+  EXPECT_EQ(parts[0].arrived, row.bucket_start);
+  EXPECT_EQ(log.parts(), 1u);
+}
+
 TEST(ArrivalLogTest, KeepsAtMostMaxPartsAndEveryCount) {
   const NatPair pair = NatPair::Of(kRestr, kRestr);
-  ArrivalLog log(4);
+  ArrivalLog log(absl::Hours(1), 4);
   BucketAggregate row = Bucket(pair, Strategy::kTurnOnly, 0, 10, 0, 0);
   BucketAggregate other = Bucket(NatPair::Of(kOpen, kOpen), Strategy::kDirect, 0, 7, 7, 0);
   std::vector<BucketAggregate> parts;
@@ -618,7 +634,7 @@ TEST(ArrivalLogTest, APhaseChangeInsideOneBucketMovesTheChoice) {
   const EngineConfig config;
   BucketAggregate row = Bucket(pair, Strategy::kDirect, 0, 0, 0, 0);
   row.bucket_start = kNow - absl::Minutes(30);
-  ArrivalLog log;
+  ArrivalLog log(hour);
   absl::Time now = kNow;
   std::vector<BucketAggregate> parts;
   auto load = [&](int64_t successes, int64_t timeouts) {
