@@ -131,7 +131,7 @@ Evaluation Evaluate(const Scenario& scenario, std::span<const Session> sessions,
                     std::span<const std::optional<Choice>> advisor) {
   Evaluation out;
   out.oracle = OracleTable(scenario);
-  out.success_price = PriceOfStaticSuccess(scenario);
+  out.success_price = PriceOfStaticSuccess(scenario, out.oracle);
   const uint32_t budget = scenario.budget_ms;
   const int64_t count = static_cast<int64_t>(sessions.size());
   out.warm_up_sessions = static_cast<int64_t>(std::ceil(kWarmUpShare * static_cast<double>(count)));

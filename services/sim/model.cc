@@ -196,7 +196,6 @@ namespace {
 // One phase's pair, with its share of the run and its options on the oracle's coarse grid.
 struct WeighedPair {
   double weight = 0;
-  Expected static_tree;
   std::vector<Expected> options;
 };
 
@@ -222,7 +221,8 @@ Expected AtPrice(const std::vector<WeighedPair>& pairs, double price) {
 
 }  // namespace
 
-SuccessPrice PriceOfStaticSuccess(const Scenario& scenario) {
+SuccessPrice PriceOfStaticSuccess(const Scenario& scenario,
+                                  const std::vector<std::vector<OracleChoice>>& oracle) {
   std::array<double, kNatPairCount> mix{};
   for (NatType a : kTrueNatTypes) {
     for (NatType b : kTrueNatTypes) {
@@ -246,13 +246,13 @@ SuccessPrice PriceOfStaticSuccess(const Scenario& scenario) {
       const PairTruth& truth = phase.pairs[i];
       WeighedPair p;
       p.weight = share * mix[i] / mix_total;
-      p.static_tree = ExpectedOutcome(truth, scenario, StaticTree(NatPair::FromIndex(i)));
       p.options.push_back(ExpectedOutcome(truth, scenario, {Strategy::kTurnOnly, 0}));
       for (uint32_t t = kOracleGridMs; t <= scenario.budget_ms; t += kOracleGridMs) {
         p.options.push_back(ExpectedOutcome(truth, scenario, {Strategy::kTurnFallback, t}));
       }
-      AddWeighted(out.static_tree, p.static_tree, p.weight);
-      AddWeighted(out.oracle, Oracle(truth, scenario).expected, p.weight);
+      AddWeighted(out.static_tree,
+                  ExpectedOutcome(truth, scenario, StaticTree(NatPair::FromIndex(i))), p.weight);
+      AddWeighted(out.oracle, oracle[k][i].expected, p.weight);
       pairs.push_back(std::move(p));
     }
   }

@@ -109,13 +109,15 @@ std::vector<std::vector<OracleChoice>> OracleTable(const Scenario& scenario);
 // Those are found by pricing each failure at `failure_price_ms` on top of the cost, with the
 // smallest price that reaches the static tree's success (searched to 0.1 %). The static tree's own
 // choices are among the options (the oracle's 100 ms grid), so some price always reaches it.
+// `oracle` is OracleTable(scenario).
 struct SuccessPrice {
   Expected static_tree;
   Expected oracle;
   Expected matched;
   double failure_price_ms = 0;
 };
-SuccessPrice PriceOfStaticSuccess(const Scenario& scenario);
+SuccessPrice PriceOfStaticSuccess(const Scenario& scenario,
+                                  const std::vector<std::vector<OracleChoice>>& oracle);
 
 }  // namespace advisor::sim
 

@@ -402,7 +402,7 @@ TEST(SuccessPriceTest, CheapestChoiceThatConnectsAsOftenAsTheStaticTree) {
     "default_pair": {"direct_success": 0.1, "direct_time_ms": {"median": 1000, "sigma": 0}},
     "relay": {"success": 0.9, "time_ms": {"median": 500, "sigma": 0}},
     "relay_cost_ms": 2000, "budget_ms": 20000})");
-  const SuccessPrice price = PriceOfStaticSuccess(s);
+  const SuccessPrice price = PriceOfStaticSuccess(s, OracleTable(s));
   EXPECT_NEAR(price.static_tree.success, 0.91, 1e-12);
   EXPECT_NEAR(price.static_tree.cost, 16255, 1e-6);
   EXPECT_NEAR(price.oracle.success, 0.9, 1e-12);
@@ -422,7 +422,7 @@ TEST(SuccessPriceTest, WeighsPairsByTheMixAndPhasesByLength) {
     "relay": {"success": 1, "time_ms": {"median": 500, "sigma": 0}},
     "relay_cost_ms": 2000, "budget_ms": 20000,
     "phases": [{"at_session": 75, "pairs": [{"a": "open", "b": "open", "direct_success": 0}]}]})");
-  const SuccessPrice price = PriceOfStaticSuccess(s);
+  const SuccessPrice price = PriceOfStaticSuccess(s, OracleTable(s));
   EXPECT_DOUBLE_EQ(price.static_tree.success, 1);
   EXPECT_DOUBLE_EQ(price.matched.success, 1);
   EXPECT_EQ(price.failure_price_ms, 0);
