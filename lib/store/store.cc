@@ -35,8 +35,8 @@ using Histogram = std::array<int64_t, kConnectTimeBuckets>;
 constexpr int kDefaultConnectTimeoutSeconds = 5;
 
 // Column name and RawCounts member of every scalar counter and histogram, in table order: the one
-// list that the upsert, the load and the in-batch merge are all generated from, so that a new
-// counter cannot be forgotten in one of them.
+// list that the upsert and the load are generated from, so that a new counter cannot be forgotten
+// in one of them.
 constexpr std::array<std::pair<const char*, int64_t RawCounts::*>, 9> kCounters = {{
     {"sessions", &RawCounts::sessions},
     {"connected", &RawCounts::connected},
@@ -97,10 +97,7 @@ absl::Status ValidateBatch(const FlushBatch& batch) {
     bool ok = a <= b && b < strategy::kNatTypeCount && strategy < strategy::kStrategyCount &&
               delta.bucket_start != absl::InfinitePast() &&
               delta.bucket_start != absl::InfiniteFuture();
-    for (const auto& [name, member] : kCounters) ok = ok && delta.counts.*member >= 0;
-    for (const auto& [name, member] : kHistograms) {
-      ok = ok && std::ranges::all_of(delta.counts.*member, [](int64_t n) { return n >= 0; });
-    }
+    delta.counts.ForEachCount([&ok](int64_t n) { ok = ok && n >= 0; });
     if (!ok) {
       return absl::InvalidArgumentError(
           absl::StrCat("flush ", batch.flush_id, ": invalid delta for pair (", a, ", ", b,
@@ -118,11 +115,7 @@ using RowKey = std::tuple<strategy::NatPair, strategy::Strategy, absl::Time>;
 std::map<RowKey, RawCounts> MergeDeltas(const std::vector<BucketAggregate>& deltas) {
   std::map<RowKey, RawCounts> rows;
   for (const BucketAggregate& delta : deltas) {
-    RawCounts& row = rows[{delta.pair, delta.strategy, delta.bucket_start}];
-    for (const auto& [name, member] : kCounters) row.*member += delta.counts.*member;
-    for (const auto& [name, member] : kHistograms) {
-      for (int i = 0; i < kConnectTimeBuckets; ++i) (row.*member)[i] += (delta.counts.*member)[i];
-    }
+    rows[{delta.pair, delta.strategy, delta.bucket_start}].Add(delta.counts);
   }
   return rows;
 }

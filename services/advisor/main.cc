@@ -66,7 +66,6 @@ int main(int argc, char** argv) {
   std::string stun_urls = absl::StrJoin(options.stun_urls, ",");
   std::string log_level = "info";
   std::string turn_servers_file;
-  double min_samples = options.snapshot.engine.min_samples;
   double min_confidence = options.snapshot.engine.min_confidence;
   auto& engine = options.snapshot.engine;
 
@@ -106,7 +105,7 @@ int main(int argc, char** argv) {
                1, 1e12);
   flags.Duration("history-window", "ADVISOR_HISTORY_WINDOW", &options.snapshot.history_window,
                  "outcomes older than this are ignored");
-  flags.Double("min-samples", "ADVISOR_MIN_SAMPLES", &min_samples,
+  flags.Double("min-samples", "ADVISOR_MIN_SAMPLES", &engine.min_samples,
                "aged direct attempts a NAT pair needs before history moves its strategy", 1, 1e9);
   flags.Double("relay-cost-ms", "ADVISOR_RELAY_COST_MS", &engine.relay_cost_ms,
                "business cost of one session that turns to the relay, in milliseconds of connect "
@@ -171,7 +170,6 @@ int main(int argc, char** argv) {
     }
     options.snapshot.turn_servers = *std::move(servers);
   }
-  engine.min_samples = min_samples;
   engine.min_confidence = static_cast<float>(min_confidence);
   options.stun_urls = absl::StrSplit(stun_urls, ',', absl::SkipWhitespace());
   return Serve(options, database_url);

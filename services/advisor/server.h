@@ -55,7 +55,6 @@ class AdvisorServer {
 
   int port() const { return port_; }
   int metrics_port() const;
-  const SnapshotHolder& snapshots() const { return snapshots_; }
   int64_t held_reports() const { return buffer_.held_reports(); }
 
   // Refuses new reports, drains in-flight RPCs, stops the background tasks and writes every held

@@ -29,10 +29,10 @@ grpc::ServerUnaryReactor* Respond(grpc::CallbackServerContext* context, Handler&
 // Why a reported type was not used as reported, for the answer's reasons.
 void NoteLowConfidence(std::string_view side, const v1::NatReport& report,
                        strategy::NatType effective, const strategy::EngineConfig& engine,
-                       std::vector<std::string>& notes) {
+                       v1::GetStrategyResponse& extra) {
   const auto reported = static_cast<strategy::NatType>(report.nat_type());
   if (reported != strategy::NatType::kUnknown && effective == strategy::NatType::kUnknown) {
-    notes.push_back(absl::StrFormat(
+    extra.add_reasons(absl::StrFormat(
         "%s peer reported %s with confidence %.2f (below %.2f): treated as unknown", side,
         strategy::NatTypeName(reported), report.confidence(), engine.min_confidence));
   }
@@ -186,10 +186,8 @@ absl::StatusOr<grpc::ByteBuffer> AdvisorService::HandleGetStrategy(
         "relay-only ICE needs a TURN server and none is usable: the policy is 'all' "
         "so that direct candidates still get their chance");
   }
-  std::vector<std::string> notes;
-  NoteLowConfidence("local", request.local(), local, options_.engine, notes);
-  NoteLowConfidence("remote", request.remote(), remote, options_.engine, notes);
-  for (std::string& note : notes) extra.add_reasons(std::move(note));
+  NoteLowConfidence("local", request.local(), local, options_.engine, extra);
+  NoteLowConfidence("remote", request.remote(), remote, options_.engine, extra);
   std::string tail = extra.SerializeAsString();
   AppendBytesField(
       tail, v1::GetStrategyResponse::kDecisionTokenFieldNumber,
