@@ -23,7 +23,8 @@ std::vector<BucketAggregate> ArrivalLog::Split(std::span<const BucketAggregate> 
                   absl::ToUnixMicros(row.bucket_start)};
     Row seen{.total = row.counts, .growth = {}};
     const bool settled = row.bucket_start + 2 * bucket_width_ <= loaded_at;
-    if (auto it = rows_.find(key); it != rows_.end() && !settled) {
+    auto it = settled ? rows_.end() : rows_.find(key);
+    if (it != rows_.end()) {
       RawCounts delta = row.counts;
       delta.Add(it->second.total, -1.0);
       if (!AnyNegative(delta)) {
@@ -46,7 +47,7 @@ std::vector<BucketAggregate> ArrivalLog::Split(std::span<const BucketAggregate> 
       part.arrived = increment.arrived;
       parts.push_back(std::move(part));
     }
-    next.emplace(key, std::move(seen));
+    if (!settled) next.emplace(key, std::move(seen));
   }
   rows_ = std::move(next);
   return parts;

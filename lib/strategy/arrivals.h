@@ -42,7 +42,7 @@ class ArrivalLog {
   // Rows absent from `rows` are forgotten.
   std::vector<BucketAggregate> Split(std::span<const BucketAggregate> rows, absl::Time loaded_at);
 
-  // Parts currently remembered over all rows: what the log holds in memory.
+  // Parts currently remembered over the rows not yet settled: what the log holds in memory.
   size_t parts() const;
 
  private:
