@@ -7,14 +7,6 @@
 namespace advisor::strategy {
 namespace {
 
-// The last connect-time bucket is open-ended; it is read as (30 s, 60 s].
-constexpr double kLastBucketUpperMs = 60000;
-
-double LowerMs(int bucket) { return bucket == 0 ? 0.0 : kConnectTimeBoundsMs[bucket - 1]; }
-double UpperMs(int bucket) {
-  return bucket < kConnectTimeBounds ? kConnectTimeBoundsMs[bucket] : kLastBucketUpperMs;
-}
-
 // The time that stands for the attempts of (lo, hi]. Connect times are roughly log-normal and the
 // bounds roughly geometric, so the geometric midpoint is much closer to a bucket's mean than the
 // arithmetic one; the first bucket starts at 0, where only the arithmetic one is defined.
@@ -42,16 +34,16 @@ double DirectCurve::SuccessWithin(double ms) const {
   if (!(ms > 0)) return 0;
   const int k = BucketOf(ms);
   if (k >= kConnectTimeBounds) return success_by.back();
-  const double lo = LowerMs(k);
+  const double lo = BucketLowerMs(k);
   const double below = k == 0 ? 0.0 : success_by[k - 1];
-  return below + (success_by[k] - below) * (ms - lo) / (UpperMs(k) - lo);
+  return below + (success_by[k] - below) * (ms - lo) / (BucketUpperMs(k) - lo);
 }
 
 double DirectCurve::TimeWithin(double ms) const {
   if (!(ms > 0)) return 0;
   const int k = BucketOf(ms);
   if (k >= kConnectTimeBounds) return time_by.back();
-  const double lo = LowerMs(k);
+  const double lo = BucketLowerMs(k);
   const double below = k == 0 ? 0.0 : success_by[k - 1];
   const double time_below = k == 0 ? 0.0 : time_by[k - 1];
   return time_below + (SuccessWithin(ms) - below) * Representative(lo, ms);
@@ -85,8 +77,8 @@ DirectCurve EstimateDirect(const AgedCounts& counts, const DirectPrior& prior,
   double survival = 1;
   double time = 0;
   for (int i = 0; i < kConnectTimeBounds; ++i) {
-    const double lo = LowerMs(i);
-    const double hi = UpperMs(i);
+    const double lo = BucketLowerMs(i);
+    const double hi = BucketUpperMs(i);
     if (i <= curve.horizon) {
       const double prior_at_risk = weight * PriorSurvival(prior, lo);
       const double prior_events = prior_at_risk - weight * PriorSurvival(prior, hi);
@@ -107,8 +99,8 @@ double RelayEstimate::Within(double ms) const {
   double within = ms >= prior_ms ? prior_mass : 0.0;
   for (int i = 0; i < kConnectTimeBuckets; ++i) {
     total += hist[i];
-    const double lo = LowerMs(i);
-    within += hist[i] * std::clamp((ms - lo) / (UpperMs(i) - lo), 0.0, 1.0);
+    const double lo = BucketLowerMs(i);
+    within += hist[i] * std::clamp((ms - lo) / (BucketUpperMs(i) - lo), 0.0, 1.0);
   }
   if (!(total > 0)) return ms > 0 ? 1.0 : 0.0;
   return within / total;
@@ -130,7 +122,7 @@ RelayEstimate EstimateRelay(const AgedCounts& counts, const RelayPrior& prior,
   double time = relay.prior_mass * prior.mean_ms;
   for (int i = 0; i < kConnectTimeBuckets; ++i) {
     mass += relay.hist[i];
-    time += relay.hist[i] * Representative(LowerMs(i), UpperMs(i));
+    time += relay.hist[i] * Representative(BucketLowerMs(i), BucketUpperMs(i));
   }
   relay.mean_ms = mass > 0 ? time / mass : prior.mean_ms;
   return relay;

@@ -60,9 +60,6 @@ constexpr uint32_t kDirectPoolSize = 2;
 constexpr uint32_t kFallbackPoolSize = 4;
 constexpr uint32_t kRelayOnlyPoolSize = 1;
 
-// The last connect-time bucket is open-ended; for the median it is read as [30 s, 60 s].
-constexpr double kLastBucketUpperMs = 60000;
-
 // The rows of the cold-start table, in the order they are tried.
 enum class ColdRule { kBlocked, kUnknown, kBothSymmetric, kOneSymmetric, kConeOrOpen };
 
@@ -123,11 +120,6 @@ absl::string_view Upper(Strategy strategy) {
   return "UNSPECIFIED";
 }
 
-// StrFormat rather than StrCat: this absl's string_view is its own type, not std::string_view.
-std::string PairName(NatPair pair) {
-  return absl::StrFormat("%s × %s", NatTypeName(pair.a), NatTypeName(pair.b));
-}
-
 // Rounded down to 0.1 %, so that a rate just under a threshold never prints as the threshold
 // itself; the tolerance keeps binary fractions such as 15 / 50 from printing as 29.9 %.
 std::string Percent(double fraction) {
@@ -185,9 +177,8 @@ std::optional<double> MedianMs(const std::array<double, kConnectTimeBuckets>& hi
   for (int i = 0; i < kConnectTimeBuckets; ++i) {
     if (hist[i] <= 0) continue;
     if (below + hist[i] >= half) {
-      const double lo = i == 0 ? 0.0 : kConnectTimeBoundsMs[i - 1];
-      const double hi = i < static_cast<int>(kConnectTimeBoundsMs.size()) ? kConnectTimeBoundsMs[i]
-                                                                          : kLastBucketUpperMs;
+      const double lo = BucketLowerMs(i);
+      const double hi = BucketUpperMs(i);
       return lo + (half - below) / hist[i] * (hi - lo);
     }
     below += hist[i];

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 
+#include "absl/strings/str_format.h"
+
 namespace advisor::strategy {
 namespace {
 
@@ -70,10 +72,24 @@ NatPair NatPair::FromIndex(int index) {
   return NatPair{static_cast<NatType>(a), static_cast<NatType>(a + index)};
 }
 
+// StrFormat rather than StrCat: this absl's string_view is its own type, not std::string_view.
+std::string PairName(NatPair pair) {
+  const NatPair normal = NatPair::Of(pair.a, pair.b);
+  return absl::StrFormat("%s × %s", NatTypeName(normal.a), NatTypeName(normal.b));
+}
+
 int ConnectTimeBucket(uint32_t ms) {
   return static_cast<int>(
       std::lower_bound(kConnectTimeBoundsMs.begin(), kConnectTimeBoundsMs.end(), ms) -
       kConnectTimeBoundsMs.begin());
+}
+
+double BucketLowerMs(int bucket) { return bucket == 0 ? 0.0 : kConnectTimeBoundsMs[bucket - 1]; }
+
+double BucketUpperMs(int bucket) {
+  constexpr double kLastBucketUpperMs = 60000;
+  return bucket < static_cast<int>(kConnectTimeBoundsMs.size()) ? kConnectTimeBoundsMs[bucket]
+                                                                : kLastBucketUpperMs;
 }
 
 }  // namespace advisor::strategy

@@ -9,6 +9,7 @@
 #include <compare>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace advisor::strategy {
@@ -53,6 +54,8 @@ struct NatPair {
   friend auto operator<=>(const NatPair&, const NatPair&) = default;
 };
 inline constexpr int kNatPairCount = kNatTypeCount * (kNatTypeCount + 1) / 2;  // 28
+// "full_cone × symmetric": the pair's names in NatPair order (a <= b), whichever way it was given.
+std::string PairName(NatPair pair);
 
 // Upper bounds (ms, inclusive) of the connect-time histogram buckets; a last bucket holds the rest.
 inline constexpr std::array<uint32_t, 11> kConnectTimeBoundsMs = {
@@ -60,6 +63,9 @@ inline constexpr std::array<uint32_t, 11> kConnectTimeBoundsMs = {
 inline constexpr int kConnectTimeBuckets = kConnectTimeBoundsMs.size() + 1;
 // Index of the histogram bucket that holds `ms`.
 int ConnectTimeBucket(uint32_t ms);
+// Bucket `bucket` holds (lower, upper] ms; the open-ended last one is read as (30 s, 60 s].
+double BucketLowerMs(int bucket);
+double BucketUpperMs(int bucket);
 
 // Outcome counts for one (NAT pair, strategy). Integer counts travel in deltas and the database;
 // aged (decayed, fractional) counts feed decisions.

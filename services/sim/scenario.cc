@@ -295,12 +295,6 @@ int Scenario::PhaseOf(int64_t session) const {
   return index;
 }
 
-std::string PairName(NatPair pair) {
-  const NatPair normal = NatPair::Of(pair.a, pair.b);
-  return absl::StrFormat("%s × %s", strategy::NatTypeName(normal.a),
-                         strategy::NatTypeName(normal.b));
-}
-
 absl::StatusOr<Scenario> ParseScenario(std::string_view json_text) {
   // nlohmann reports syntax errors by exception; they stop here and become a status.
   json root;

@@ -37,6 +37,7 @@ using strategy::kNatPairCount;
 using strategy::kNatTypeCount;
 using strategy::NatPair;
 using strategy::NatType;
+using strategy::PairName;
 
 // Attempts and budgets are reported in ms and the API refuses durations over 10 minutes.
 inline constexpr uint32_t kMaxBudgetMs = 600000;
@@ -80,9 +81,6 @@ struct Scenario {
 inline constexpr std::array<NatType, 6> kTrueNatTypes = {
     NatType::kOpen,      NatType::kFullCone, NatType::kRestrictedCone, NatType::kPortRestrictedCone,
     NatType::kSymmetric, NatType::kBlocked};
-
-// "full_cone × symmetric", in the order of NatPair (a <= b).
-std::string PairName(NatPair pair);
 
 // Parses and validates a scenario. Errors are InvalidArgument and name the offending key as a path,
 // e.g. "phases[0].pairs[1].direct_success: must be in [0, 1], got 1.5".
