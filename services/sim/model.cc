@@ -160,23 +160,41 @@ Expected ExpectedOutcome(const PairTruth& truth, const Scenario& scenario, Choic
   return out;
 }
 
+namespace {
+
+// The options the oracle's search and the success price start from: TURN_ONLY first, then direct
+// first (as TURN_FALLBACK) with every timeout on the coarse grid below the budget, and the budget.
+std::vector<OracleChoice> CoarseOptions(const PairTruth& truth, const Scenario& scenario) {
+  std::vector<OracleChoice> options;
+  auto add = [&](Choice choice) {
+    options.push_back({choice, ExpectedOutcome(truth, scenario, choice)});
+  };
+  add({Strategy::kTurnOnly, 0});
+  for (uint32_t t = kOracleGridMs; t < scenario.budget_ms; t += kOracleGridMs) {
+    add({Strategy::kTurnFallback, t});
+  }
+  add({Strategy::kTurnFallback, scenario.budget_ms});
+  return options;
+}
+
+}  // namespace
+
 OracleChoice Oracle(const PairTruth& truth, const Scenario& scenario) {
-  OracleChoice best;
-  best.choice = {Strategy::kTurnOnly, 0};
-  best.expected = ExpectedOutcome(truth, scenario, best.choice);
+  const std::vector<OracleChoice> coarse = CoarseOptions(truth, scenario);
+  OracleChoice best = coarse.front();
   OracleChoice direct;
   direct.expected.cost = INFINITY;
-  auto consider = [&](uint32_t timeout) {
-    const Choice choice{Strategy::kTurnFallback, timeout};
-    const Expected e = ExpectedOutcome(truth, scenario, choice);
-    if (e.cost < direct.expected.cost) direct = {choice, e};
+  auto consider = [&](const OracleChoice& option) {
+    if (option.expected.cost < direct.expected.cost) direct = option;
   };
-  for (uint32_t t = kOracleGridMs; t < scenario.budget_ms; t += kOracleGridMs) consider(t);
-  consider(scenario.budget_ms);
+  for (size_t i = 1; i < coarse.size(); ++i) consider(coarse[i]);
   const uint32_t center = direct.choice.timeout_ms;
   const uint32_t low = center > kOracleGridMs ? center - kOracleGridMs : 1;
   const uint32_t high = std::min(scenario.budget_ms, center + kOracleGridMs);
-  for (uint32_t t = low; t <= high; ++t) consider(t);
+  for (uint32_t t = low; t <= high; ++t) {
+    const Choice choice{Strategy::kTurnFallback, t};
+    consider({choice, ExpectedOutcome(truth, scenario, choice)});
+  }
   if (direct.expected.cost < best.expected.cost) best = direct;
   return best;
 }
@@ -196,7 +214,7 @@ namespace {
 // One phase's pair, with its share of the run and its options on the oracle's coarse grid.
 struct WeighedPair {
   double weight = 0;
-  std::vector<Expected> options;
+  std::vector<OracleChoice> options;
 };
 
 void AddWeighted(Expected& into, const Expected& e, double weight) {
@@ -210,8 +228,9 @@ void AddWeighted(Expected& into, const Expected& e, double weight) {
 Expected AtPrice(const std::vector<WeighedPair>& pairs, double price) {
   Expected total;
   for (const WeighedPair& p : pairs) {
-    const Expected* best = &p.options.front();
-    for (const Expected& e : p.options) {
+    const Expected* best = &p.options.front().expected;
+    for (const OracleChoice& option : p.options) {
+      const Expected& e = option.expected;
       if (e.cost + price * (1 - e.success) < best->cost + price * (1 - best->success)) best = &e;
     }
     AddWeighted(total, *best, p.weight);
@@ -246,10 +265,7 @@ SuccessPrice PriceOfStaticSuccess(const Scenario& scenario,
       const PairTruth& truth = phase.pairs[i];
       WeighedPair p;
       p.weight = share * mix[i] / mix_total;
-      p.options.push_back(ExpectedOutcome(truth, scenario, {Strategy::kTurnOnly, 0}));
-      for (uint32_t t = kOracleGridMs; t <= scenario.budget_ms; t += kOracleGridMs) {
-        p.options.push_back(ExpectedOutcome(truth, scenario, {Strategy::kTurnFallback, t}));
-      }
+      p.options = CoarseOptions(truth, scenario);
       AddWeighted(out.static_tree,
                   ExpectedOutcome(truth, scenario, StaticTree(NatPair::FromIndex(i))), p.weight);
       AddWeighted(out.oracle, oracle[k][i].expected, p.weight);
