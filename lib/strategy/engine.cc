@@ -312,13 +312,11 @@ Strategy LabelOf(const OptionEstimate& option, const EngineConfig& config) {
 }
 
 // The decision that gives `option`, with the option's estimates as its expected figures.
-Decision FromOption(NatPair pair, const OptionEstimate& option, const AgedCounts& pooled,
-                    const EngineConfig& config) {
+Decision FromOption(NatPair pair, const OptionEstimate& option, const EngineConfig& config) {
   Decision d = Shape(pair, LabelOf(option, config), /*blocked=*/false);
   d.direct_timeout_ms = option.timeout_ms;
   d.expected_success_rate = option.success;
   d.expected_connect_time_ms = RoundMs(option.connect_ms);
-  d.history_samples = static_cast<uint64_t>(std::llround(pooled.sessions));
   return d;
 }
 
@@ -402,14 +400,12 @@ Advice ThinAdvice(NatPair p, const std::string& name, ColdRule rule, const AgedC
   }
   if (cold != Strategy::kTurnOnly) SeedTimeout(d, cold, pooled, name, config);
   MeasuredFigures(d, history, name, config);
-  d.history_samples = static_cast<uint64_t>(std::llround(pooled.sessions));
 
   const double share = RelayOnlyExploreShare(pooled.sessions, config);
   if (cold == Strategy::kTurnOnly && rule != ColdRule::kBlocked && share > 0 &&
       pooled.sessions >= config.min_samples) {
     Decision e = Shape(p, Strategy::kTurnFallback, /*blocked=*/false);
     e.direct_timeout_ms = kFallbackTimeoutMs;
-    e.history_samples = d.history_samples;
     e.reasons.push_back(absl::StrFormat(
         "exploration (%s of answers for %s): direct first for %s (TURN_FALLBACK) instead of "
         "TURN_ONLY, so that the fleet measures direct connection: it has %d of the %g recent "
@@ -434,7 +430,6 @@ Decision BlockedDecision(NatPair p, const std::string& name, const AgedCounts& p
       name, Percent(pooled.direct_successes / pooled.direct_attempts),
       std::llround(pooled.direct_attempts), Verdict(Strategy::kTurnOnly, Strategy::kTurnOnly)));
   MeasuredFigures(d, history, name, config);
-  d.history_samples = static_cast<uint64_t>(std::llround(pooled.sessions));
   return d;
 }
 
@@ -462,7 +457,7 @@ Advice ModelAdvice(NatPair p, const std::string& name, ColdRule rule, const Aged
   const std::string costs = CostText(relay_only, direct_first, model);
   Advice advice;
   Decision& d = advice.decision;
-  d = FromOption(p, chosen, pooled, config);
+  d = FromOption(p, chosen, config);
   d.reasons = {estimates,
                absl::StrCat(costs, "; the lowest is ", OptionText(chosen, config), ": ",
                             Verdict(ColdStrategy(rule), d.strategy)),
@@ -483,7 +478,7 @@ Advice ModelAdvice(NatPair p, const std::string& name, ColdRule rule, const Aged
     purpose = absl::StrCat("to measure direct success past ", Secs(chosen.timeout_ms));
   }
   if (variant != nullptr && share > 0) {
-    Decision e = FromOption(p, *variant, pooled, config);
+    Decision e = FromOption(p, *variant, config);
     e.reasons = {
         absl::StrFormat("exploration (%s of answers for %s): %s instead of %s, %s; "
                         "expected cost %d ms against %d ms",
@@ -629,14 +624,19 @@ Advice Advise(NatPair pair, const History& history, const EngineConfig& config) 
   for (const AgedCounts& counts : history.counts[p.Index()]) pooled.Add(counts);
   const double n = pooled.direct_attempts;
 
-  if (!(n > 0 && n >= config.min_samples))
-    return ThinAdvice(p, name, rule, pooled, history, config);
-  if (rule == ColdRule::kBlocked) {
-    Advice advice;
+  Advice advice;
+  if (!(n > 0 && n >= config.min_samples)) {
+    advice = ThinAdvice(p, name, rule, pooled, history, config);
+  } else if (rule == ColdRule::kBlocked) {
     advice.decision = BlockedDecision(p, name, pooled, history, config);
-    return advice;
+  } else {
+    advice = ModelAdvice(p, name, rule, pooled, config);
   }
-  return ModelAdvice(p, name, rule, pooled, config);
+  // Every answer, exploration included, says how many of the pair's sessions informed it.
+  const auto samples = static_cast<uint64_t>(std::llround(pooled.sessions));
+  advice.decision.history_samples = samples;
+  if (advice.exploration) advice.exploration->history_samples = samples;
+  return advice;
 }
 
 Decision Decide(NatPair pair, const History& history, const EngineConfig& config) {
