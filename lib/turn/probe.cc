@@ -141,6 +141,14 @@ int ErrorNumber(const Message& response) {
   return error.ok() ? error->code : 0;
 }
 
+// An Allocate error other than a 401 challenge. A 437 (allocation mismatch) is AlreadyExists, which
+// the check answers by retrying from another local port.
+absl::Status AllocateFailed(const Message& response) {
+  const std::string text = absl::StrCat("Allocate: ", ErrorText(response));
+  return ErrorNumber(response) == 437 ? absl::AlreadyExistsError(text)
+                                      : absl::UnavailableError(text);
+}
+
 std::string AttributeList(const std::vector<uint16_t>& types) {
   std::string out;
   for (uint16_t type : types) absl::StrAppend(&out, out.empty() ? "" : ", ", AttributeName(type));
@@ -188,10 +196,9 @@ class Session {
   absl::Status Steps() {
     if (absl::Status s = Connect(); !s.ok()) return s;
     absl::Status allocated = Allocate();
-    if (allocation_mismatch_) {
+    if (absl::IsAlreadyExists(allocated)) {
       // RFC 8656 §7.4: the server still holds an allocation for this 5-tuple — a local port the
       // kernel handed out again soon after an earlier check used it. Retry from another one.
-      allocation_mismatch_ = false;
       if (absl::Status s = Connect(); !s.ok()) return s;
       allocated = Allocate();
     }
@@ -266,10 +273,7 @@ class Session {
     if (!reply.ok()) return reply.status();
     // A server that allows anonymous use answers the first request; otherwise it challenges.
     if (reply->message.message_class == MessageClass::kErrorResponse) {
-      if (ErrorNumber(reply->message) != 401) {
-        allocation_mismatch_ = ErrorNumber(reply->message) == 437;
-        return absl::UnavailableError(absl::StrCat("Allocate: ", ErrorText(reply->message)));
-      }
+      if (ErrorNumber(reply->message) != 401) return AllocateFailed(reply->message);
       absl::StatusOr<std::string> realm = reply->message.GetRealm();
       absl::StatusOr<std::string> nonce = reply->message.GetNonce();
       if (!realm.ok() || !nonce.ok()) {
@@ -285,8 +289,7 @@ class Session {
               "Allocate: ", ErrorText(reply->message),
               " after authenticating (wrong secret or username, or expired credentials?)"));
         }
-        allocation_mismatch_ = ErrorNumber(reply->message) == 437;
-        return absl::UnavailableError(absl::StrCat("Allocate: ", ErrorText(reply->message)));
+        return AllocateFailed(reply->message);
       }
     }
     absl::StatusOr<SocketAddress> relayed = reply->message.GetXorAddress(attr::kXorRelayedAddress);
@@ -610,7 +613,6 @@ class Session {
   std::string nonce_;
   std::vector<uint8_t> key_;  // empty until the server has challenged
   bool allocated_ = false;
-  bool allocation_mismatch_ = false;  // the last Allocate got a 437
   ProbeResult result_;
 };
 

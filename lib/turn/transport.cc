@@ -1,6 +1,5 @@
 #include "lib/turn/transport.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -11,7 +10,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
 #include <climits>
 #include <memory>
@@ -309,9 +307,7 @@ absl::StatusOr<SslPtr> NewTlsClient(const std::string& host, bool verify_peer) {
   SSL_set_bio(ssl.get(), in, out);
   SSL_set_connect_state(ssl.get());
 
-  std::array<uint8_t, 16> numeric{};
-  const bool is_ip = inet_pton(AF_INET, host.c_str(), numeric.data()) == 1 ||
-                     inet_pton(AF_INET6, host.c_str(), numeric.data()) == 1;
+  const bool is_ip = SocketAddress::Parse(host, 0).ok();
   // RFC 6066 §3: SNI carries host names only, never literal addresses.
   if (!is_ip && SSL_set_tlsext_host_name(ssl.get(), host.c_str()) != 1) {
     return absl::InvalidArgumentError(absl::StrCat("cannot use \"", host, "\" as TLS SNI"));
@@ -420,7 +416,7 @@ absl::StatusOr<UdpSocket> UdpSocket::Bind(const SocketAddress& local) {
   absl::StatusOr<SocketAddress> bound =
       SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&addr), len);
   if (!bound.ok()) return bound.status();
-  return UdpSocket(std::move(fd), *bound);
+  return UdpSocket(std::move(fd), *bound, kMaxDatagram);
 }
 
 absl::Status UdpSocket::SendTo(const SocketAddress& to, std::span<const uint8_t> data) {
@@ -436,11 +432,10 @@ absl::Status UdpSocket::SendTo(const SocketAddress& to, std::span<const uint8_t>
 }
 
 absl::StatusOr<std::optional<UdpSocket::Datagram>> UdpSocket::TryReceive() {
-  std::vector<uint8_t> buffer(kMaxDatagram);
   for (;;) {
     sockaddr_storage from;
     socklen_t from_len = sizeof(from);
-    const ssize_t n = recvfrom(fd_.get(), buffer.data(), buffer.size(), MSG_DONTWAIT | MSG_TRUNC,
+    const ssize_t n = recvfrom(fd_.get(), buffer_.data(), buffer_.size(), MSG_DONTWAIT | MSG_TRUNC,
                                reinterpret_cast<sockaddr*>(&from), &from_len);
     if (n < 0) {
       // An ICMP error for an earlier datagram of ours (the Binding request to a server without
@@ -449,12 +444,11 @@ absl::StatusOr<std::optional<UdpSocket::Datagram>> UdpSocket::TryReceive() {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return std::nullopt;
       return Errno("receive on the peer socket", errno);
     }
-    if (static_cast<size_t>(n) > buffer.size()) continue;
+    if (static_cast<size_t>(n) > buffer_.size()) continue;
     absl::StatusOr<SocketAddress> source =
         SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&from), from_len);
     if (!source.ok()) continue;
-    buffer.resize(static_cast<size_t>(n));
-    return Datagram{*source, std::move(buffer)};
+    return Datagram{*source, std::vector<uint8_t>(buffer_.begin(), buffer_.begin() + n)};
   }
 }
 

@@ -100,10 +100,12 @@ class UdpSocket {
   const SocketAddress& local() const { return local_; }
 
  private:
-  UdpSocket(UniqueFd fd, SocketAddress local) : fd_(std::move(fd)), local_(local) {}
+  UdpSocket(UniqueFd fd, SocketAddress local, size_t max_datagram)
+      : fd_(std::move(fd)), local_(local), buffer_(max_datagram) {}
 
   UniqueFd fd_;
   SocketAddress local_;
+  std::vector<uint8_t> buffer_;  // receives into it, so that polling an empty socket is cheap
 };
 
 // "Connection refused" for an errno value; thread-safe, unlike strerror.
