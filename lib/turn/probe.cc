@@ -239,6 +239,8 @@ class Session {
     absl::StatusOr<UdpSocket> peer = UdpSocket::Bind(local);
     if (!peer.ok()) return Explain(peer.status(), "relay peer");
     peer_.emplace(std::move(*peer));
+    // What the STUN server saw of an earlier peer socket (before a 437 retry) is not this one.
+    peer_mapped_.reset();
     // Behind a NAT the server sees another address. A STUN server on the URL's port reports it;
     // asking now lets the answer arrive while the allocation is made. A server without UDP there
     // simply does not answer.

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -266,6 +267,7 @@ class FakeTurnServer {
     int drop_allocates = 0;         // ignore the first Allocates, so that the client retransmits
     bool stale_nonce_once = false;  // answer the first authenticated Allocate with 438
     bool wrong_integrity = false;   // sign success responses with a wrong key
+    int mismatch_allocates = 0;     // answer the first authenticated Allocates with 437
   };
 
   FakeTurnServer(Script script, std::string username, std::string password)
@@ -284,6 +286,11 @@ class FakeTurnServer {
     return absl::StrCat("turn:127.0.0.1:", server_->local().port, "?transport=udp");
   }
   int allocate_requests() const { return allocate_requests_; }
+  // The client ports that Allocates came from, in order, without repeats.
+  std::vector<uint16_t> allocate_ports() const {
+    std::lock_guard lock(mu_);
+    return allocate_ports_;
+  }
 
  private:
   static constexpr char kRealm[] = "fake.test";
@@ -325,7 +332,13 @@ class FakeTurnServer {
       SendToClient(ok.AddXorAddress(attr::kXorMappedAddress, d.from));
       return;
     }
-    if (m->method == Method::kAllocate) ++allocate_requests_;
+    if (m->method == Method::kAllocate) {
+      ++allocate_requests_;
+      std::lock_guard lock(mu_);
+      if (allocate_ports_.empty() || allocate_ports_.back() != d.from.port) {
+        allocate_ports_.push_back(d.from.port);
+      }
+    }
     if (m->Find(attr::kMessageIntegrity) == nullptr || !VerifyIntegrity(d.data, key).ok()) {
       SendToClient(Error(*m, 401, "Unauthorized").AddRealm(kRealm).AddNonce(nonce_));
       return;
@@ -336,6 +349,11 @@ class FakeTurnServer {
     }
     if (*m->GetNonce() != nonce_) {
       SendToClient(Error(*m, 438, "Stale Nonce").AddRealm(kRealm).AddNonce(nonce_));
+      return;
+    }
+    if (m->method == Method::kAllocate && script_.mismatch_allocates > 0) {
+      --script_.mismatch_allocates;
+      SendToClient(Error(*m, 437, "Allocation Mismatch"));
       return;
     }
     if (m->method == Method::kAllocate) {
@@ -369,6 +387,8 @@ class FakeTurnServer {
   std::optional<SocketAddress> client_;
   std::array<uint8_t, 16> permitted_ip_{};
   std::atomic<int> allocate_requests_ = 0;
+  mutable std::mutex mu_;
+  std::vector<uint16_t> allocate_ports_;  // guarded by mu_
   std::atomic<bool> stop_ = false;
   std::thread thread_;
 };
@@ -399,6 +419,19 @@ TEST(TurnProbeFakeServerTest, ResponsesThatFailIntegrityAreDropped) {
   EXPECT_EQ(r.error,
             "timed out after 1s waiting for the Allocate response (dropped a response whose "
             "MESSAGE-INTEGRITY did not verify)");
+}
+
+TEST(TurnProbeFakeServerTest, AllocationMismatchIsRetriedOnceFromAnotherPort) {
+  FakeTurnServer once({.mismatch_allocates = 1}, "alice", "secret");
+  const ProbeResult r = Probe(Url(once.url()), "alice", "secret", {});
+  EXPECT_TRUE(r.ok) << r.error;
+  ASSERT_EQ(once.allocate_ports().size(), 2u);
+
+  FakeTurnServer always({.mismatch_allocates = 100}, "alice", "secret");
+  const ProbeResult failed = Probe(Url(always.url()), "alice", "secret", {});
+  EXPECT_FALSE(failed.ok);
+  EXPECT_EQ(failed.error, "Allocate: 437 Allocation Mismatch");
+  EXPECT_EQ(always.allocate_ports().size(), 2u);
 }
 
 TEST(TurnProbeFakeServerTest, WrongPasswordIsRefused) {
