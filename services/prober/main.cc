@@ -49,15 +49,22 @@ void PrintSummary(const advisor::prober::CycleSummary& summary) {
   }
 }
 
-// Runs `work` on a thread of its own while this thread takes SIGTERM and SIGINT with sigwait and
-// turns them into prober.Stop(). The worker says it is done with a SIGUSR1 aimed at this thread; a
-// SIGUSR1 from outside, before then, is ignored.
-int RunUntilDoneOrSignalled(advisor::prober::Prober& prober, const std::function<int()>& work) {
+// SIGTERM and SIGINT ask the prober to stop; SIGUSR1 says the worker is done. main() blocks them
+// and RunUntilDoneOrSignalled waits for them: one set, so the two cannot drift apart.
+sigset_t ProberSignals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGUSR1);
+  return signals;
+}
+
+// Runs `work` on a thread of its own while this thread takes SIGTERM and SIGINT with sigwait and
+// turns them into prober.Stop(). The worker says it is done with a SIGUSR1 aimed at this thread; a
+// SIGUSR1 from outside, before then, is ignored.
+int RunUntilDoneOrSignalled(advisor::prober::Prober& prober, const std::function<int()>& work) {
+  const sigset_t signals = ProberSignals();
   const pthread_t main_thread = pthread_self();
   int code = 1;
   std::atomic<bool> done = false;
@@ -83,11 +90,7 @@ int RunUntilDoneOrSignalled(advisor::prober::Prober& prober, const std::function
 int main(int argc, char** argv) {
   // Blocked before any thread starts, so every thread inherits the mask and only sigwait takes
   // them.
-  sigset_t blocked;
-  sigemptyset(&blocked);
-  sigaddset(&blocked, SIGTERM);
-  sigaddset(&blocked, SIGINT);
-  sigaddset(&blocked, SIGUSR1);
+  const sigset_t blocked = ProberSignals();
   pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
 
   advisor::prober::ProberOptions options;
