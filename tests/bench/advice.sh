@@ -137,7 +137,6 @@ for file in "${scenarios[@]}"; do
 
   stop_pid "$server_pid" 60 || warn "advisor-server had to be killed after $name"
   wait "$server_pid" 2>/dev/null || true
-  server_pid=""
 done
 
 # --- summary --------------------------------------------------------------------------------------

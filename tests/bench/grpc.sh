@@ -133,19 +133,10 @@ log "decision token from advisorctl get-strategy --json"
 token=$(python3 - "$work/strategy.json" <<'EOF'
 import json, sys
 
-def find(node):
-    if isinstance(node, dict):
-        for key in ("decision_token", "decisionToken"):
-            if isinstance(node.get(key), str) and node[key]:
-                return node[key]
-        for value in node.values():
-            found = find(value)
-            if found:
-                return found
-    return None
-
+# protobuf's JSON mapping spells it decisionToken; accept the proto name too.
 with open(sys.argv[1]) as f:
-    token = find(json.load(f))
+    r = json.load(f)
+token = r.get("decisionToken") or r.get("decision_token")
 if not token:
     sys.exit("no decision_token in advisorctl output")
 print(token)
@@ -238,7 +229,6 @@ if stop_pid "$server_pid" 60; then
 else
   server_exit=killed
 fi
-server_pid=""
 stored=$(pg_psql "$pg_port" advisor -c 'SELECT coalesce(sum(sessions), 0) FROM outcome_aggregates') ||
   die "cannot count sessions in outcome_aggregates"
 stored=${stored%%.*}
