@@ -223,14 +223,15 @@ d = sys.stdin.buffer.read()
 sys.stdout.buffer.write(b"\0" + struct.pack(">I", len(d)) + d)'
 }
 
-# --- throwaway stacks (benchmarks) ----------------------------------------------------------------
+# --- throwaway stacks (benchmarks, deploy checks) -------------------------------------------------
 
-# Pids that the EXIT trap of throwaway_workdir stops, in order; append each process started.
+# Pids that the EXIT trap of throwaway_workdir stops, newest first; append each process started.
 STACK_PIDS=()
 
 # throwaway_workdir PREFIX: makes $work, a temp dir the postgres user can reach, with $pg_dir for a
-# cluster inside it, and traps EXIT (and INT/TERM) to stop every pid of STACK_PIDS and the cluster and
-# to remove $work — kept when the caller set keep=1.
+# cluster inside it, and traps EXIT (and INT/TERM) to stop every pid of STACK_PIDS and the cluster, to
+# show the last lines of $work/*.log when the script fails, and to remove $work — kept when the
+# caller set keep=1.
 throwaway_workdir() {
   work=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
   chmod 755 "$work" # the postgres user must reach $work/pg
@@ -242,11 +243,18 @@ throwaway_workdir() {
 
 # shellcheck disable=SC2317 # called by the EXIT trap
 throwaway_cleanup() {
-  local rc=$? pid
-  for pid in "${STACK_PIDS[@]}"; do
-    if pid_alive "$pid"; then stop_pid "$pid" 10 || true; fi
+  local rc=$? i f
+  for ((i = ${#STACK_PIDS[@]} - 1; i >= 0; i--)); do
+    stop_pid "${STACK_PIDS[i]}" 10 || true
   done
   if pg_cluster_initialized "$pg_dir"; then pg_cluster_stop "$pg_dir" immediate || true; fi
+  if ((rc != 0)); then
+    for f in "$work"/*.log; do
+      [[ -f $f ]] || continue
+      printf '\n--- last lines of %s ---\n' "${f##*/}" >&2
+      tail -n 15 "$f" >&2 || true
+    done
+  fi
   if ((${keep:-0})); then
     log "kept $work"
   else

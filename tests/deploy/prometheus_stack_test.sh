@@ -52,44 +52,14 @@ pg_require
 
 # --- throwaway stack ------------------------------------------------------------------------------
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/advisor-deploy.XXXXXX")
-chmod 755 "$work" # the postgres user must reach $work/pg
-pg_dir=$work/pg
-pids=() # started processes, stopped in reverse order
-
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
-  local rc=$? i
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    stop_pid "${pids[i]}" 10 || true
-  done
-  if pg_cluster_initialized "$pg_dir"; then
-    pg_cluster_stop "$pg_dir" immediate || true
-  fi
-  if ((rc != 0)); then
-    for f in "$work"/*.log; do
-      [[ -f $f ]] || continue
-      printf '\n--- last lines of %s ---\n' "${f##*/}" >&2
-      tail -n 15 "$f" >&2 || true
-    done
-  fi
-  if ((keep)); then
-    log "kept $work"
-  else
-    rm -rf "$work"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+throwaway_workdir advisor-deploy
 
 # start NAME PORT CMD...: runs CMD in the background (log: $work/NAME.log), waits for PORT.
 start() {
   local name=$1 port=$2 rc=0
   shift 2
   "$@" >"$work/$name.log" 2>&1 </dev/null &
-  pids+=($!)
+  STACK_PIDS+=($!)
   wait_for_tcp 127.0.0.1 "$port" 30 "$!" || rc=$?
   ((rc == 0)) || die "$name did not come up on 127.0.0.1:$port (see $name.log)"
 }
@@ -135,7 +105,7 @@ pg_cluster_init "$pg_dir" "$pg_port" --no-sync
 pg_cluster_start "$pg_dir" "$pg_port"
 pg_create_database "$pg_port" advisor
 db_url=$(pg_url "$pg_port" advisor)
-"$SERVER_BIN" migrate --database-url "$db_url" >"$work/migrate.log" 2>&1 || die "advisor-server migrate failed"
+advisor_migrate "$SERVER_BIN" "$db_url" "$work/migrate.log"
 
 turn_secret=$(openssl rand -hex 16)
 log "coturn on 127.0.0.1:$turn_port (relay ports $relay_min-$((relay_min + 31)))"
@@ -159,11 +129,9 @@ servers:
 EOF
 
 log "advisor-server on $target, metrics on 127.0.0.1:$server_metrics"
-start server "$server_metrics" env ADVISOR_TOKEN_KEY="$(openssl rand -hex 32)" \
-  "$SERVER_BIN" serve --database-url "$db_url" --listen "$target" \
-  --metrics-listen "127.0.0.1:$server_metrics" --turn-servers-file "$work/turn-servers.yaml" \
-  --snapshot-interval 1s --flush-interval 500ms
-wait_for_tcp 127.0.0.1 "$grpc_port" 30 "${pids[-1]}" || die "advisor-server gRPC port not open"
+ADVISOR_TURN_SERVERS_FILE=$work/turn-servers.yaml ADVISOR_SNAPSHOT_INTERVAL=1s \
+  ADVISOR_FLUSH_INTERVAL=500ms advisor_serve "$SERVER_BIN" "$db_url" "$grpc_port" \
+  "$server_metrics" "$(openssl rand -hex 32)" "$work/server.log"
 
 log "turn-prober, metrics on 127.0.0.1:$prober_metrics"
 start prober "$prober_metrics" "$PROBER_BIN" run --database-url "$db_url" \
