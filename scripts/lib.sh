@@ -182,13 +182,14 @@ pid_alive() {
   [[ $state != Z* ]]
 }
 
-# wait_for_tcp HOST PORT TIMEOUT_S [PID]: waits until HOST:PORT accepts connections.
-# Returns 1 on timeout, 2 when PID (if given) exits first.
-wait_for_tcp() {
-  local host=$1 port=$2 timeout=$3 pid=${4:-}
+# wait_until TIMEOUT_S PID CMD...: runs CMD every 0.2 s until it succeeds.
+# Returns 1 on timeout, 2 when PID (if not empty) exits first.
+wait_until() {
+  local timeout=$1 pid=$2
+  shift 2
   local deadline=$((SECONDS + timeout))
   while ((SECONDS < deadline)); do
-    tcp_open "$host" "$port" && return 0
+    "$@" && return 0
     if [[ -n $pid ]] && ! pid_alive "$pid"; then
       return 2
     fi
@@ -196,6 +197,10 @@ wait_for_tcp() {
   done
   return 1
 }
+
+# wait_for_tcp HOST PORT TIMEOUT_S [PID]: waits until HOST:PORT accepts connections; returns as
+# wait_until does.
+wait_for_tcp() { wait_until "$3" "${4:-}" tcp_open "$1" "$2"; }
 
 # stop_pid PID TIMEOUT_S: SIGTERM, wait up to TIMEOUT_S, then SIGKILL.
 # Returns 0 if it exited after SIGTERM, 1 if it had to be killed.

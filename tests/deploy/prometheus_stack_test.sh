@@ -168,11 +168,8 @@ print(r[0]["value"][1] if r else "")' 2>/dev/null || true
 
 # Both targets scraped before any traffic, so that counters start at their pre-registered zeros
 # and the first traffic shows as an increase.
-deadline=$((SECONDS + 30))
-until [[ $(prom_value 'count(up == 1)') == 2 ]]; do
-  ((SECONDS < deadline)) || die "Prometheus does not scrape both targets (see $prom_url/targets)"
-  sleep 0.5
-done
+scrapes_both() { [[ $(prom_value 'count(up == 1)') == 2 ]]; }
+wait_until 30 "" scrapes_both || die "Prometheus does not scrape both targets (see $prom_url/targets)"
 log "Prometheus scrapes advisor-server and turn-prober"
 
 # --- traffic --------------------------------------------------------------------------------------
