@@ -218,6 +218,22 @@ stop_pid() {
   return 1
 }
 
+# --- coturn --------------------------------------------------------------------------------------
+
+# coturn_command DIR PORT MIN_PORT MAX_PORT SECRET REALM: sets COTURN_COMMAND to a turnserver command
+# line on 127.0.0.1:PORT (UDP and TCP) with TURN REST API credentials and relay ports MIN-MAX, its
+# files in DIR (created). -n: no /etc/turnserver.conf. --userdb and --pidfile: files of its own
+# instead of the system's shared /var/lib/turn/turndb and /var/run/turnserver.pid.
+# --allow-loopback-peers: a relay may reach a peer on 127.0.0.1, where probers' peer sockets are. The
+# secret shows in the process list; acceptable for a server that only listens on loopback.
+coturn_command() {
+  mkdir -p "$1"
+  COTURN_COMMAND=(turnserver -n --listening-ip=127.0.0.1 "--listening-port=$2" --relay-ip=127.0.0.1
+    "--min-port=$3" "--max-port=$4" --use-auth-secret "--static-auth-secret=$5" "--realm=$6"
+    --no-tls --no-dtls --no-cli --allow-loopback-peers
+    "--userdb=$1/turndb" "--pidfile=$1/turnserver.pid" --log-file=stdout)
+}
+
 # --- gRPC ------------------------------------------------------------------------------------------
 
 # grpc_frame: reads a serialized protobuf message on stdin and writes it as one gRPC message

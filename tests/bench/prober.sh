@@ -68,12 +68,8 @@ time.sleep(3600)
 STACK_PIDS+=($!)
 
 secret=$(openssl rand -hex 16)
-mkdir -p "$work/coturn"
-turnserver -n --listening-ip=127.0.0.1 --listening-port="$turn_port" --relay-ip=127.0.0.1 \
-  --min-port=40000 --max-port=40999 --use-auth-secret --static-auth-secret="$secret" \
-  --realm=bench.local --no-tls --no-dtls --no-cli --allow-loopback-peers \
-  --userdb="$work/coturn/turndb" --pidfile="$work/coturn/turnserver.pid" \
-  --log-file=stdout >"$work/coturn.log" 2>&1 &
+coturn_command "$work/coturn" "$turn_port" 40000 40999 "$secret" bench.local
+"${COTURN_COMMAND[@]}" >"$work/coturn.log" 2>&1 &
 STACK_PIDS+=($!)
 wait_for_tcp 127.0.0.1 "$turn_port" 10 "$!" || die "coturn did not start"
 

@@ -109,12 +109,8 @@ advisor_migrate "$SERVER_BIN" "$db_url" "$work/migrate.log"
 
 turn_secret=$(openssl rand -hex 16)
 log "coturn on 127.0.0.1:$turn_port (relay ports $relay_min-$((relay_min + 31)))"
-mkdir -p "$work/coturn"
-start coturn "$turn_port" turnserver -n --listening-ip=127.0.0.1 "--listening-port=$turn_port" \
-  --relay-ip=127.0.0.1 "--min-port=$relay_min" "--max-port=$((relay_min + 31))" \
-  --use-auth-secret "--static-auth-secret=$turn_secret" --realm=example.org \
-  --no-tls --no-dtls --no-cli --allow-loopback-peers \
-  "--userdb=$work/coturn/turndb" "--pidfile=$work/coturn/turnserver.pid" --log-file=stdout
+coturn_command "$work/coturn" "$turn_port" "$relay_min" $((relay_min + 31)) "$turn_secret" example.org
+start coturn "$turn_port" "${COTURN_COMMAND[@]}"
 
 cat >"$work/turn-servers.yaml" <<EOF
 servers:
