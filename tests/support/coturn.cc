@@ -27,14 +27,6 @@ constexpr int kRelayPorts = 32;
 constexpr int kRelayLow = 20000;
 constexpr int kRelayHigh = 32768;
 
-sockaddr_in Loopback(int port) {
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return addr;
-}
-
 bool CanBind(int type, int port) {
   const int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;

@@ -1,6 +1,6 @@
 // A real coturn (turnserver) for tests: started on free loopback ports with a TURN REST API secret,
-// its own temp/db folder and no system configuration; UDP and TCP on one port, TLS on another with a
-// throwaway self-signed certificate. Stopped and removed by its owner.
+// its own temp/db folder and no system configuration; UDP and TCP on one port, TLS on another with
+// a throwaway self-signed certificate. Stopped and removed by its owner.
 #ifndef ADVISOR_TESTS_SUPPORT_COTURN_H_
 #define ADVISOR_TESTS_SUPPORT_COTURN_H_
 
@@ -26,7 +26,8 @@ class Coturn {
   int tls_port() const { return tls_port_; }  // TLS
   const std::string& secret() const { return secret_; }
   const std::string& realm() const { return realm_; }
-  // "turn:127.0.0.1:PORT?transport=udp", "...?transport=tcp", "turns:127.0.0.1:TLS_PORT?transport=tcp"
+  // "turn:127.0.0.1:PORT?transport=udp", "...?transport=tcp",
+  // "turns:127.0.0.1:TLS_PORT?transport=tcp"
   std::string udp_url() const;
   std::string tcp_url() const;
   std::string tls_url() const;

@@ -19,7 +19,6 @@
 extern char** environ;
 
 namespace advisor::testing {
-namespace {
 
 sockaddr_in Loopback(int port) {
   sockaddr_in addr{};
@@ -28,6 +27,8 @@ sockaddr_in Loopback(int port) {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   return addr;
 }
+
+namespace {
 
 // Forks and execs argv with stdout/stderr redirected to out_fd (or inherited when -1).
 pid_t Spawn(const std::vector<std::string>& argv, int out_fd,

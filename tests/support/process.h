@@ -2,6 +2,7 @@
 #ifndef ADVISOR_TESTS_SUPPORT_PROCESS_H_
 #define ADVISOR_TESTS_SUPPORT_PROCESS_H_
 
+#include <netinet/in.h>
 #include <sys/types.h>
 
 #include <string>
@@ -12,6 +13,9 @@
 #include "absl/time/time.h"
 
 namespace advisor::testing {
+
+// 127.0.0.1:port as a socket address.
+sockaddr_in Loopback(int port);
 
 // A TCP port on 127.0.0.1 that was free when asked (bound, read back, released).
 int FreePort();
