@@ -78,7 +78,7 @@ class PgStore : public OutcomeStore, public TurnStore {
   absl::Status WriteTurnHealth(std::span<const TurnHealthRow> rows) override;
   absl::StatusOr<std::vector<TurnServerRow>> LoadTurnServers() override;
   absl::StatusOr<std::vector<TurnHealthRow>> LoadTurnHealth() override;
-  // Opens the connection now (used at start-up to report a bad URL early).
+  // A round trip to the database: OK when it answers, opening the connection if none is open.
   absl::Status Ping();
 
  private:
