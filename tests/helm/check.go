@@ -687,8 +687,10 @@ func checkWorkload(r *Report, w *Workload, byID map[string]*Object, ctx *Context
 
 	// Volumes are mounted, mounts name volumes.
 	volumes := map[string]bool{}
+	volumeSpec := map[string]interface{}{}
 	for _, v := range listAt(pod, "volumes") {
 		volumes[strAt(v, "name")] = true
+		volumeSpec[strAt(v, "name")] = v
 	}
 	mounted := map[string]bool{}
 
@@ -779,10 +781,73 @@ func checkWorkload(r *Report, w *Workload, byID map[string]*Object, ctx *Context
 			name := strAt(m, "name")
 			mounted[name] = true
 			r.Expect(volumes[name], "%s: volumeMount %s names a pod volume", where, name)
+			// The kubelet never updates a subPath mount: a rotated key or edited file would reach
+			// the pod only on a restart.
+			if kind := updatedVolumeKind(volumeSpec[name]); kind != "" {
+				r.Expect(strAt(m, "subPath") == "" && strAt(m, "subPathExpr") == "",
+					"%s: volumeMount %s of a %s volume has no subPath (a subPath mount never sees updates)", where, name, kind)
+			}
 		}
+		checkFileSettings(r, where, env, listAt(c, "volumeMounts"), volumeSpec)
 	}
 	for _, v := range sortedBool(volumes) {
 		r.Expect(mounted[v], "%s: volume %s is mounted by a container", id, v)
+	}
+}
+
+// updatedVolumeKind names the kind of a volume whose files the kubelet keeps up to date with their
+// object (Secret, ConfigMap, projected), or "" for other volumes.
+func updatedVolumeKind(v interface{}) string {
+	for field, kind := range map[string]string{"secret": "Secret", "configMap": "ConfigMap", "projected": "projected"} {
+		if at(v, field) != nil {
+			return kind
+		}
+	}
+	return ""
+}
+
+// volumeFiles lists the file names a Secret or ConfigMap volume with items shows (nil: the whole
+// object, any name).
+func volumeFiles(v interface{}) map[string]bool {
+	var items []interface{}
+	for _, field := range []string{"secret", "configMap"} {
+		items = append(items, listAt(v, field, "items")...)
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	files := map[string]bool{}
+	for _, it := range items {
+		files[strAt(it, "path")] = true
+	}
+	return files
+}
+
+// checkFileSettings: every *_FILE setting holding an absolute path names a file inside one of the
+// container's mounts (else the program starts without its file), and one that a Secret or
+// ConfigMap volume's items actually put there.
+func checkFileSettings(r *Report, where string, env map[string]string, mounts []interface{}, volumes map[string]interface{}) {
+	for _, name := range sortedKeys(env) {
+		path := env[name]
+		if !strings.HasSuffix(name, "_FILE") || !strings.HasPrefix(path, "/") {
+			continue
+		}
+		var mount map[string]interface{}
+		for _, m := range mounts {
+			mp := strings.TrimSuffix(strAt(m, "mountPath"), "/")
+			if mp != "" && (path == mp || strings.HasPrefix(path, mp+"/")) &&
+				(mount == nil || len(mp) > len(strAt(mount, "mountPath"))) {
+				mount, _ = m.(map[string]interface{})
+			}
+		}
+		if !r.Expect(mount != nil, "%s: %s=%s lies inside a volumeMount", where, name, path) {
+			continue
+		}
+		if files := volumeFiles(volumes[strAt(mount, "name")]); files != nil && strAt(mount, "subPath") == "" {
+			rel := strings.TrimPrefix(path, strings.TrimSuffix(strAt(mount, "mountPath"), "/")+"/")
+			r.Expect(files[rel], "%s: %s=%s is a file volume %s puts there (items: %v)", where, name, path,
+				strAt(mount, "name"), sortedBool(files))
+		}
 	}
 }
 

@@ -96,6 +96,45 @@ helm.sh/chart: {{ include "connectivity-advisor.chart" .root }}
 {{- end -}}
 {{- end -}}
 
+{{/*
+The Secret holding the JWKS file, or "" when the server runs without keys. Fails the render when
+there are no keys and anonymous callers are not allowed either: the server would refuse to start.
+*/}}
+{{- define "connectivity-advisor.authSecret" -}}
+{{- $name := .Values.auth.existingSecret -}}
+{{- if .Values.secrets.create -}}
+{{- $name = ternary (include "connectivity-advisor.secretsName" .) "" (ne .Values.secrets.authKeys "") -}}
+{{- end -}}
+{{- if and (not $name) (not .Values.auth.allowAnonymous) -}}
+{{- fail "auth.existingSecret is required: the Secret with the JWKS file that client JWTs are verified with (or secrets.authKeys with secrets.create=true; auth.allowAnonymous=true serves callers without a JWT, for development only)" -}}
+{{- end -}}
+{{- $name -}}
+{{- end -}}
+
+{{/* Where the JWKS file is mounted, and the file's path. */}}
+{{- define "connectivity-advisor.authKeysDir" -}}
+/etc/connectivity-advisor/auth
+{{- end -}}
+{{- define "connectivity-advisor.authKeysFile" -}}
+{{- include "connectivity-advisor.authKeysDir" . }}/jwks.json
+{{- end -}}
+
+{{/*
+The volume of the JWKS file. A whole-Secret volume, never mounted with subPath: the kubelet
+updates such a volume when the Secret changes, and the server re-reads the file, so keys rotate
+without a restart.
+*/}}
+{{- define "connectivity-advisor.authKeysVolume" -}}
+- name: auth-keys
+  secret:
+    secretName: {{ include "connectivity-advisor.authSecret" . }}
+    # 0440: readable by the pod's fsGroup, nobody else.
+    defaultMode: 288
+    items:
+      - key: {{ .Values.auth.key }}
+        path: jwks.json
+{{- end -}}
+
 {{/* Where the TURN servers file is mounted, and the file's path. */}}
 {{- define "connectivity-advisor.turnServersDir" -}}
 /etc/connectivity-advisor/turn
@@ -181,6 +220,16 @@ ADVISOR_SHUTDOWN_TIMEOUT: {{ .Values.server.shutdownTimeout | quote }}
 ADVISOR_TURN_CREDENTIAL_TTL: {{ .Values.server.turnCredentialTtl | quote }}
 ADVISOR_TOKEN_TTL: {{ .Values.server.tokenTtl | quote }}
 ADVISOR_STUN_URLS: {{ .Values.server.stunUrls | quote }}
+{{- if include "connectivity-advisor.authSecret" . }}
+ADVISOR_AUTH_KEYS_FILE: {{ include "connectivity-advisor.authKeysFile" . | quote }}
+{{- end }}
+ADVISOR_AUTH_AUDIENCE: {{ .Values.auth.audience | quote }}
+{{- if .Values.auth.allowAnonymous }}
+ADVISOR_ALLOW_ANONYMOUS: "true"
+{{- end }}
+ADVISOR_RATE_LIMIT: {{ include "connectivity-advisor.envValue" .Values.server.rateLimit | quote }}
+ADVISOR_RATE_LIMIT_BURST: {{ include "connectivity-advisor.envValue" .Values.server.rateLimitBurst | quote }}
+ADVISOR_MAX_REPORTS_PER_IDENTITY: {{ include "connectivity-advisor.envValue" .Values.server.maxReportsPerIdentity | quote }}
 ADVISOR_TURN_SERVERS_FILE: {{ include "connectivity-advisor.turnServersFile" . | quote }}
 {{- range $key, $value := .Values.server.extraConfig }}
 {{ $key }}: {{ include "connectivity-advisor.envValue" $value | quote }}
@@ -210,6 +259,9 @@ ADVISOR_TURN_SERVERS_FILE: {{ include "connectivity-advisor.turnServersFile" . |
 {{ .Values.tokenKeys.previousKey }}: {{ .Values.secrets.previousTokenKey | b64enc | quote }}
 {{- end }}
 {{ .Values.turnServers.key }}: {{ required "secrets.turnServers is required with secrets.create" .Values.secrets.turnServers | b64enc | quote }}
+{{- if .Values.secrets.authKeys }}
+{{ .Values.auth.key }}: {{ .Values.secrets.authKeys | b64enc | quote }}
+{{- end }}
 {{- end -}}
 
 {{/* NetworkPolicy egress rules every component needs: DNS and PostgreSQL. */}}
