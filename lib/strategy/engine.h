@@ -40,6 +40,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/time/time.h"
 #include "lib/strategy/types.h"
 
@@ -118,7 +119,7 @@ struct Attempt {
   uint32_t duration_ms = 0;
 };
 struct Outcome {
-  std::vector<Attempt> attempts;
+  absl::InlinedVector<Attempt, 4> attempts;
   bool connected = false;
   uint32_t time_to_connect_ms = 0;
 };
