@@ -64,8 +64,14 @@ REQUIRED_METRICS = [
     "advisor_outcome_deltas_refused_total",
     "advisor_flushes_total",
     "turn_prober_cycle_seconds",
+    "advisor_requests_refused_total",          # refusals by reason and by method
+    "advisor_reports_duplicate_total",         # reports reusing a decision token
+    "advisor_reports_capped_total",            # reports beyond the per-identity cap
+    "advisor_turn_credentials_issued_total",   # per-client TURN credentials
 ]
-REQUIRED_ALERTS = 7  # success rate, TURN server down, region, snapshot, refused, error ratio, prober
+# success rate, TURN server down, region, snapshot, refused, error ratio, prober, refusal surge,
+# duplicate reports
+REQUIRED_ALERTS = 9
 SEVERITIES = {"critical", "warning", "info"}
 METRIC_PREFIXES = ("advisor_", "grpc_server_", "turn_")
 
