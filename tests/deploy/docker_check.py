@@ -24,11 +24,16 @@ compose.yaml (read through yaml_to_json):
     prober wait for migrate to complete; depends_on, configs and volumes name defined things;
   - ADVISOR_* variables are ones the binaries know; bind mounts exist; the TURN servers config is
     valid YAML with servers that have id, urls, region and auth;
+  - the server authenticates callers: ADVISOR_AUTH_KEYS_FILE is where a config of the server is
+    mounted, and that config is a JWKS (RFC 7517) whose keys have a unique kid and a kty the server
+    verifies (oct with a base64url key of at least 32 bytes, EC P-256, RSA) — or, failing that,
+    ADVISOR_ALLOW_ANONYMOUS is "true";
   - Prometheus' config scrapes server and prober on the ports they listen on and loads
     alerts.yaml where compose mounts it.
 Each failure is printed; the exit status is 1 if any.
 """
 import argparse
+import base64
 import fnmatch
 import functools
 import json
@@ -433,6 +438,8 @@ def check_compose(source_dir, build_dir, yaml_to_json, stages_by_name):
         elif "file" in cfg and not (base / cfg["file"]).exists():
             fail(f"config {name}: file {cfg['file']} does not exist")
 
+    check_compose_auth(services.get("server") or {}, configs)
+
     # Prometheus: scrape targets and rule file as compose wires them.
     prom_cfg = yaml_load(yaml_to_json, base / "prometheus/prometheus.yml")
     if prom_cfg is not None and "prometheus" in services:
@@ -450,6 +457,64 @@ def check_compose(source_dir, build_dir, yaml_to_json, stages_by_name):
             if f"{svc}:{port}" not in targets:
                 fail(f"prometheus.yml does not scrape {svc}:{port} (targets: {sorted(targets)})")
         ok(f"prometheus.yml scrapes {sorted(targets)} and loads {prom_cfg.get('rule_files')}")
+
+
+def b64url_decode(text):
+    if not re.fullmatch(r"[A-Za-z0-9_-]*", text):
+        raise ValueError("not base64url (RFC 7515: no padding, - and _)")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def check_compose_auth(server, configs):
+    """The server has a JWKS file it can verify client JWTs with, or runs anonymous on purpose."""
+    env = env_dict(server.get("environment"))
+    keys_file = env.get("ADVISOR_AUTH_KEYS_FILE")
+    if not keys_file:
+        if env.get("ADVISOR_ALLOW_ANONYMOUS") != "true":
+            fail("service server: neither ADVISOR_AUTH_KEYS_FILE nor ADVISOR_ALLOW_ANONYMOUS=true "
+                 "(advisor-server refuses to start)")
+        else:
+            ok("compose.yaml: server allows anonymous callers (development only)")
+        return
+    source = next((ref.get("source") for ref in server.get("configs") or []
+                   if isinstance(ref, dict) and ref.get("target") == keys_file), None)
+    if source not in configs or "content" not in configs[source]:
+        fail(f"service server: ADVISOR_AUTH_KEYS_FILE={keys_file} is not where an inline config is mounted")
+        return
+    try:
+        jwks = json.loads(interpolate(configs[source]["content"]))
+    except ValueError as e:
+        fail(f"config {source}: not JSON: {e}")
+        return
+    before = len(failures)
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    if not keys:
+        fail(f"config {source}: no \"keys\" (a JWKS is {{\"keys\": [...]}})")
+        return
+    kids = [k.get("kid") for k in keys]
+    if None in kids or len(kids) != len(set(kids)):
+        fail(f"config {source}: every key needs a unique kid (JWTs choose their key by it): {kids}")
+    for key in keys:
+        kty, kid = key.get("kty"), key.get("kid")
+        try:
+            if kty == "oct":
+                if len(b64url_decode(key.get("k", ""))) < 32:
+                    fail(f"config {source}: oct key {kid} is shorter than 32 bytes")
+            elif kty == "EC":
+                if key.get("crv") != "P-256" or not all(len(b64url_decode(key.get(c, ""))) == 32 for c in "xy"):
+                    fail(f"config {source}: EC key {kid} is not a P-256 public key (crv, x, y)")
+            elif kty == "RSA":
+                if not key.get("n") or not key.get("e"):
+                    fail(f"config {source}: RSA key {kid} lacks n or e")
+                b64url_decode(key.get("n", ""))
+            else:
+                fail(f"config {source}: key {kid} has kty {kty!r}, not oct, EC or RSA")
+        except ValueError as e:
+            fail(f"config {source}: key {kid}: {e}")
+    if env.get("ADVISOR_ALLOW_ANONYMOUS", "false") != "false":
+        fail("service server: ADVISOR_ALLOW_ANONYMOUS is set next to a keys file")
+    if len(failures) == before:
+        ok(f"compose.yaml: server verifies client JWTs with {keys_file} ({len(keys)} key(s) from config {source})")
 
 
 def main():
