@@ -6,9 +6,12 @@
 # scraping both metrics ports every second with deploy/prometheus/alerts.yaml loaded. The TURN
 # servers file has the live coturn (region "local") and one server nobody listens on (region
 # "nowhere"), so the TURN panels show both states and the TURN alerts have something to find.
-# Drives traffic with advisorctl in two rounds a few scrapes apart (several NAT pairs, reports that
-# connected directly, through the relay, and failed; one forged token), then hands over to
-# observability_check.py, which queries every dashboard and alert expression through the HTTP API.
+# The server verifies client JWTs against a generated JWKS file (one HS256 key); the script mints
+# the JWTs itself, so the check does not depend on advisorctl's minting. Drives traffic with
+# advisorctl in two rounds a few scrapes apart (several NAT pairs, reports that connected directly,
+# through the relay, and failed; one forged token, one call without a JWT, one report sent twice,
+# more reports for one pair than one identity may add), then hands over to observability_check.py,
+# which queries every dashboard and alert expression through the HTTP API.
 # Everything is stopped and removed on exit.
 #
 # Usage: prometheus_stack_test.sh --build-dir DIR --yaml-to-json BIN [--dashboard FILE] [--alerts FILE]
@@ -124,9 +127,39 @@ servers:
     auth: {rest_secret: "$turn_secret"}
 EOF
 
+# jwt SUB [SCOPE]: an HS256 JWT for the stack's key, valid for an hour.
+jwt_key=$(openssl rand -hex 32)
+jwt() {
+  python3 - "$jwt_key" "$@" <<'EOF'
+import base64, hashlib, hmac, json, sys, time
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+key, sub = bytes.fromhex(sys.argv[1]), sys.argv[2]
+now = int(time.time())
+claims = {"sub": sub, "aud": "connectivity-advisor", "iat": now, "exp": now + 3600}
+if len(sys.argv) > 3:
+    claims["scope"] = sys.argv[3]
+signing_input = b64url(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "stack"}).encode()) + "." + \
+    b64url(json.dumps(claims).encode())
+print(signing_input + "." + b64url(hmac.new(key, signing_input.encode(), hashlib.sha256).digest()))
+EOF
+}
+python3 - "$jwt_key" >"$work/jwks.json" <<'EOF'
+import base64, json, sys
+k = base64.urlsafe_b64encode(bytes.fromhex(sys.argv[1])).rstrip(b"=").decode()
+print(json.dumps({"keys": [{"kty": "oct", "kid": "stack", "alg": "HS256", "k": k}]}))
+EOF
+client_jwt=$(jwt stack-client)
+admin_jwt=$(jwt stack-operator advisor.admin)
+
+# The rate limit is off: the traffic below is one identity's burst, and a refused call would
+# stop the script.
 log "advisor-server on $target, metrics on 127.0.0.1:$server_metrics"
 ADVISOR_TURN_SERVERS_FILE=$work/turn-servers.yaml ADVISOR_SNAPSHOT_INTERVAL=1s \
-  ADVISOR_FLUSH_INTERVAL=500ms advisor_serve "$SERVER_BIN" "$db_url" "$grpc_port" \
+  ADVISOR_FLUSH_INTERVAL=500ms ADVISOR_AUTH_KEYS_FILE=$work/jwks.json ADVISOR_RATE_LIMIT=0 \
+  advisor_serve "$SERVER_BIN" "$db_url" "$grpc_port" \
   "$server_metrics" "$(openssl rand -hex 32)" "$work/server.log"
 
 log "turn-prober, metrics on 127.0.0.1:$prober_metrics"
@@ -170,7 +203,7 @@ log "Prometheus scrapes advisor-server and turn-prober"
 
 # --- traffic --------------------------------------------------------------------------------------
 
-ctl() { "$CTL_BIN" --target "$target" "$@"; }
+ctl() { ADVISOR_JWT=$client_jwt "$CTL_BIN" --target "$target" "$@"; }
 
 # token LOCAL REMOTE: asks for a strategy, prints the decision token (protobuf's JSON mapping
 # spells it decisionToken; accept the proto name too).
@@ -200,12 +233,26 @@ traffic_round() {
   ctl report --token "$t" --connected --time-to-connect 800 --attempts relay:succeeded:800:udp:local-1 >/dev/null
   t=$(token blocked open)
   ctl report --token "$t" --failed --attempts relay:failed:3000:tcp:local-1 >/dev/null
+  # the same report twice: the retry is answered OK and counted as a duplicate
+  t=$(token restricted_cone restricted_cone)
+  ctl report --token "$t" --connected --time-to-connect 900 --attempts direct:succeeded:900 >/dev/null
+  ctl report --token "$t" --connected --time-to-connect 900 --attempts direct:succeeded:900 >/dev/null
+  # more reports for one pair than one identity may add (--max-reports-per-identity, 3): the rest
+  # are answered OK and counted as capped
+  for _ in 1 2 3 4; do
+    t=$(token open open)
+    ctl report --token "$t" --connected --time-to-connect 300 --attempts direct:succeeded:300 >/dev/null
+  done
   # a forged token: refused (UNAUTHENTICATED or INVALID_ARGUMENT), counted as a client error
   if ctl report --token "forged.token" --failed >/dev/null 2>&1; then
     die "advisorctl report with a forged token succeeded"
   fi
+  # no JWT: refused as unauthenticated
+  if env -u ADVISOR_JWT "$CTL_BIN" --target "$target" get-strategy --local open --remote open >/dev/null 2>&1; then
+    die "get-strategy without a JWT succeeded"
+  fi
   ctl health >/dev/null
-  ctl turn-servers >/dev/null
+  ADVISOR_JWT=$admin_jwt "$CTL_BIN" --target "$target" turn-servers >/dev/null
 }
 
 log "traffic, round 1"
