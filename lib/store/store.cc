@@ -90,39 +90,103 @@ Histogram ParseHistogram(absl::string_view text, absl::string_view column) {
 
 absl::Status ValidateBatch(const FlushBatch& batch) {
   if (batch.flush_id.empty()) return absl::InvalidArgumentError("flush batch without a flush_id");
-  for (const BucketAggregate& delta : batch.deltas) {
-    const int a = static_cast<int>(delta.pair.a);
-    const int b = static_cast<int>(delta.pair.b);
-    const int strategy = static_cast<int>(delta.strategy);
-    bool ok = a <= b && b < strategy::kNatTypeCount && strategy < strategy::kStrategyCount &&
-              delta.bucket_start != absl::InfinitePast() &&
-              delta.bucket_start != absl::InfiniteFuture();
-    delta.counts.ForEachCount([&ok](int64_t n) { ok = ok && n >= 0; });
-    if (!ok) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("flush ", batch.flush_id, ": invalid delta for pair (", a, ", ", b,
-                       "), strategy ", strategy, ", bucket ", absl::FormatTime(delta.bucket_start),
-                       " (unordered pair, value out of range, infinite bucket or negative count)"));
+  for (const ReportedSession& session : batch.sessions) {
+    const int a = static_cast<int>(session.pair.a);
+    const int b = static_cast<int>(session.pair.b);
+    const int strategy = static_cast<int>(session.strategy);
+    auto finite = [](absl::Time t) {
+      return t != absl::InfinitePast() && t != absl::InfiniteFuture();
+    };
+    if (!(a <= b && b < strategy::kNatTypeCount && strategy < strategy::kStrategyCount &&
+          finite(session.bucket_start) && finite(session.token_expires))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "flush ", batch.flush_id, ": invalid session for pair (", a, ", ", b, "), strategy ",
+          strategy, ", bucket ", absl::FormatTime(session.bucket_start), ", token expiry ",
+          absl::FormatTime(session.token_expires),
+          " (unordered pair, value out of range, or infinite bucket or expiry)"));
     }
   }
   return absl::OkStatus();
 }
 
-// Sums deltas that share a key: one INSERT ... ON CONFLICT DO UPDATE cannot touch a row twice. The
-// map also orders rows by key, so concurrent flushes from several replicas lock rows in the same
-// order and cannot deadlock each other.
+// Rows keyed and ordered by (pair, strategy, bucket): one INSERT ... ON CONFLICT DO UPDATE cannot
+// touch a row twice, and concurrent flushes from several replicas that lock rows in the same order
+// cannot deadlock each other.
 using RowKey = std::tuple<strategy::NatPair, strategy::Strategy, absl::Time>;
-std::map<RowKey, RawCounts> MergeDeltas(const std::vector<BucketAggregate>& deltas) {
-  std::map<RowKey, RawCounts> rows;
+using Rows = std::map<RowKey, RawCounts>;
+
+void Fold(const ReportedSession& session, Rows& rows) {
+  rows[{session.pair, session.strategy, session.bucket_start}].Add(
+      strategy::CountsOf(session.outcome));
+}
+
+Rows MergeDeltas(std::span<const BucketAggregate> deltas) {
+  Rows rows;
   for (const BucketAggregate& delta : deltas) {
     rows[{delta.pair, delta.strategy, delta.bucket_start}].Add(delta.counts);
   }
   return rows;
 }
 
+constexpr char kHexDigits[] = "0123456789abcdef";
+
+// `{id,id,...}`, each id as 32 hex digits: a uuid[] literal that needs no quoting.
+std::string UuidArrayLiteral(std::span<const TokenId* const> ids) {
+  std::string literal;
+  literal.reserve(2 + ids.size() * 33);
+  literal += '{';
+  for (const TokenId* id : ids) {
+    if (literal.size() > 1) literal += ',';
+    for (uint8_t byte : *id) {
+      literal += kHexDigits[byte >> 4];
+      literal += kHexDigits[byte & 0xf];
+    }
+  }
+  literal += '}';
+  return literal;
+}
+
+// A uuid as PostgreSQL prints it (8-4-4-4-12 hex digits) back into its 16 bytes.
+TokenId ParseUuid(absl::string_view text) {
+  TokenId id{};
+  size_t byte = 0;
+  int high = -1;
+  for (char c : text) {
+    if (c == '-') continue;
+    int digit = -1;
+    if (c >= '0' && c <= '9') digit = c - '0';
+    if (c >= 'a' && c <= 'f') digit = c - 'a' + 10;
+    if (digit < 0 || byte == id.size()) {
+      throw std::runtime_error(absl::StrCat("unexpected token id '", text, "' from the database"));
+    }
+    if (high < 0) {
+      high = digit;
+    } else {
+      id[byte++] = static_cast<uint8_t>(high << 4 | digit);
+      high = -1;
+    }
+  }
+  if (byte != id.size()) {
+    throw std::runtime_error(absl::StrCat("unexpected token id '", text, "' from the database"));
+  }
+  return id;
+}
+
+// Whole seconds, rounded up: a used-token row never goes before its token has expired.
+int64_t ExpirySeconds(absl::Time t) {
+  return absl::ToInt64Seconds(absl::Ceil(t - absl::UnixEpoch(), absl::Seconds(1)));
+}
+
+// Ids already present are skipped by ON CONFLICT DO NOTHING, so RETURNING names the new ones. The
+// arrays travel as two parameters: one round trip whatever the batch size.
+constexpr char kInsertTokensSql[] =
+    "INSERT INTO used_decision_tokens (token_id, expires_at) "
+    "SELECT id, to_timestamp(expires) FROM unnest($1::uuid[], $2::bigint[]) AS t(id, expires) "
+    "ON CONFLICT (token_id) DO NOTHING RETURNING token_id";
+
 // One multi-row upsert that adds every counter and histogram to the stored row. Values are integers
 // and timestamps this file formats itself, so they are written inline rather than as parameters.
-std::string UpsertSql(const std::map<RowKey, RawCounts>& rows) {
+std::string UpsertSql(const Rows& rows) {
   std::vector<std::string> columns = {"nat_a", "nat_b", "strategy", "bucket_start"};
   std::vector<std::string> updates;
   for (const auto& [name, member] : kCounters) {
@@ -332,27 +396,123 @@ absl::Status PgStore::Call(const std::string& what,
   return status;
 }
 
-absl::Status PgStore::ApplyFlush(const FlushBatch& batch) {
+std::vector<BucketAggregate> FoldSessions(std::span<const ReportedSession> sessions) {
+  Rows rows;
+  for (const ReportedSession& session : sessions) Fold(session, rows);
+  std::vector<BucketAggregate> aggregates;
+  aggregates.reserve(rows.size());
+  for (const auto& [key, counts] : rows) {
+    const auto& [pair, strategy, bucket_start] = key;
+    aggregates.push_back({pair, strategy, bucket_start, counts});
+  }
+  return aggregates;
+}
+
+absl::StatusOr<FlushResult> PgStore::ApplyFlush(const FlushBatch& batch) {
   if (absl::Status valid = ValidateBatch(batch); !valid.ok()) return valid;
-  if (batch.deltas.empty()) return absl::OkStatus();
-  const std::map<RowKey, RawCounts> rows = MergeDeltas(batch.deltas);
-  const std::string upsert = UpsertSql(rows);
-  return Call(absl::StrCat("apply flush ", batch.flush_id), [&](pqxx::connection& conn) {
+  if (batch.sessions.empty()) return FlushResult{};
+
+  // The first occurrence of each token id, in id order: a duplicate within the batch is settled
+  // here, and replicas inserting overlapping ids take their row locks in the same order, so they
+  // wait for each other instead of deadlocking.
+  std::vector<const ReportedSession*> firsts;
+  firsts.reserve(batch.sessions.size());
+  for (const ReportedSession& session : batch.sessions) firsts.push_back(&session);
+  std::ranges::stable_sort(firsts, {}, &ReportedSession::token_id);
+  const auto [last, end] = std::ranges::unique(firsts, {}, &ReportedSession::token_id);
+  firsts.erase(last, end);
+
+  std::vector<const TokenId*> ids;
+  ids.reserve(firsts.size());
+  std::string expiries = "{";
+  expiries.reserve(2 + firsts.size() * 11);
+  for (const ReportedSession* session : firsts) {
+    ids.push_back(&session->token_id);
+    if (expiries.size() > 1) expiries += ',';
+    absl::StrAppend(&expiries, ExpirySeconds(session->token_expires));
+  }
+  expiries += '}';
+  const std::string id_array = UuidArrayLiteral(ids);
+
+  FlushResult result;
+  absl::Status status =
+      Call(absl::StrCat("apply flush ", batch.flush_id), [&](pqxx::connection& conn) {
+        result = FlushResult{};
+        pqxx::work tx(conn);
+        // Recording the id first, in the same transaction as the counts, makes the batch
+        // idempotent: a concurrent duplicate waits on this row's lock and then inserts nothing.
+        const pqxx::result recorded = tx.exec_params(
+            "INSERT INTO applied_flushes (flush_id, rows) VALUES ($1, 0) "
+            "ON CONFLICT (flush_id) DO NOTHING",
+            batch.flush_id);
+        if (recorded.affected_rows() == 0) {
+          spdlog::debug("flush {} was already applied", batch.flush_id);
+          tx.commit();
+          return;
+        }
+        std::vector<TokenId> fresh;
+        const pqxx::result inserted = tx.exec_params(kInsertTokensSql, id_array, expiries);
+        fresh.reserve(inserted.size());
+        for (const pqxx::row& row : inserted) fresh.push_back(ParseUuid(row[0].c_str()));
+        std::ranges::sort(fresh);
+
+        Rows rows;
+        for (const ReportedSession* session : firsts) {
+          if (std::ranges::binary_search(fresh, session->token_id)) Fold(*session, rows);
+        }
+        if (!rows.empty()) {
+          // The upsert and the row count of the flush record in one round trip.
+          tx.exec(absl::StrCat(UpsertSql(rows), "; UPDATE applied_flushes SET rows = ", rows.size(),
+                               " WHERE flush_id = ", tx.quote(batch.flush_id)));
+        }
+        tx.commit();
+        result.rows = rows.size();
+        result.counted = static_cast<int64_t>(fresh.size());
+        result.duplicates = static_cast<int64_t>(batch.sessions.size()) - result.counted;
+      });
+  if (!status.ok()) return status;
+  return result;
+}
+
+absl::StatusOr<int64_t> PgStore::ForgetExpiredTokens(absl::Time now, int64_t limit) {
+  if (limit <= 0) return absl::InvalidArgumentError("ForgetExpiredTokens needs a positive limit");
+  int64_t deleted = 0;
+  absl::Status status = Call("forget expired tokens", [&](pqxx::connection& conn) {
     pqxx::work tx(conn);
-    // Recording the id first, in the same transaction as the counts, makes the batch idempotent: a
-    // concurrent duplicate waits on this row's lock and then inserts nothing.
+    // Oldest first through the expires_at index, deleted by physical row address: bounded work per
+    // call however far behind expiry is. Concurrent callers at worst delete fewer rows each.
+    const pqxx::result result = tx.exec_params(
+        "DELETE FROM used_decision_tokens WHERE ctid = ANY(ARRAY("
+        "SELECT ctid FROM used_decision_tokens WHERE expires_at < $1::timestamptz "
+        "ORDER BY expires_at LIMIT $2))",
+        TimestampLiteral(now), limit);
+    tx.commit();
+    deleted = result.affected_rows();
+  });
+  if (!status.ok()) return status;
+  return deleted;
+}
+
+namespace internal {
+
+absl::Status ApplyAggregatesOnly(PgStore& store, const std::string& flush_id,
+                                 std::span<const BucketAggregate> deltas) {
+  if (flush_id.empty() || deltas.empty()) {
+    return absl::InvalidArgumentError("ApplyAggregatesOnly needs a flush id and deltas");
+  }
+  const Rows rows = MergeDeltas(deltas);
+  return store.Call(absl::StrCat("apply aggregates ", flush_id), [&](pqxx::connection& conn) {
+    pqxx::work tx(conn);
     const pqxx::result recorded = tx.exec_params(
         "INSERT INTO applied_flushes (flush_id, rows) VALUES ($1, $2) "
         "ON CONFLICT (flush_id) DO NOTHING",
-        batch.flush_id, static_cast<int>(rows.size()));
-    if (recorded.affected_rows() == 0) {
-      spdlog::debug("flush {} was already applied", batch.flush_id);
-    } else {
-      tx.exec0(upsert);
-    }
+        flush_id, static_cast<int>(rows.size()));
+    if (recorded.affected_rows() != 0) tx.exec0(UpsertSql(rows));
     tx.commit();
   });
 }
+
+}  // namespace internal
 
 absl::StatusOr<std::vector<BucketAggregate>> PgStore::LoadAggregates(absl::Time since) {
   std::vector<BucketAggregate> aggregates;

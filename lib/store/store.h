@@ -1,11 +1,12 @@
-// PostgreSQL storage of fleet outcome aggregates and of the TURN registry and health, behind small
-// interfaces.
+// PostgreSQL storage of fleet outcome aggregates, of the decision tokens already counted, and of
+// the TURN registry and health, behind small interfaces.
 //
 // libpqxx exceptions stop here: every method returns absl::Status. A broken connection is reopened
 // on the next call, so callers simply retry.
 #ifndef ADVISOR_LIB_STORE_STORE_H_
 #define ADVISOR_LIB_STORE_STORE_H_
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -47,22 +48,62 @@ std::string WithConnectTimeout(const std::string& database_url);
 absl::StatusOr<int> Migrate(const std::string& database_url,
                             std::span<const Migration> migrations = EmbeddedMigrations());
 
-// Deltas gathered by one server, written together. `flush_id` makes the write idempotent.
+// A decision token's random nonce: the identity under which its report counts at most once.
+using TokenId = std::array<uint8_t, 16>;
+
+// One accepted report on its way to the database.
+struct ReportedSession {
+  TokenId token_id{};
+  // After this the token cannot be presented again, so its used-token row may go.
+  absl::Time token_expires;
+  strategy::NatPair pair;
+  strategy::Strategy strategy = strategy::Strategy::kUnspecified;
+  absl::Time bucket_start;
+  strategy::Outcome outcome;  // folded with strategy::CountsOf at flush time
+};
+
+// Reports gathered by one server, written together. `flush_id` makes the write idempotent.
 struct FlushBatch {
   std::string flush_id;
-  std::vector<strategy::BucketAggregate> deltas;
+  std::vector<ReportedSession> sessions;
+};
+
+// What one ApplyFlush did.
+struct FlushResult {
+  size_t rows = 0;         // aggregate rows written
+  int64_t counted = 0;     // sessions whose token was new: folded into the aggregates
+  int64_t duplicates = 0;  // sessions whose token id was already used (another replica, an earlier
+                           // flush, or earlier in the same batch)
+  friend bool operator==(const FlushResult&, const FlushResult&) = default;
 };
 
 class OutcomeStore {
  public:
   virtual ~OutcomeStore() = default;
-  // Adds every delta to its (pair, strategy, bucket) row and records flush_id, in one transaction.
-  // A batch whose flush_id is already recorded changes nothing and returns OK.
-  virtual absl::Status ApplyFlush(const FlushBatch& batch) = 0;
+  // In one transaction: records every session's token id as used, folds the sessions whose id was
+  // new (its first occurrence only, also within the batch) into per-(pair, strategy, bucket) deltas
+  // with strategy::CountsOf, adds them to the aggregates and records flush_id. A batch whose
+  // flush_id is already recorded changes nothing and returns FlushResult{}.
+  virtual absl::StatusOr<FlushResult> ApplyFlush(const FlushBatch& batch) = 0;
+  // Deletes at most `limit` (> 0) used-token rows whose token expired before `now`; returns how
+  // many it deleted. Callers repeat while it returns `limit`.
+  virtual absl::StatusOr<int64_t> ForgetExpiredTokens(absl::Time now, int64_t limit) = 0;
   // Every aggregate row whose bucket starts at or after `since`.
   virtual absl::StatusOr<std::vector<strategy::BucketAggregate>> LoadAggregates(
       absl::Time since) = 0;
 };
+
+// The counts of `sessions` summed per (pair, strategy, bucket), in key order: what ApplyFlush adds
+// for the sessions it counts.
+std::vector<strategy::BucketAggregate> FoldSessions(std::span<const ReportedSession> sessions);
+
+class PgStore;
+namespace internal {
+// ApplyFlush without the used-token step: records flush_id and adds `deltas` with the same upsert.
+// What a flush cost before token ids were tracked; the flush benchmark's baseline, nothing else.
+absl::Status ApplyAggregatesOnly(PgStore& store, const std::string& flush_id,
+                                 std::span<const strategy::BucketAggregate> deltas);
+}  // namespace internal
 
 // OutcomeStore and TurnStore on PostgreSQL. Thread-safe: calls are serialised on one connection.
 class PgStore : public OutcomeStore, public TurnStore {
@@ -71,7 +112,8 @@ class PgStore : public OutcomeStore, public TurnStore {
   explicit PgStore(std::string database_url);
   ~PgStore() override;
 
-  absl::Status ApplyFlush(const FlushBatch& batch) override;
+  absl::StatusOr<FlushResult> ApplyFlush(const FlushBatch& batch) override;
+  absl::StatusOr<int64_t> ForgetExpiredTokens(absl::Time now, int64_t limit) override;
   absl::StatusOr<std::vector<strategy::BucketAggregate>> LoadAggregates(absl::Time since) override;
   // TurnStore; defined in turn_store.cc.
   absl::Status SyncTurnServers(std::span<const TurnServerRow> servers) override;
@@ -82,6 +124,9 @@ class PgStore : public OutcomeStore, public TurnStore {
   absl::Status Ping();
 
  private:
+  friend absl::Status internal::ApplyAggregatesOnly(PgStore&, const std::string&,
+                                                    std::span<const strategy::BucketAggregate>);
+
   // Returns an open connection, reconnecting if the previous one broke. Requires mu_.
   absl::StatusOr<pqxx::connection*> Connection();
   // Runs `body` (which reports failure by throwing) on the connection under mu_, turning exceptions

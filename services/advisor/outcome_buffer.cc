@@ -2,55 +2,79 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
+#include <utility>
+
 #include "absl/strings/escaping.h"
+#include "absl/time/time.h"
 
 namespace advisor {
 
-bool OutcomeBuffer::Add(strategy::NatPair pair, strategy::Strategy strategy,
-                        absl::Time bucket_start, const strategy::RawCounts& counts) {
-  const Key key{pair.Index(), static_cast<int>(strategy), absl::ToUnixSeconds(bucket_start)};
+AddResult OutcomeBuffer::Add(store::ReportedSession session) {
+  const Key key{absl::ToUnixMicros(session.bucket_start), session.pair.Index(),
+                static_cast<int>(session.strategy)};
   std::lock_guard lock(mu_);
-  if (pending_reports_ + in_flight_reports_ + counts.sessions > max_reports_) return false;
-  pending_[key].Add(counts);
-  pending_reports_ += counts.sessions;
-  return true;
+  if (in_flight_ids_.contains(session.token_id)) return AddResult::kDuplicate;
+  const int64_t held = static_cast<int64_t>(pending_ids_.size() + in_flight_ids_.size());
+  if (held >= max_reports_) {
+    return pending_ids_.contains(session.token_id) ? AddResult::kDuplicate : AddResult::kFull;
+  }
+  if (!pending_ids_.insert(session.token_id).second) return AddResult::kDuplicate;
+  pending_keys_.insert(key);
+  pending_.push_back(std::move(session));
+  return AddResult::kHeld;
 }
 
 std::optional<store::FlushBatch> OutcomeBuffer::NextBatch() {
-  std::lock_guard lock(mu_);
-  if (!in_flight_) {
-    if (pending_.empty()) return std::nullopt;
-    store::FlushBatch batch;
-    batch.flush_id = NewFlushId();
-    batch.deltas.reserve(pending_.size());
-    for (const auto& [key, counts] : pending_) {
-      const auto& [pair, strategy, bucket] = key;
-      batch.deltas.push_back({strategy::NatPair::FromIndex(pair),
-                              static_cast<strategy::Strategy>(strategy),
-                              absl::FromUnixSeconds(bucket), counts});
+  std::shared_ptr<const store::FlushBatch> batch;
+  {
+    // Prepared before taking the lock; unused (and freed after it) when a batch is in flight or
+    // nothing is pending.
+    const size_t reserve = std::min(last_batch_size_.load(std::memory_order_relaxed),
+                                    static_cast<size_t>(max_reports_));
+    std::vector<store::ReportedSession> next;
+    next.reserve(reserve);
+    absl::flat_hash_set<store::TokenId> next_ids;
+    next_ids.reserve(reserve);
+    std::string flush_id = NewFlushId();
+
+    std::lock_guard lock(mu_);
+    if (!in_flight_) {
+      if (pending_.empty()) return std::nullopt;
+      auto fresh = std::make_shared<store::FlushBatch>();
+      fresh->flush_id = std::move(flush_id);
+      fresh->sessions = std::exchange(pending_, std::move(next));
+      in_flight_ids_ = std::exchange(pending_ids_, std::move(next_ids));
+      in_flight_keys_ = static_cast<int64_t>(pending_keys_.size());
+      pending_keys_.clear();
+      last_batch_size_.store(fresh->sessions.size(), std::memory_order_relaxed);
+      in_flight_ = std::move(fresh);
     }
-    pending_.clear();
-    in_flight_ = std::move(batch);
-    in_flight_reports_ = pending_reports_;
-    pending_reports_ = 0;
+    batch = in_flight_;
   }
-  return in_flight_;
+  // The copy handed out is made outside the lock: reports keep arriving meanwhile.
+  return *batch;
 }
 
 void OutcomeBuffer::Committed() {
+  // Declared before the lock so that they are freed after it is released.
+  std::shared_ptr<const store::FlushBatch> batch;
+  absl::flat_hash_set<store::TokenId> ids;
   std::lock_guard lock(mu_);
-  in_flight_.reset();
-  in_flight_reports_ = 0;
+  batch = std::move(in_flight_);
+  ids = std::move(in_flight_ids_);
+  in_flight_ids_.clear();
+  in_flight_keys_ = 0;
 }
 
 int64_t OutcomeBuffer::held_reports() const {
   std::lock_guard lock(mu_);
-  return pending_reports_ + in_flight_reports_;
+  return static_cast<int64_t>(pending_ids_.size() + in_flight_ids_.size());
 }
 
 int64_t OutcomeBuffer::pending_deltas() const {
   std::lock_guard lock(mu_);
-  return static_cast<int64_t>(pending_.size() + (in_flight_ ? in_flight_->deltas.size() : 0));
+  return static_cast<int64_t>(pending_keys_.size()) + in_flight_keys_;
 }
 
 std::string NewFlushId() {
@@ -59,12 +83,12 @@ std::string NewFlushId() {
   return absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(bytes), sizeof(bytes)));
 }
 
-absl::StatusOr<size_t> FlushOnce(OutcomeBuffer& buffer, store::OutcomeStore& store) {
+absl::StatusOr<store::FlushResult> FlushOnce(OutcomeBuffer& buffer, store::OutcomeStore& store) {
   std::optional<store::FlushBatch> batch = buffer.NextBatch();
-  if (!batch) return 0;
-  if (absl::Status status = store.ApplyFlush(*batch); !status.ok()) return status;
-  buffer.Committed();
-  return batch->deltas.size();
+  if (!batch) return store::FlushResult{};
+  absl::StatusOr<store::FlushResult> result = store.ApplyFlush(*batch);
+  if (result.ok()) buffer.Committed();
+  return result;
 }
 
 }  // namespace advisor

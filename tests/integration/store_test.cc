@@ -1,11 +1,13 @@
-// The PostgreSQL store against a real server: migrations, idempotent flushes, loads, and behaviour
-// while the server is down or the session is killed.
+// The PostgreSQL store against a real server: migrations, idempotent flushes, each decision token
+// counted once (across batches, replicas and within a batch), expiry of used tokens, loads, and
+// behaviour while the server is down or the session is killed.
 #include "lib/store/store.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,45 +19,76 @@
 #include "tests/support/process.h"
 
 namespace advisor::store {
+
+// For readable failures of EXPECT_EQ on flush results (found by argument-dependent lookup).
+void PrintTo(const FlushResult& r, std::ostream* os) {
+  *os << "{rows " << r.rows << ", counted " << r.counted << ", duplicates " << r.duplicates << "}";
+}
+
 namespace {
 
+using strategy::AttemptResult;
 using strategy::BucketAggregate;
-using strategy::kConnectTimeBuckets;
 using strategy::NatPair;
 using strategy::NatType;
+using strategy::Outcome;
+using strategy::Path;
 using strategy::RawCounts;
 using strategy::Strategy;
 
 const absl::Time kBucket = absl::FromUnixSeconds(1'800'000'000);
+const absl::Time kExpires = kBucket + absl::Hours(24);
 const NatPair kPair = NatPair::Of(NatType::kSymmetric, NatType::kFullCone);
 
-// Counts with a different value in every field, derived from `seed`; large seeds exceed 32 bits.
-RawCounts DistinctCounts(int64_t seed) {
-  RawCounts c;
-  int64_t next = seed;
-  for (int64_t* field :
-       {&c.sessions, &c.connected, &c.direct_attempts, &c.direct_successes, &c.direct_timeouts,
-        &c.direct_failures, &c.relay_attempts, &c.relay_successes, &c.connect_ms_sum}) {
-    *field = next++;
+// Distinct token ids: `n` spread over the bytes, so that ids differ in their first and last bytes.
+TokenId Id(uint32_t n) {
+  TokenId id{};
+  for (int i = 0; i < 4; ++i) {
+    id[i] = static_cast<uint8_t>(n >> (8 * i));
+    id[15 - i] = static_cast<uint8_t>(n >> (8 * i));
   }
-  for (int i = 0; i < kConnectTimeBuckets; ++i) {
-    c.connect_ms_hist[i] = next++;
-    c.direct_ms_hist[i] = next++;
-    c.direct_censored_hist[i] = next++;
-    c.relay_ms_hist[i] = next++;
-  }
-  return c;
+  id[7] = 0xa5;
+  return id;
 }
 
-BucketAggregate Aggregate(NatPair pair, Strategy strategy, absl::Time bucket, RawCounts counts) {
-  return BucketAggregate{
-      .pair = pair, .strategy = strategy, .bucket_start = bucket, .counts = counts};
+Outcome DirectSuccess(uint32_t ms) {
+  return {.attempts = {{Path::kDirect, AttemptResult::kSucceeded, ms}},
+          .connected = true,
+          .time_to_connect_ms = ms};
+}
+Outcome FallbackToRelay(uint32_t timeout_ms, uint32_t relay_ms) {
+  return {.attempts = {{Path::kDirect, AttemptResult::kTimedOut, timeout_ms},
+                       {Path::kRelay, AttemptResult::kSucceeded, relay_ms}},
+          .connected = true,
+          .time_to_connect_ms = timeout_ms + relay_ms};
+}
+Outcome TotalFailure() {
+  return {.attempts = {{Path::kDirect, AttemptResult::kFailed, 700},
+                       {Path::kRelay, AttemptResult::kFailed, 900},
+                       {Path::kRelay, AttemptResult::kTimedOut, 10'000}},
+          .connected = false};
 }
 
-RawCounts Sum(const RawCounts& x, const RawCounts& y) {
-  RawCounts sum = x;
-  sum.Add(y);
+ReportedSession Session(uint32_t id, Outcome outcome, NatPair pair = kPair,
+                        Strategy strategy = Strategy::kDirect, absl::Time bucket = kBucket,
+                        absl::Time expires = kExpires) {
+  return {.token_id = Id(id),
+          .token_expires = expires,
+          .pair = pair,
+          .strategy = strategy,
+          .bucket_start = bucket,
+          .outcome = std::move(outcome)};
+}
+
+// The counts of `sessions` summed, whatever their keys.
+RawCounts SumOf(std::initializer_list<const ReportedSession*> sessions) {
+  RawCounts sum;
+  for (const ReportedSession* session : sessions) sum.Add(strategy::CountsOf(session->outcome));
   return sum;
+}
+
+FlushResult Result(size_t rows, int64_t counted, int64_t duplicates) {
+  return {.rows = rows, .counted = counted, .duplicates = duplicates};
 }
 
 std::vector<int> Versions(std::span<const Migration> migrations) {
@@ -100,6 +133,20 @@ class StoreTest : public ::testing::Test {
     return rows.ok() ? *rows : std::vector<BucketAggregate>{};
   }
 
+  // Applies `batch`, expecting success; the result, or FlushResult{} after a failure.
+  static FlushResult Apply(PgStore& store, const FlushBatch& batch) {
+    absl::StatusOr<FlushResult> result = store.ApplyFlush(batch);
+    EXPECT_TRUE(result.ok()) << result.status();
+    return result.ok() ? *result : FlushResult{};
+  }
+
+  // The one aggregate row in the store (an empty RawCounts, and a failure, when there is not one).
+  static RawCounts OnlyRow(PgStore& store) {
+    std::vector<BucketAggregate> loaded = LoadAll(store);
+    EXPECT_EQ(loaded.size(), 1u);
+    return loaded.size() == 1 ? loaded[0].counts : RawCounts{};
+  }
+
   static inline std::unique_ptr<advisor::testing::PostgresCluster> cluster_;
   static inline absl::Status init_status_;
   static inline int databases_ = 0;
@@ -126,7 +173,8 @@ TEST_F(StoreTest, MigrateFromEmptyCreatesSchemaThenDoesNothing) {
   EXPECT_EQ(Query(db,
                   "SELECT string_agg(table_name, ',' ORDER BY table_name) "
                   "FROM information_schema.tables WHERE table_schema = 'public'"),
-            "applied_flushes,outcome_aggregates,schema_migrations,turn_health,turn_servers");
+            "applied_flushes,outcome_aggregates,schema_migrations,turn_health,turn_servers,"
+            "used_decision_tokens");
   EXPECT_EQ(Query(db,
                   "SELECT string_agg(version::text, ',' ORDER BY version) "
                   "FROM schema_migrations"),
@@ -208,83 +256,259 @@ TEST(StoreConnectTimeoutTest, AddsATimeoutInEitherFormUnlessOneIsGiven) {
 
 TEST_F(StoreTest, ApplyFlushThenLoadRoundTripsEveryField) {
   PgStore store(cluster_->url(NewDatabase()));
-  // Microseconds in the bucket start, counts beyond 32 bits, and keys that differ in each part.
+  // Microseconds in the bucket start, keys that differ in each part, and a connect-time sum beyond
+  // 32 bits.
   const absl::Time bucket = absl::FromUnixMicros(1'800'000'000'123'456);
-  const std::vector<BucketAggregate> deltas = {
-      Aggregate(kPair, Strategy::kDirect, bucket, DistinctCounts(1)),
-      Aggregate(kPair, Strategy::kTurnOnly, bucket, DistinctCounts(5'000'000'000)),
-      Aggregate(NatPair::Of(NatType::kUnknown, NatType::kBlocked), Strategy::kUnspecified, bucket,
-                DistinctCounts(100)),
-      Aggregate(kPair, Strategy::kDirect, bucket + absl::Hours(1), DistinctCounts(200)),
+  const NatPair other = NatPair::Of(NatType::kUnknown, NatType::kBlocked);
+  const std::vector<ReportedSession> sessions = {
+      Session(1, DirectSuccess(120), kPair, Strategy::kDirect, bucket),
+      Session(2, DirectSuccess(4'000'000'000), kPair, Strategy::kDirect, bucket),
+      Session(3, DirectSuccess(4'000'000'000), kPair, Strategy::kDirect, bucket),
+      Session(4, FallbackToRelay(5000, 250), kPair, Strategy::kTurnFallback, bucket),
+      Session(5, TotalFailure(), other, Strategy::kUnspecified, bucket),
+      Session(6, FallbackToRelay(3000, 90), kPair, Strategy::kDirect, bucket + absl::Hours(1)),
   };
-  ASSERT_TRUE(store.ApplyFlush({.flush_id = "f1", .deltas = deltas}).ok());
+  EXPECT_EQ(Apply(store, {.flush_id = "f1", .sessions = sessions}), Result(4, 6, 0));
 
+  struct Want {
+    NatPair pair;
+    Strategy strategy;
+    absl::Time bucket;
+    RawCounts counts;
+  };
+  const std::vector<Want> want = {
+      {kPair, Strategy::kDirect, bucket, SumOf({&sessions[0], &sessions[1], &sessions[2]})},
+      {kPair, Strategy::kTurnFallback, bucket, SumOf({&sessions[3]})},
+      {other, Strategy::kUnspecified, bucket, SumOf({&sessions[4]})},
+      {kPair, Strategy::kDirect, bucket + absl::Hours(1), SumOf({&sessions[5]})},
+  };
+  EXPECT_GT(want[0].counts.connect_ms_sum, int64_t{1} << 32);
   std::vector<BucketAggregate> loaded = LoadAll(store);
-  ASSERT_EQ(loaded.size(), deltas.size());
-  for (const BucketAggregate& want : deltas) {
+  ASSERT_EQ(loaded.size(), want.size());
+  for (const Want& w : want) {
     bool found = false;
     for (const BucketAggregate& got : loaded) {
-      if (got.pair != want.pair || got.strategy != want.strategy ||
-          got.bucket_start != want.bucket_start) {
+      if (got.pair != w.pair || got.strategy != w.strategy || got.bucket_start != w.bucket)
         continue;
-      }
       found = true;
-      EXPECT_TRUE(got.counts == want.counts)
-          << "pair " << static_cast<int>(want.pair.a) << "," << static_cast<int>(want.pair.b)
-          << " strategy " << static_cast<int>(want.strategy);
+      EXPECT_TRUE(got.counts == w.counts)
+          << "pair " << static_cast<int>(w.pair.a) << "," << static_cast<int>(w.pair.b)
+          << " strategy " << static_cast<int>(w.strategy);
     }
-    EXPECT_TRUE(found) << "missing row for bucket " << want.bucket_start;
+    EXPECT_TRUE(found) << "missing row for bucket " << w.bucket;
   }
 }
 
-TEST_F(StoreTest, FlushesToTheSameRowAddUp) {
+TEST_F(StoreTest, FlushesToTheSameRowAddUpAndRecordTheirRows) {
   const std::string db = NewDatabase();
   PgStore store(cluster_->url(db));
-  const RawCounts first = DistinctCounts(1);
-  const RawCounts second = DistinctCounts(1000);
-  ASSERT_TRUE(store.ApplyFlush({"f1", {Aggregate(kPair, Strategy::kDirect, kBucket, first)}}).ok());
-  // Two deltas for one row in a single batch are merged rather than rejected by Postgres.
-  ASSERT_TRUE(store
-                  .ApplyFlush({"f2",
-                               {Aggregate(kPair, Strategy::kDirect, kBucket, second),
-                                Aggregate(kPair, Strategy::kDirect, kBucket, first)}})
-                  .ok());
-
-  std::vector<BucketAggregate> loaded = LoadAll(store);
-  ASSERT_EQ(loaded.size(), 1u);
-  EXPECT_TRUE(loaded[0].counts == Sum(Sum(first, second), first));
+  const ReportedSession first = Session(1, DirectSuccess(300));
+  const ReportedSession second = Session(2, FallbackToRelay(5000, 200));
+  const ReportedSession third = Session(3, TotalFailure());
+  EXPECT_EQ(Apply(store, {"f1", {first}}), Result(1, 1, 0));
+  EXPECT_EQ(Apply(store, {"f2", {second, third}}), Result(1, 2, 0));
+  EXPECT_TRUE(OnlyRow(store) == SumOf({&first, &second, &third}));
   EXPECT_EQ(Query(db,
                   "SELECT string_agg(flush_id || ':' || rows, ',' ORDER BY flush_id) "
                   "FROM applied_flushes"),
             "f1:1,f2:1");
 }
 
-TEST_F(StoreTest, ARepeatedFlushIdCountsOnceAndANewOneAdds) {
-  PgStore store(cluster_->url(NewDatabase()));
-  const RawCounts counts = DistinctCounts(7);
-  const FlushBatch batch = {"retried",
-                            {Aggregate(kPair, Strategy::kTurnFallback, kBucket, counts)}};
-  ASSERT_TRUE(store.ApplyFlush(batch).ok());
-  // The retry of a batch whose commit acknowledgement was lost.
-  ASSERT_TRUE(store.ApplyFlush(batch).ok());
-  std::vector<BucketAggregate> loaded = LoadAll(store);
-  ASSERT_EQ(loaded.size(), 1u);
-  EXPECT_TRUE(loaded[0].counts == counts);
+TEST_F(StoreTest, ATokenCountsOnceAcrossBatches) {
+  const std::string db = NewDatabase();
+  PgStore store(cluster_->url(db));
+  const ReportedSession a = Session(1, DirectSuccess(300));
+  const ReportedSession b = Session(2, DirectSuccess(400));
+  const ReportedSession c = Session(3, TotalFailure());
+  EXPECT_EQ(Apply(store, {"f1", {a, b}}), Result(1, 2, 0));
+  // b again, as the retry of a report whose first copy was flushed already, with another outcome:
+  // the first report stands.
+  ReportedSession b_again = b;
+  b_again.outcome = TotalFailure();
+  EXPECT_EQ(Apply(store, {"f2", {b_again, c}}), Result(1, 1, 1));
+  EXPECT_TRUE(OnlyRow(store) == SumOf({&a, &b, &c}));
+  // Nothing but duplicates: no aggregate row touched, the flush still recorded.
+  EXPECT_EQ(Apply(store, {"f3", {a, c}}), Result(0, 0, 2));
+  EXPECT_TRUE(OnlyRow(store) == SumOf({&a, &b, &c}));
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM used_decision_tokens"), "3");
+  EXPECT_EQ(Query(db, "SELECT rows FROM applied_flushes WHERE flush_id = 'f3'"), "0");
+}
 
-  ASSERT_TRUE(store.ApplyFlush({"next", batch.deltas}).ok());
-  loaded = LoadAll(store);
-  ASSERT_EQ(loaded.size(), 1u);
-  EXPECT_TRUE(loaded[0].counts == Sum(counts, counts));
+TEST_F(StoreTest, ATokenCountsOnceAcrossReplicas) {
+  const std::string url = cluster_->url(NewDatabase());
+  PgStore replica_a(url);
+  PgStore replica_b(url);
+  const ReportedSession shared = Session(7, DirectSuccess(300));
+  const ReportedSession only_b = Session(8, DirectSuccess(500));
+  EXPECT_EQ(Apply(replica_a, {"a1", {shared}}), Result(1, 1, 0));
+  EXPECT_EQ(Apply(replica_b, {"b1", {shared, only_b}}), Result(1, 1, 1));
+  EXPECT_TRUE(OnlyRow(replica_a) == SumOf({&shared, &only_b}));
+}
+
+TEST_F(StoreTest, ConcurrentReplicasWithOverlappingTokensCountEachOnce) {
+  const std::string url = cluster_->url(NewDatabase());
+  // Both replicas hold the same 2000 reports, listed in opposite orders, and flush together in
+  // batches: whichever inserts an id first counts it, and neither may deadlock on the other.
+  constexpr int kReports = 2000;
+  constexpr int kBatch = 250;
+  std::vector<ReportedSession> sessions;
+  for (int i = 0; i < kReports; ++i) {
+    sessions.push_back(Session(i, i % 3 == 0 ? TotalFailure() : DirectSuccess(100 + i)));
+  }
+  std::vector<ReportedSession> reversed(sessions.rbegin(), sessions.rend());
+  int64_t counted[2] = {0, 0};
+  int64_t duplicates[2] = {0, 0};
+  absl::Status failures[2];
+  {
+    std::vector<std::jthread> replicas;
+    for (int r = 0; r < 2; ++r) {
+      replicas.emplace_back([&, r] {
+        PgStore store(url);
+        const std::vector<ReportedSession>& mine = r == 0 ? sessions : reversed;
+        for (int start = 0; start < kReports; start += kBatch) {
+          FlushBatch batch{absl::StrCat("replica", r, "-", start),
+                           {mine.begin() + start, mine.begin() + start + kBatch}};
+          absl::StatusOr<FlushResult> result = store.ApplyFlush(batch);
+          if (!result.ok()) {
+            failures[r] = result.status();
+            return;
+          }
+          counted[r] += result->counted;
+          duplicates[r] += result->duplicates;
+        }
+      });
+    }
+  }
+  ASSERT_TRUE(failures[0].ok()) << failures[0];
+  ASSERT_TRUE(failures[1].ok()) << failures[1];
+  EXPECT_EQ(counted[0] + counted[1], kReports);
+  EXPECT_EQ(duplicates[0] + duplicates[1], kReports);
+  PgStore reader(url);
+  RawCounts want;
+  for (const ReportedSession& session : sessions) want.Add(strategy::CountsOf(session.outcome));
+  EXPECT_TRUE(OnlyRow(reader) == want);
+}
+
+TEST_F(StoreTest, ADuplicateWithinOneBatchCountsItsFirstOccurrenceOnce) {
+  PgStore store(cluster_->url(NewDatabase()));
+  const ReportedSession first = Session(1, DirectSuccess(300));
+  ReportedSession retry = first;
+  retry.outcome = TotalFailure();
+  const ReportedSession other = Session(2, FallbackToRelay(5000, 100));
+  EXPECT_EQ(Apply(store, {"f", {first, other, retry, first}}), Result(1, 2, 2));
+  EXPECT_TRUE(OnlyRow(store) == SumOf({&first, &other}));
+}
+
+TEST_F(StoreTest, AReplayedFlushIdChangesNothing) {
+  const std::string db = NewDatabase();
+  PgStore store(cluster_->url(db));
+  const FlushBatch batch = {"retried",
+                            {Session(1, DirectSuccess(300), kPair, Strategy::kTurnFallback),
+                             Session(2, TotalFailure(), kPair, Strategy::kTurnFallback)}};
+  EXPECT_EQ(Apply(store, batch), Result(1, 2, 0));
+  const RawCounts counts = OnlyRow(store);
+  EXPECT_EQ(counts.sessions, 2);
+  // The retry of a batch whose commit acknowledgement was lost, now with a report added: the id
+  // alone decides, and nothing of the replay is written, its new token included.
+  FlushBatch replay = batch;
+  replay.sessions.push_back(Session(3, DirectSuccess(100), kPair, Strategy::kTurnFallback));
+  EXPECT_EQ(Apply(store, replay), FlushResult{});
+  EXPECT_TRUE(OnlyRow(store) == counts);
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM used_decision_tokens"), "2");
+  EXPECT_EQ(Query(db, "SELECT string_agg(flush_id || ':' || rows, ',') FROM applied_flushes"),
+            "retried:1");
+}
+
+TEST_F(StoreTest, ABatchOfManyTokensTravelsInOneFlush) {
+  const std::string db = NewDatabase();
+  PgStore store(cluster_->url(db));
+  constexpr uint32_t kSessions = 20'000;
+  FlushBatch batch{"big", {}};
+  for (uint32_t i = 0; i < kSessions; ++i) {
+    batch.sessions.push_back(
+        Session(i * 2'654'435'761u, DirectSuccess(100 + i % 1000),
+                NatPair::FromIndex(static_cast<int>(i % strategy::kNatPairCount)),
+                static_cast<Strategy>(i / strategy::kNatPairCount % strategy::kStrategyCount)));
+  }
+  EXPECT_EQ(Apply(store, batch),
+            Result(strategy::kNatPairCount * strategy::kStrategyCount, kSessions, 0));
+  EXPECT_EQ(Query(db, "SELECT sum(sessions) FROM outcome_aggregates"), absl::StrCat(kSessions));
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM used_decision_tokens"), absl::StrCat(kSessions));
+  // The ids arrive intact: the first one's bytes, read back by the database.
+  EXPECT_EQ(Query(db,
+                  "SELECT count(*) FROM used_decision_tokens "
+                  "WHERE token_id = '00000000-0000-00a5-0000-000000000000'"),
+            "1");
+}
+
+TEST_F(StoreTest, ForgetExpiredTokensDeletesOnlyExpiredRowsUpToTheLimit) {
+  const std::string db = NewDatabase();
+  PgStore store(cluster_->url(db));
+  const absl::Time t0 = kExpires;
+  FlushBatch batch{"f", {}};
+  for (uint32_t i = 0; i < 5; ++i) {
+    batch.sessions.push_back(
+        Session(i, DirectSuccess(100), kPair, Strategy::kDirect, kBucket, t0 + absl::Hours(i)));
+  }
+  // Expiry is kept to the second, rounded up: this one goes only after t0 + 5 h + 1 s.
+  batch.sessions.push_back(Session(99, DirectSuccess(100), kPair, Strategy::kDirect, kBucket,
+                                   t0 + absl::Hours(5) + absl::Milliseconds(1)));
+  EXPECT_EQ(Apply(store, batch), Result(1, 6, 0));
+
+  EXPECT_EQ(store.ForgetExpiredTokens(t0 + absl::Hours(3) + absl::Minutes(1), 0).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // Expired before t0 + 3 h 1 min: tokens 0..3. At most 3 per call.
+  absl::StatusOr<int64_t> deleted =
+      store.ForgetExpiredTokens(t0 + absl::Hours(3) + absl::Minutes(1), 3);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(*deleted, 3);
+  // Oldest first: 0, 1 and 2 went.
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM used_decision_tokens WHERE expires_at < '" +
+                          absl::FormatTime("%Y-%m-%d %H:%M:%S+00", t0 + absl::Hours(3),
+                                           absl::UTCTimeZone()) +
+                          "'"),
+            "0");
+  deleted = store.ForgetExpiredTokens(t0 + absl::Hours(3) + absl::Minutes(1), 3);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(*deleted, 1);
+  deleted = store.ForgetExpiredTokens(t0 + absl::Hours(3) + absl::Minutes(1), 3);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(*deleted, 0);
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM used_decision_tokens"), "2");
+
+  deleted = store.ForgetExpiredTokens(t0 + absl::Hours(5) + absl::Milliseconds(500), 100);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(*deleted, 1);  // token 4 only: token 99's row stays until t0 + 5 h + 1 s
+  deleted = store.ForgetExpiredTokens(t0 + absl::Hours(5) + absl::Milliseconds(1001), 100);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(*deleted, 1);
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM used_decision_tokens"), "0");
+  // Counting still holds for the tokens' whole lifetime; their rows are what expiry removed, so
+  // the aggregates are untouched.
+  EXPECT_EQ(OnlyRow(store).sessions, 6);
+}
+
+TEST_F(StoreTest, FoldSessionsSumsCountsPerKeyInKeyOrder) {
+  const ReportedSession a = Session(1, DirectSuccess(300), kPair, Strategy::kTurnOnly);
+  const ReportedSession b = Session(2, TotalFailure(), kPair, Strategy::kDirect);
+  const ReportedSession c = Session(3, DirectSuccess(900), kPair, Strategy::kTurnOnly);
+  const std::vector<ReportedSession> sessions = {a, b, c};
+  const std::vector<BucketAggregate> folded = FoldSessions(sessions);
+  ASSERT_EQ(folded.size(), 2u);
+  EXPECT_EQ(folded[0].strategy, Strategy::kDirect);
+  EXPECT_TRUE(folded[0].counts == SumOf({&b}));
+  EXPECT_EQ(folded[1].strategy, Strategy::kTurnOnly);
+  EXPECT_TRUE(folded[1].counts == SumOf({&a, &c}));
 }
 
 TEST_F(StoreTest, LoadAggregatesReturnsBucketsFromSinceOn) {
   PgStore store(cluster_->url(NewDatabase()));
-  std::vector<BucketAggregate> deltas;
+  std::vector<ReportedSession> sessions;
   for (int hour = 0; hour < 3; ++hour) {
-    deltas.push_back(
-        Aggregate(kPair, Strategy::kDirect, kBucket + absl::Hours(hour), DistinctCounts(hour)));
+    sessions.push_back(
+        Session(hour, DirectSuccess(100), kPair, Strategy::kDirect, kBucket + absl::Hours(hour)));
   }
-  ASSERT_TRUE(store.ApplyFlush({"f", deltas}).ok());
+  EXPECT_EQ(Apply(store, {"f", sessions}), Result(3, 3, 0));
 
   absl::StatusOr<std::vector<BucketAggregate>> since =
       store.LoadAggregates(kBucket + absl::Hours(1));
@@ -300,38 +524,36 @@ TEST_F(StoreTest, LoadAggregatesReturnsBucketsFromSinceOn) {
 }
 
 TEST_F(StoreTest, InvalidBatchesAreRefused) {
-  PgStore store(cluster_->url(NewDatabase()));
-  const RawCounts counts = DistinctCounts(1);
+  const std::string db = NewDatabase();
+  PgStore store(cluster_->url(db));
   NatPair unordered{NatType::kSymmetric, NatType::kOpen};
-  RawCounts negative = counts;
-  negative.direct_ms_hist[3] = -1;
-  RawCounts negative_relay = counts;
-  negative_relay.relay_ms_hist[0] = -1;
+  const Outcome ok = DirectSuccess(100);
   for (const FlushBatch& batch : {
-           FlushBatch{"", {Aggregate(kPair, Strategy::kDirect, kBucket, counts)}},
-           FlushBatch{"a", {Aggregate(unordered, Strategy::kDirect, kBucket, counts)}},
-           FlushBatch{"b", {Aggregate(kPair, static_cast<Strategy>(9), kBucket, counts)}},
-           FlushBatch{"c", {Aggregate(kPair, Strategy::kDirect, absl::InfiniteFuture(), counts)}},
-           FlushBatch{"d", {Aggregate(kPair, Strategy::kDirect, kBucket, negative)}},
-           FlushBatch{"e", {Aggregate(kPair, Strategy::kDirect, kBucket, negative_relay)}},
+           FlushBatch{"", {Session(1, ok)}},
+           FlushBatch{"a", {Session(1, ok, unordered)}},
+           FlushBatch{"b", {Session(1, ok, kPair, static_cast<Strategy>(9))}},
+           FlushBatch{"c", {Session(1, ok, kPair, Strategy::kDirect, absl::InfiniteFuture())}},
+           FlushBatch{"d",
+                      {Session(1, ok, kPair, Strategy::kDirect, kBucket, absl::InfinitePast())}},
+           FlushBatch{"e", {Session(1, ok), Session(2, ok, kPair, static_cast<Strategy>(4))}},
        }) {
-    EXPECT_EQ(store.ApplyFlush(batch).code(), absl::StatusCode::kInvalidArgument)
+    EXPECT_EQ(store.ApplyFlush(batch).status().code(), absl::StatusCode::kInvalidArgument)
         << "flush id '" << batch.flush_id << "'";
   }
   EXPECT_TRUE(LoadAll(store).empty());
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM used_decision_tokens"), "0");
 }
 
 TEST_F(StoreTest, UnavailableWhileTheServerIsDownThenRecovers) {
   PgStore store(cluster_->url(NewDatabase()));
-  const FlushBatch first = {"before",
-                            {Aggregate(kPair, Strategy::kDirect, kBucket, DistinctCounts(1))}};
-  const FlushBatch during = {"during",
-                             {Aggregate(kPair, Strategy::kDirect, kBucket, DistinctCounts(2))}};
-  ASSERT_TRUE(store.ApplyFlush(first).ok());
+  const FlushBatch first = {"before", {Session(1, DirectSuccess(100))}};
+  const FlushBatch during = {"during", {Session(2, TotalFailure())}};
+  EXPECT_EQ(Apply(store, first), Result(1, 1, 0));
 
   ASSERT_TRUE(cluster_->Stop().ok());
   const absl::Time start = absl::Now();
-  const absl::Status flush = store.ApplyFlush(during);
+  const absl::Status flush = store.ApplyFlush(during).status();
+  const absl::Status forget = store.ForgetExpiredTokens(kExpires, 10).status();
   const absl::Status load = store.LoadAggregates(absl::InfinitePast()).status();
   const absl::Status ping = store.Ping();
   const absl::Duration elapsed = absl::Now() - start;
@@ -339,24 +561,22 @@ TEST_F(StoreTest, UnavailableWhileTheServerIsDownThenRecovers) {
   ASSERT_TRUE(restarted.ok()) << restarted;
 
   EXPECT_EQ(flush.code(), absl::StatusCode::kUnavailable) << flush;
+  EXPECT_EQ(forget.code(), absl::StatusCode::kUnavailable) << forget;
   EXPECT_EQ(load.code(), absl::StatusCode::kUnavailable) << load;
   EXPECT_EQ(ping.code(), absl::StatusCode::kUnavailable) << ping;
   EXPECT_LT(elapsed, absl::Seconds(10));
 
   // The same store object reconnects; the flush that failed goes through on its retry.
   EXPECT_TRUE(store.Ping().ok());
-  ASSERT_TRUE(store.ApplyFlush(during).ok());
-  std::vector<BucketAggregate> loaded = LoadAll(store);
-  ASSERT_EQ(loaded.size(), 1u);
-  EXPECT_TRUE(loaded[0].counts == Sum(first.deltas[0].counts, during.deltas[0].counts));
+  EXPECT_EQ(Apply(store, during), Result(1, 1, 0));
+  EXPECT_TRUE(OnlyRow(store) == SumOf({&first.sessions[0], &during.sessions[0]}));
 }
 
 TEST_F(StoreTest, RecoversFromABackendKilledBetweenCalls) {
   // The application name lets the test find the store's session among the server's backends.
   PgStore store(cluster_->url(NewDatabase()) + "?application_name=store_under_test");
-  const FlushBatch batch = {"acked-lost",
-                            {Aggregate(kPair, Strategy::kDirect, kBucket, DistinctCounts(3))}};
-  ASSERT_TRUE(store.ApplyFlush(batch).ok());
+  const FlushBatch batch = {"acked-lost", {Session(1, FallbackToRelay(5000, 300))}};
+  EXPECT_EQ(Apply(store, batch), Result(1, 1, 0));
   auto kill_session = [] {
     return Query("advisor",
                  "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
@@ -364,13 +584,11 @@ TEST_F(StoreTest, RecoversFromABackendKilledBetweenCalls) {
   };
   // As if the commit's acknowledgement had been lost with the connection: the caller retries.
   ASSERT_EQ(kill_session(), "1");
-  absl::Status retried = store.ApplyFlush(batch);
-  EXPECT_TRUE(retried.ok()) << retried;
+  // The retry finds its flush id recorded.
+  EXPECT_EQ(Apply(store, batch), FlushResult{});
 
   ASSERT_EQ(kill_session(), "1");
-  std::vector<BucketAggregate> loaded = LoadAll(store);
-  ASSERT_EQ(loaded.size(), 1u);
-  EXPECT_TRUE(loaded[0].counts == batch.deltas[0].counts);
+  EXPECT_TRUE(OnlyRow(store) == SumOf({&batch.sessions[0]}));
   ASSERT_EQ(kill_session(), "1");
   EXPECT_TRUE(store.Ping().ok());
 }

@@ -1,73 +1,159 @@
+// The outcome buffer: reports held once per token id until their batch commits, a bound on what is
+// held, and batches retried under their flush id.
 #include "services/advisor/outcome_buffer.h"
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
+#include <thread>
+#include <utility>
 
 namespace advisor {
 namespace {
 
+using store::FlushBatch;
+using store::FlushResult;
+using store::ReportedSession;
+using store::TokenId;
+using strategy::AttemptResult;
 using strategy::NatPair;
 using strategy::NatType;
-using strategy::RawCounts;
+using strategy::Path;
 using strategy::Strategy;
 
 const absl::Time kBucket = absl::FromUnixSeconds(1'800'000'000);
 const NatPair kPair = NatPair::Of(NatType::kFullCone, NatType::kSymmetric);
 
-RawCounts OneSession(bool connected) {
-  RawCounts counts;
-  counts.sessions = 1;
-  counts.connected = connected ? 1 : 0;
-  return counts;
+TokenId Id(uint8_t n) {
+  TokenId id{};
+  id[0] = n;
+  id[15] = 0x5a;
+  return id;
 }
 
-// Behaves like the PostgreSQL store: a flush id is applied once. Can be told to fail the next write
-// before or after "committing" it.
+ReportedSession Report(uint8_t id, bool connected = true, Strategy strategy = Strategy::kDirect,
+                       absl::Time bucket = kBucket) {
+  ReportedSession session{.token_id = Id(id),
+                          .token_expires = kBucket + absl::Hours(24),
+                          .pair = kPair,
+                          .strategy = strategy,
+                          .bucket_start = bucket,
+                          .outcome = {}};
+  session.outcome.attempts.push_back(
+      {Path::kDirect, connected ? AttemptResult::kSucceeded : AttemptResult::kTimedOut, 1200});
+  session.outcome.connected = connected;
+  session.outcome.time_to_connect_ms = connected ? 1200 : 0;
+  return session;
+}
+
+// Behaves like the PostgreSQL store: a flush id is applied once, a token id counts once. Can be
+// told to fail the next write before or after "committing" it.
 class FakeStore : public store::OutcomeStore {
  public:
   enum class Fault { kNone, kBeforeCommit, kAfterCommit };
 
-  absl::Status ApplyFlush(const store::FlushBatch& batch) override {
+  absl::StatusOr<FlushResult> ApplyFlush(const FlushBatch& batch) override {
     const Fault fault = std::exchange(next_fault, Fault::kNone);
     if (fault == Fault::kBeforeCommit) return absl::UnavailableError("connection refused");
     calls.push_back(batch.flush_id);
+    FlushResult result;
     if (applied_ids.insert(batch.flush_id).second) {
-      for (const auto& delta : batch.deltas) {
-        sessions += delta.counts.sessions;
-        connected += delta.counts.connected;
+      for (const ReportedSession& session : batch.sessions) {
+        if (!used_tokens.insert(session.token_id).second) {
+          ++result.duplicates;
+          continue;
+        }
+        ++result.counted;
+        sessions += 1;
+        connected += session.outcome.connected ? 1 : 0;
       }
     }
     if (fault == Fault::kAfterCommit) return absl::UnavailableError("connection lost");
-    return absl::OkStatus();
+    return result;
   }
+  absl::StatusOr<int64_t> ForgetExpiredTokens(absl::Time, int64_t) override { return 0; }
   absl::StatusOr<std::vector<strategy::BucketAggregate>> LoadAggregates(absl::Time) override {
     return std::vector<strategy::BucketAggregate>{};
   }
 
   Fault next_fault = Fault::kNone;
   std::set<std::string> applied_ids;
+  std::set<TokenId> used_tokens;
   std::vector<std::string> calls;
   int64_t sessions = 0;
   int64_t connected = 0;
 };
 
-TEST(OutcomeBuffer, FoldsReportsOfOneKeyIntoOneDelta) {
+TEST(OutcomeBuffer, HoldsOneRecordPerReportInArrivalOrder) {
   OutcomeBuffer buffer(100);
-  EXPECT_TRUE(buffer.Add(kPair, Strategy::kDirect, kBucket, OneSession(true)));
-  EXPECT_TRUE(buffer.Add(kPair, Strategy::kDirect, kBucket, OneSession(false)));
-  EXPECT_TRUE(buffer.Add(kPair, Strategy::kTurnOnly, kBucket, OneSession(true)));
+  EXPECT_EQ(buffer.Add(Report(1, true)), AddResult::kHeld);
+  EXPECT_EQ(buffer.Add(Report(2, false)), AddResult::kHeld);
+  EXPECT_EQ(buffer.Add(Report(3, true, Strategy::kTurnOnly)), AddResult::kHeld);
   EXPECT_EQ(buffer.held_reports(), 3);
-  EXPECT_EQ(buffer.pending_deltas(), 2);
   auto batch = buffer.NextBatch();
   ASSERT_TRUE(batch);
-  ASSERT_EQ(batch->deltas.size(), 2u);
-  EXPECT_EQ(batch->deltas[0].pair, kPair);
-  EXPECT_EQ(batch->deltas[0].strategy, Strategy::kDirect);
-  EXPECT_EQ(batch->deltas[0].bucket_start, kBucket);
-  EXPECT_EQ(batch->deltas[0].counts.sessions, 2);
-  EXPECT_EQ(batch->deltas[0].counts.connected, 1);
+  ASSERT_EQ(batch->sessions.size(), 3u);
+  EXPECT_EQ(batch->sessions[0].token_id, Id(1));
+  EXPECT_EQ(batch->sessions[1].token_id, Id(2));
+  EXPECT_FALSE(batch->sessions[1].outcome.connected);
+  EXPECT_EQ(batch->sessions[2].strategy, Strategy::kTurnOnly);
+  EXPECT_EQ(batch->sessions[2].outcome.attempts.size(), 1u);
   EXPECT_EQ(batch->flush_id.size(), 32u);
+}
+
+TEST(OutcomeBuffer, PendingDeltasCountsDistinctKeys) {
+  OutcomeBuffer buffer(100);
+  EXPECT_EQ(buffer.pending_deltas(), 0);
+  buffer.Add(Report(1, true, Strategy::kDirect));
+  buffer.Add(Report(2, false, Strategy::kDirect));  // same key as 1
+  buffer.Add(Report(3, true, Strategy::kTurnOnly));
+  buffer.Add(Report(4, true, Strategy::kDirect, kBucket + absl::Hours(1)));
+  EXPECT_EQ(buffer.pending_deltas(), 3);
+  ASSERT_TRUE(buffer.NextBatch());
+  EXPECT_EQ(buffer.pending_deltas(), 3);  // in flight, not written yet
+  // The next batch writes its own row for a key the batch in flight has too.
+  buffer.Add(Report(5, true, Strategy::kDirect));
+  EXPECT_EQ(buffer.pending_deltas(), 4);
+  buffer.Committed();
+  EXPECT_EQ(buffer.pending_deltas(), 1);
+}
+
+TEST(OutcomeBuffer, ADuplicateIsRecognisedWhilePending) {
+  OutcomeBuffer buffer(100);
+  EXPECT_EQ(buffer.Add(Report(1, true)), AddResult::kHeld);
+  EXPECT_EQ(buffer.Add(Report(1, false)), AddResult::kDuplicate);
+  EXPECT_EQ(buffer.held_reports(), 1);
+  auto batch = buffer.NextBatch();
+  ASSERT_TRUE(batch);
+  ASSERT_EQ(batch->sessions.size(), 1u);
+  EXPECT_TRUE(batch->sessions[0].outcome.connected);  // the first report stands
+}
+
+TEST(OutcomeBuffer, ADuplicateIsRecognisedWhileInFlight) {
+  OutcomeBuffer buffer(100);
+  buffer.Add(Report(1));
+  ASSERT_TRUE(buffer.NextBatch());
+  EXPECT_EQ(buffer.Add(Report(1)), AddResult::kDuplicate);
+  EXPECT_EQ(buffer.Add(Report(2)), AddResult::kHeld);
+  EXPECT_EQ(buffer.held_reports(), 2);
+}
+
+TEST(OutcomeBuffer, AfterCommitTheIdIsNoLongerHeldAndTheStoreCatchesIt) {
+  OutcomeBuffer buffer(100);
+  FakeStore store;
+  buffer.Add(Report(1));
+  auto written = FlushOnce(buffer, store);
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ(written->counted, 1);
+  EXPECT_EQ(buffer.held_reports(), 0);
+  // Forgotten here: held again, and refused as a duplicate by the store.
+  EXPECT_EQ(buffer.Add(Report(1)), AddResult::kHeld);
+  written = FlushOnce(buffer, store);
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ(written->counted, 0);
+  EXPECT_EQ(written->duplicates, 1);
+  EXPECT_EQ(store.sessions, 1);
 }
 
 TEST(OutcomeBuffer, NothingHeldMeansNoBatch) {
@@ -76,35 +162,37 @@ TEST(OutcomeBuffer, NothingHeldMeansNoBatch) {
   FakeStore store;
   auto written = FlushOnce(buffer, store);
   ASSERT_TRUE(written.ok());
-  EXPECT_EQ(*written, 0u);
+  EXPECT_EQ(*written, FlushResult{});
   EXPECT_TRUE(store.calls.empty());
 }
 
 TEST(OutcomeBuffer, RefusesBeyondTheBoundIncludingTheBatchInFlight) {
   OutcomeBuffer buffer(3);
-  for (int i = 0; i < 3; ++i)
-    EXPECT_TRUE(buffer.Add(kPair, Strategy::kDirect, kBucket, OneSession(true)));
-  EXPECT_FALSE(buffer.Add(kPair, Strategy::kDirect, kBucket, OneSession(true)));
+  for (uint8_t i = 0; i < 3; ++i) EXPECT_EQ(buffer.Add(Report(i)), AddResult::kHeld);
+  EXPECT_EQ(buffer.Add(Report(3)), AddResult::kFull);
+  // A retry of a held report is still a duplicate, not a refusal, when the buffer is full.
+  EXPECT_EQ(buffer.Add(Report(2)), AddResult::kDuplicate);
   ASSERT_TRUE(buffer.NextBatch());  // now in flight, still held
-  EXPECT_FALSE(buffer.Add(kPair, Strategy::kDirect, kBucket, OneSession(true)));
+  EXPECT_EQ(buffer.Add(Report(3)), AddResult::kFull);
+  EXPECT_EQ(buffer.Add(Report(0)), AddResult::kDuplicate);
   buffer.Committed();
   EXPECT_EQ(buffer.held_reports(), 0);
-  EXPECT_TRUE(buffer.Add(kPair, Strategy::kDirect, kBucket, OneSession(true)));
+  EXPECT_EQ(buffer.Add(Report(3)), AddResult::kHeld);
 }
 
 TEST(OutcomeBuffer, FailedWriteKeepsTheBatchAndItsId) {
   OutcomeBuffer buffer(100);
   FakeStore store;
-  buffer.Add(kPair, Strategy::kDirect, kBucket, OneSession(true));
+  buffer.Add(Report(1, true));
   store.next_fault = FakeStore::Fault::kBeforeCommit;
   EXPECT_FALSE(FlushOnce(buffer, store).ok());
   EXPECT_EQ(buffer.held_reports(), 1);
   // Reports arriving meanwhile wait for the next batch rather than changing the one in flight.
-  buffer.Add(kPair, Strategy::kDirect, kBucket, OneSession(false));
+  buffer.Add(Report(2, false));
   auto retry = buffer.NextBatch();
   ASSERT_TRUE(retry);
-  ASSERT_EQ(retry->deltas.size(), 1u);
-  EXPECT_EQ(retry->deltas[0].counts.sessions, 1);
+  ASSERT_EQ(retry->sessions.size(), 1u);
+  EXPECT_EQ(retry->sessions[0].token_id, Id(1));
   ASSERT_TRUE(FlushOnce(buffer, store).ok());
   ASSERT_TRUE(FlushOnce(buffer, store).ok());
   EXPECT_EQ(store.sessions, 2);
@@ -112,18 +200,43 @@ TEST(OutcomeBuffer, FailedWriteKeepsTheBatchAndItsId) {
   EXPECT_EQ(buffer.held_reports(), 0);
 }
 
-TEST(OutcomeBuffer, RetryAfterLostCommitAcknowledgementAppliesOnce) {
+TEST(OutcomeBuffer, RetryAfterLostCommitAcknowledgementKeepsTheFlushIdAndAppliesOnce) {
   OutcomeBuffer buffer(100);
   FakeStore store;
-  for (int i = 0; i < 5; ++i) buffer.Add(kPair, Strategy::kTurnFallback, kBucket, OneSession(true));
+  for (uint8_t i = 0; i < 5; ++i) buffer.Add(Report(i, true, Strategy::kTurnFallback));
   store.next_fault = FakeStore::Fault::kAfterCommit;
   EXPECT_FALSE(FlushOnce(buffer, store).ok());
   EXPECT_EQ(buffer.held_reports(), 5);  // not known to be committed: kept
-  ASSERT_TRUE(FlushOnce(buffer, store).ok());
+  EXPECT_EQ(buffer.Add(Report(4)), AddResult::kDuplicate);
+  auto retried = FlushOnce(buffer, store);
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(*retried, FlushResult{});  // the store had it already
   ASSERT_EQ(store.calls.size(), 2u);
   EXPECT_EQ(store.calls[0], store.calls[1]);  // the retry carried the same flush id
   EXPECT_EQ(store.sessions, 5);
   EXPECT_EQ(buffer.held_reports(), 0);
+}
+
+TEST(OutcomeBuffer, ConcurrentAddsOfTheSameIdsHoldEachOnce) {
+  OutcomeBuffer buffer(1000);
+  std::map<AddResult, int> results[4];
+  {
+    std::vector<std::jthread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 200; ++i) ++results[t][buffer.Add(Report(static_cast<uint8_t>(i)))];
+      });
+    }
+  }
+  int held = 0;
+  int duplicates = 0;
+  for (auto& r : results) {
+    held += r[AddResult::kHeld];
+    duplicates += r[AddResult::kDuplicate];
+  }
+  EXPECT_EQ(held, 200);
+  EXPECT_EQ(duplicates, 600);
+  EXPECT_EQ(buffer.held_reports(), 200);
 }
 
 TEST(OutcomeBuffer, FlushIdsAreUnique) {
