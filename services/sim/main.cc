@@ -7,13 +7,16 @@
 // error.
 #include <cstdint>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "lib/auth/jwks.h"
 #include "lib/config/flags.h"
 #include "lib/telemetry/logging.h"
 #include "services/sim/evaluation.h"
+#include "services/sim/identity.h"
 #include "services/sim/model.h"
 #include "services/sim/report.h"
 #include "services/sim/runner.h"
@@ -46,6 +49,9 @@ int main(int argc, char** argv) {
   double rate = 2000;
   bool json = false;
   std::string log_level = "info";
+  std::string keys_file;
+  std::string kid;
+  int64_t installs = advisor::sim::kDefaultInstalls;
 
   advisor::config::FlagSet flags("advisor-sim --scenario FILE [flags]", kSummary);
   flags.HostPort("target", "ADVISOR_SIM_TARGET", &target, "advisor-server gRPC address");
@@ -59,6 +65,14 @@ int main(int argc, char** argv) {
                "sessions started per second at most, like a fleet's arrival rate; 0 = as fast as "
                "the server answers",
                0, 1e6);
+  flags.String("auth-keys-file", "ADVISOR_SIM_AUTH_KEYS_FILE", &keys_file,
+               "JWKS with a private key: each install sends its own JWT signed with it; without "
+               "one, no JWT is sent (for a server with --allow-anonymous)");
+  flags.String("auth-kid", "ADVISOR_SIM_AUTH_KID", &kid,
+               "kid of the signing key; empty = the first key with a private part");
+  flags.Int("installs", "ADVISOR_SIM_INSTALLS", &installs,
+            "installs of the app, each its own identity; sessions are spread over them", 1,
+            100'000'000);
   flags.Bool("json", "ADVISOR_SIM_JSON", &json, "print the report as JSON");
   flags.String("log-level", "ADVISOR_SIM_LOG_LEVEL", &log_level,
                "trace, debug, info, warn, error (logs go to stderr)");
@@ -86,14 +100,38 @@ int main(int argc, char** argv) {
                    scenario->phases[p].at_session, count);
     }
   }
-  const auto drawn = advisor::sim::DrawSessions(*scenario, count, static_cast<uint64_t>(seed));
+  const auto drawn =
+      advisor::sim::DrawSessions(*scenario, count, static_cast<uint64_t>(seed), installs);
 
   advisor::sim::RunOptions options;
   options.target = target;
   options.concurrency = static_cast<int>(concurrency);
   options.rate = rate;
-  spdlog::info("scenario \"{}\": {} sessions against {}, {} in flight, at most {} sessions/s",
-               scenario->name, count, target, concurrency, rate);
+  std::unique_ptr<advisor::sim::InstallCredentials> credentials;
+  if (!keys_file.empty()) {
+    auto keys = advisor::auth::KeySet::FromFile(keys_file);
+    if (!keys.ok()) {
+      spdlog::error("--auth-keys-file: {}", keys.status().message());
+      return 1;
+    }
+    auto created = advisor::sim::InstallCredentials::Create(*std::move(keys), kid);
+    if (!created.ok()) {
+      spdlog::error("--auth-keys-file {}: {}", keys_file, created.status().message());
+      return 1;
+    }
+    credentials = *std::move(created);
+    options.credentials = [&credentials](int64_t install) {
+      return credentials->Jwt(install, absl::Now());
+    };
+  } else if (!kid.empty()) {
+    std::cerr << "advisor-sim: --auth-kid needs --auth-keys-file\n";
+    return 2;
+  }
+  spdlog::info("scenario \"{}\": {} sessions against {}, {} in flight, at most {} sessions/s, {}",
+               scenario->name, count, target, concurrency, rate,
+               credentials ? absl::StrFormat("%d installs with JWTs signed by key \"%s\"", installs,
+                                             credentials->kid())
+                           : std::string("anonymous"));
   auto run = Drive(options, *scenario, drawn);
   if (!run.ok()) {
     spdlog::error("{}", run.status().message());

@@ -69,9 +69,19 @@ void AddRelay(const Scenario& scenario, double weight, double start_ms, double l
   out.relay_share += weight;
 }
 
+// SplitMix64's finaliser: a well-mixed 64-bit hash, so that neighbouring sessions land on
+// unrelated installs.
+uint64_t Mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
 }  // namespace
 
-std::vector<Session> DrawSessions(const Scenario& scenario, int64_t count, uint64_t seed) {
+std::vector<Session> DrawSessions(const Scenario& scenario, int64_t count, uint64_t seed,
+                                  int64_t installs) {
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<double> uniform(0.0, 1.0);
   std::normal_distribution<double> normal(0.0, 1.0);
@@ -94,6 +104,10 @@ std::vector<Session> DrawSessions(const Scenario& scenario, int64_t count, uint6
     s.relay_ok = uniform(rng) < scenario.relay_success;
     s.relay_ms =
         ToMs(scenario.relay_time.median_ms * std::exp(scenario.relay_time.sigma * normal(rng)));
+    if (installs > 1) {
+      s.install = static_cast<int64_t>(Mix(Mix(seed) ^ static_cast<uint64_t>(i)) %
+                                       static_cast<uint64_t>(installs));
+    }
     sessions.push_back(s);
   }
   return sessions;

@@ -30,14 +30,23 @@ struct Session {
   uint32_t direct_ms = 0;  // how long the direct path takes to connect, if it exists
   bool relay_ok = false;
   uint32_t relay_ms = 0;  // how long the relay takes to connect, or to fail
+  int64_t install = 0;    // which install of the app ran it: its identity towards the server
 
   NatPair true_pair() const { return NatPair::Of(local, remote); }
   NatPair reported_pair() const { return NatPair::Of(local_reported, remote_reported); }
 };
 
+// Enough installs that, with the server's default cap of 3 reports per identity, pair and hourly
+// bucket, almost no honest report of the shipped scenarios (at most 200,000 sessions, all in one
+// hour) is capped: an install then has about 2 sessions in the whole run, spread over the pairs.
+inline constexpr int64_t kDefaultInstalls = 100'000;
+
 // Draws sessions [0, count) from `scenario` with a generator seeded by `seed`: the same scenario,
-// count and seed always give the same sessions.
-std::vector<Session> DrawSessions(const Scenario& scenario, int64_t count, uint64_t seed);
+// count and seed always give the same sessions. Each session's install is uniform in
+// [0, installs), hashed from the seed and the session's index rather than drawn from the
+// generator, so that the number of installs never changes the sessions' outcomes.
+std::vector<Session> DrawSessions(const Scenario& scenario, int64_t count, uint64_t seed,
+                                  int64_t installs = 1);
 
 // What a client does: a strategy and, unless TURN_ONLY, how long it tries direct first.
 struct Choice {

@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "connectivity/advisor/v1/advisor.grpc.pb.h"
 #include "spdlog/spdlog.h"
@@ -112,16 +113,18 @@ class Driver {
     // The current RPC's context. Replacing it inside that RPC's own completion callback is safe:
     // gRPC's callback tag holds its own reference to the call until the callback returns.
     std::unique_ptr<grpc::ClientContext> context;
+    std::string bearer;  // the session's "Bearer <jwt>", empty without credentials
     v1::GetStrategyRequest strategy_request;
     v1::GetStrategyResponse strategy_response;
     v1::ReportOutcomeRequest report_request;
     v1::ReportOutcomeResponse report_response;
   };
 
-  std::unique_ptr<grpc::ClientContext> NewContext() const {
+  std::unique_ptr<grpc::ClientContext> NewContext(const std::string& bearer) const {
     auto context = std::make_unique<grpc::ClientContext>();
     context->set_deadline(std::chrono::system_clock::now() +
                           absl::ToChronoMilliseconds(options_.rpc_timeout));
+    if (!bearer.empty()) context->AddMetadata("authorization", bearer);
     return context;
   }
 
@@ -148,10 +151,23 @@ class Driver {
 
   void Begin(Slot& slot) {
     const Session& session = sessions_[slot.index];
+    slot.bearer.clear();
+    if (options_.credentials) {
+      absl::StatusOr<std::string> jwt = options_.credentials(session.install);
+      if (!jwt.ok()) {
+        RecordError(
+            result_.stats.get_strategy_errors,
+            absl::StrFormat("no JWT for install %d: %s", session.install, jwt.status().message()));
+        completed_.fetch_add(1);
+        StartNext(slot);
+        return;
+      }
+      slot.bearer = absl::StrCat("Bearer ", *jwt);
+    }
     SetReport(slot.strategy_request.mutable_local(), session.local_reported);
     SetReport(slot.strategy_request.mutable_remote(), session.remote_reported);
     slot.strategy_response.Clear();
-    slot.context = NewContext();
+    slot.context = NewContext(slot.bearer);
     stub_->async()->GetStrategy(slot.context.get(), &slot.strategy_request, &slot.strategy_response,
                                 [this, &slot](grpc::Status status) { OnStrategy(slot, status); });
   }
@@ -174,7 +190,7 @@ class Driver {
     const Played played = Play(sessions_[slot.index], *choice, scenario_.budget_ms);
     slot.report_request.set_decision_token(slot.strategy_response.decision_token());
     FillReport(played, slot.strategy_response.preferred_turn_transport(), slot.report_request);
-    slot.context = NewContext();
+    slot.context = NewContext(slot.bearer);
     stub_->async()->ReportOutcome(slot.context.get(), &slot.report_request, &slot.report_response,
                                   [this, &slot](grpc::Status s) { OnReport(slot, s); });
   }

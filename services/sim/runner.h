@@ -10,6 +10,7 @@
 #define ADVISOR_SERVICES_SIM_RUNNER_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -35,6 +36,9 @@ struct RunOptions {
   int64_t max_errors = 100;
   // How often progress is logged.
   absl::Duration progress_interval = absl::Seconds(5);
+  // The JWT of an install (Session::install), sent as "authorization: Bearer" on both RPCs; unset
+  // for a server that allows anonymous callers. A failure counts as a failed GetStrategy.
+  std::function<absl::StatusOr<std::string>(int64_t install)> credentials;
 };
 
 struct RunStats {

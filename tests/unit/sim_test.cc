@@ -3,13 +3,18 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "lib/auth/jwks.h"
+#include "lib/auth/jwt.h"
 #include "services/sim/evaluation.h"
+#include "services/sim/identity.h"
 #include "services/sim/model.h"
 #include "services/sim/scenario.h"
 
@@ -278,6 +283,32 @@ TEST(DrawTest, SameSeedSameSessions) {
   EXPECT_GT(differ, 400);
 }
 
+TEST(DrawTest, InstallsAreSpreadAndNeverShiftTheOutcomes) {
+  const Scenario s = Parse(ScenarioJson(R"(, "misreport": 0.2)"));
+  const auto one = DrawSessions(s, 5000, 42);
+  const auto many = DrawSessions(s, 5000, 42, 100);
+  const auto again = DrawSessions(s, 5000, 42, 100);
+  const auto other_seed = DrawSessions(s, 5000, 43, 100);
+  std::vector<int> per_install(100, 0);
+  int moved = 0;
+  for (size_t i = 0; i < one.size(); ++i) {
+    EXPECT_EQ(one[i].install, 0);
+    ASSERT_GE(many[i].install, 0);
+    ASSERT_LT(many[i].install, 100);
+    ++per_install[static_cast<size_t>(many[i].install)];
+    EXPECT_EQ(many[i].install, again[i].install);
+    moved += many[i].install != other_seed[i].install;
+    // The install is not drawn from the outcomes' generator.
+    EXPECT_EQ(one[i].local_reported, many[i].local_reported);
+    EXPECT_EQ(one[i].direct_ms, many[i].direct_ms);
+    EXPECT_EQ(one[i].relay_ms, many[i].relay_ms);
+  }
+  // 50 sessions per install on average; a fair draw keeps each within a wide band.
+  EXPECT_GT(*std::min_element(per_install.begin(), per_install.end()), 20);
+  EXPECT_LT(*std::max_element(per_install.begin(), per_install.end()), 90);
+  EXPECT_GT(moved, 4800);
+}
+
 TEST(DrawTest, FollowsTheMixMisreportsAndPhases) {
   const Scenario s = Parse(ScenarioJson(R"(, "sessions": 20000, "misreport": 0.1,
       "phases": [{"at_session": 10000, "pairs": [
@@ -528,6 +559,61 @@ TEST(EvaluateTest, WindowsShowWhenTheAdvisorRecoversFromAPhaseChange) {
   ASSERT_EQ(e.phases.size(), 2u);
   EXPECT_EQ(e.phases[1].from_session, 5000);
   EXPECT_EQ(e.phases[1].to_session, 10000);
+}
+
+// --- install identities ------------------------------------------------------------------------
+
+class InstallCredentialsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto jwks = auth::GenerateJwks("HS256", "sim-key");
+    ASSERT_TRUE(jwks.ok()) << jwks.status();
+    keys_file_ = std::filesystem::path(::testing::TempDir()) / "sim_install_keys.jwks";
+    std::ofstream(keys_file_) << *jwks;
+    auto keys = auth::KeySet::FromJson(*jwks);
+    ASSERT_TRUE(keys.ok()) << keys.status();
+    keys_ = *std::move(keys);
+  }
+
+  // The subject the server would see for `jwt` at `now`.
+  std::string SubjectOf(const std::string& jwt, absl::Time now) {
+    auth::VerifierOptions options;
+    options.keys_file = keys_file_.string();
+    auto verifier = auth::JwtVerifier::Create(options);
+    EXPECT_TRUE(verifier.ok()) << verifier.status();
+    if (!verifier.ok()) return "";
+    auto principal = (*verifier)->Verify(jwt, now);
+    EXPECT_TRUE(principal.ok()) << principal.status();
+    return principal.ok() ? principal->subject : "";
+  }
+
+  std::filesystem::path keys_file_;
+  auth::KeySet keys_;
+};
+
+TEST_F(InstallCredentialsTest, OneVerifiableJwtPerInstallReusedUntilNearExpiry) {
+  auto credentials = InstallCredentials::Create(keys_, "", absl::Hours(1));
+  ASSERT_TRUE(credentials.ok()) << credentials.status();
+  EXPECT_EQ((*credentials)->kid(), "sim-key");
+  const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  auto first = (*credentials)->Jwt(7, now);
+  auto reused = (*credentials)->Jwt(7, now + absl::Minutes(50));
+  auto other = (*credentials)->Jwt(8, now);
+  auto renewed = (*credentials)->Jwt(7, now + absl::Minutes(55));
+  ASSERT_TRUE(first.ok() && reused.ok() && other.ok() && renewed.ok());
+  EXPECT_EQ(*first, *reused);
+  EXPECT_NE(*first, *other);
+  EXPECT_NE(*first, *renewed);
+  EXPECT_EQ(SubjectOf(*first, now), InstallSubject(7));
+  EXPECT_EQ(SubjectOf(*other, now), InstallSubject(8));
+  EXPECT_EQ(SubjectOf(*renewed, now + absl::Minutes(55)), InstallSubject(7));
+  EXPECT_NE(InstallSubject(7), InstallSubject(8));
+}
+
+TEST_F(InstallCredentialsTest, RefusesAnUnknownKid) {
+  auto credentials = InstallCredentials::Create(keys_, "no-such-key");
+  ASSERT_FALSE(credentials.ok());
+  EXPECT_THAT(credentials.status().message(), HasSubstr("no-such-key"));
 }
 
 }  // namespace

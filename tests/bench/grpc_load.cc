@@ -1,0 +1,394 @@
+// grpc_load: the load generator of tests/bench/grpc.sh. One process drives advisor-server over C
+// separate connections with M RPCs outstanding on each, for a fixed number of requests, and prints
+// the rate, the gRPC status counts and the latency percentiles.
+//
+//   grpc_load health --target 127.0.0.1:50051 -n 200000
+//   grpc_load get-strategy --target ... --jwt "$JWT" --tokens-out tokens.tsv
+//   grpc_load report --target ... --jwt "$JWT" --tokens-in tokens.tsv
+//
+// Why not h2load: it sends the same bytes every time, and ReportOutcome needs a distinct decision
+// token per request now that a repeated token is counted once. The three modes share this one
+// client, so their rates compare like with like. A JWT, when given, is sent on the advisor's RPCs
+// (never on Health/Check, which needs none) and reused across requests, as a client would.
+//
+// Output: one line of key=value pairs (mode, requests, ok, seconds, rps, p50_ms, p99_ms,
+// client_cpu_us, the load generator's own CPU time per request, which shares the machine with the
+// server, and errors=CODE:N,... when some RPC was not OK). Exit status: 0 when every RPC was OK, 1
+// when some were not or the server could not be reached, 2 on a usage error.
+#include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "connectivity/advisor/v1/advisor.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "lib/config/flags.h"
+
+namespace {
+
+namespace v1 = connectivity::advisor::v1;
+namespace health = grpc::health::v1;
+
+constexpr char kSummary[] =
+    "Load generator of tests/bench/grpc.sh. Commands:\n"
+    "  health         grpc.health.v1.Health/Check (no JWT)\n"
+    "  get-strategy   GetStrategy for full_cone x symmetric; --tokens-out keeps the answers\n"
+    "  report         one ReportOutcome per line of --tokens-in, each token used once, with a\n"
+    "                 report consistent with the answer's strategy and timeout";
+
+// A direct attempt that succeeds this fast fits within any advised timeout the server gives
+// full_cone x symmetric (at least seconds); a shorter timeout caps it.
+constexpr uint32_t kDirectConnectMs = 1200;
+constexpr uint32_t kRelayConnectMs = 300;
+
+// One answer of GetStrategy, as kept in the tokens file: "TOKEN<TAB>STRATEGY<TAB>TIMEOUT_MS".
+struct Answer {
+  std::string token;
+  v1::Strategy strategy = v1::STRATEGY_UNSPECIFIED;
+  uint32_t direct_timeout_ms = 0;
+};
+
+absl::StatusOr<std::vector<Answer>> ReadAnswers(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  std::vector<Answer> answers;
+  std::string line;
+  for (int64_t n = 1; std::getline(in, line); ++n) {
+    if (line.empty()) continue;
+    std::vector<std::string> fields = absl::StrSplit(line, '\t');
+    int strategy = 0;
+    uint32_t timeout = 0;
+    if (fields.size() != 3 || fields[0].empty() || !absl::SimpleAtoi(fields[1], &strategy) ||
+        !v1::Strategy_IsValid(strategy) || !absl::SimpleAtoi(fields[2], &timeout)) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s:%d: expected TOKEN<TAB>STRATEGY<TAB>TIMEOUT_MS", path, n));
+    }
+    answers.push_back({std::move(fields[0]), static_cast<v1::Strategy>(strategy), timeout});
+  }
+  return answers;
+}
+
+// What a client that followed `answer` would report: TURN_ONLY relays at once; otherwise the
+// direct attempt succeeds within the advised timeout.
+void FillReport(const Answer& answer, v1::ReportOutcomeRequest& request) {
+  request.set_decision_token(answer.token);
+  v1::Attempt* attempt = request.add_attempts();
+  attempt->set_result(v1::ATTEMPT_RESULT_SUCCEEDED);
+  uint32_t ms = 0;
+  if (answer.strategy == v1::STRATEGY_TURN_ONLY) {
+    ms = kRelayConnectMs;
+    attempt->set_path(v1::PATH_RELAY);
+    attempt->set_transport(v1::TURN_TRANSPORT_UDP);
+  } else {
+    ms = std::max<uint32_t>(1, std::min(kDirectConnectMs, answer.direct_timeout_ms));
+    attempt->set_path(v1::PATH_DIRECT);
+  }
+  attempt->set_duration_ms(ms);
+  request.set_connected(true);
+  request.set_time_to_connect_ms(ms);
+}
+
+struct Settings {
+  std::string target = "127.0.0.1:50051";
+  int64_t channels = 16;
+  int64_t outstanding = 32;
+  int64_t requests = 200000;
+  std::string jwt;
+  std::string tokens_in;
+  std::string tokens_out;
+  absl::Duration rpc_timeout = absl::Seconds(10);
+  absl::Duration connect_timeout = absl::Seconds(10);
+};
+
+// Starts request `index` on `channel` with `context`; calls `done` with its status.
+using StartFn = std::function<void(size_t channel, size_t index, grpc::ClientContext* context,
+                                   std::function<void(grpc::Status)> done)>;
+
+struct Outcome {
+  double seconds = 0;
+  std::vector<int64_t> by_code = std::vector<int64_t>(17, 0);
+  std::vector<uint32_t> latency_us;  // of every request, in index order
+};
+
+// The one client loop: `channels` × `outstanding` slots; each slot claims the next request index
+// when its previous request completes, until `requests` have been started.
+class Load {
+ public:
+  Load(size_t channels, size_t outstanding, size_t requests, absl::Duration rpc_timeout,
+       StartFn start)
+      : slots_(channels * outstanding),
+        channels_(channels),
+        requests_(requests),
+        rpc_timeout_(rpc_timeout),
+        start_(std::move(start)) {
+    for (auto& count : by_code_) count.store(0);
+    outcome_.latency_us.resize(requests);
+  }
+
+  Outcome Run() {
+    const auto began = std::chrono::steady_clock::now();
+    active_ = slots_.size();
+    for (size_t s = 0; s < slots_.size(); ++s) Next(s);
+    {
+      std::unique_lock lock(mu_);
+      done_cv_.wait(lock, [this] { return active_ == 0; });
+    }
+    outcome_.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+    for (size_t c = 0; c < by_code_.size(); ++c) outcome_.by_code[c] = by_code_[c].load();
+    return std::move(outcome_);
+  }
+
+ private:
+  struct Slot {
+    // Replacing the context inside its own RPC's completion callback is safe: gRPC's callback
+    // holds its own reference to the call until the callback returns.
+    std::unique_ptr<grpc::ClientContext> context;
+    std::chrono::steady_clock::time_point sent;
+  };
+
+  void Next(size_t s) {
+    const size_t index = next_.fetch_add(1);
+    if (index >= requests_) {
+      std::lock_guard lock(mu_);
+      if (--active_ == 0) done_cv_.notify_all();
+      return;
+    }
+    Slot& slot = slots_[s];
+    slot.context = std::make_unique<grpc::ClientContext>();
+    slot.context->set_deadline(std::chrono::system_clock::now() +
+                               absl::ToChronoMilliseconds(rpc_timeout_));
+    slot.sent = std::chrono::steady_clock::now();
+    start_(s % channels_, index, slot.context.get(), [this, s, index](grpc::Status status) {
+      const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::steady_clock::now() - slots_[s].sent)
+                          .count();
+      outcome_.latency_us[index] = static_cast<uint32_t>(std::min<int64_t>(us, UINT32_MAX));
+      const size_t code = static_cast<size_t>(status.error_code());
+      by_code_[code < by_code_.size() ? code : by_code_.size() - 1].fetch_add(1);
+      Next(s);
+    });
+  }
+
+  std::vector<Slot> slots_;
+  const size_t channels_;
+  const size_t requests_;
+  const absl::Duration rpc_timeout_;
+  const StartFn start_;
+  std::atomic<size_t> next_{0};
+  std::array<std::atomic<int64_t>, 17> by_code_;
+  std::mutex mu_;
+  std::condition_variable done_cv_;
+  size_t active_ = 0;  // guarded by mu_
+  Outcome outcome_;    // latency_us[i] written by the one callback of request i
+};
+
+// Separate connections: a channel argument unique to each channel keeps gRPC from sharing one
+// subchannel between them.
+absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> Connect(const Settings& settings) {
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  const auto deadline =
+      std::chrono::system_clock::now() + absl::ToChronoMilliseconds(settings.connect_timeout);
+  for (int64_t i = 0; i < settings.channels; ++i) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    args.SetInt("grpc_load.channel", static_cast<int>(i));
+    auto channel =
+        grpc::CreateCustomChannel(settings.target, grpc::InsecureChannelCredentials(), args);
+    if (!channel->WaitForConnected(deadline)) {
+      return absl::UnavailableError(
+          absl::StrFormat("cannot connect to %s within %s", settings.target,
+                          absl::FormatDuration(settings.connect_timeout)));
+    }
+    channels.push_back(std::move(channel));
+  }
+  return channels;
+}
+
+double PercentileMs(std::vector<uint32_t> us, double q) {
+  if (us.empty()) return 0;
+  const size_t k = std::min(us.size() - 1, static_cast<size_t>(q * static_cast<double>(us.size())));
+  std::nth_element(us.begin(), us.begin() + static_cast<std::ptrdiff_t>(k), us.end());
+  return us[k] / 1000.0;
+}
+
+// This process's CPU time so far, user and system.
+double CpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+std::string CodeName(size_t code) {
+  static constexpr const char* kNames[] = {"OK",
+                                           "CANCELLED",
+                                           "UNKNOWN",
+                                           "INVALID_ARGUMENT",
+                                           "DEADLINE_EXCEEDED",
+                                           "NOT_FOUND",
+                                           "ALREADY_EXISTS",
+                                           "PERMISSION_DENIED",
+                                           "RESOURCE_EXHAUSTED",
+                                           "FAILED_PRECONDITION",
+                                           "ABORTED",
+                                           "OUT_OF_RANGE",
+                                           "UNIMPLEMENTED",
+                                           "INTERNAL",
+                                           "UNAVAILABLE",
+                                           "DATA_LOSS",
+                                           "UNAUTHENTICATED"};
+  return code < std::size(kNames) ? kNames[code] : absl::StrCat(code);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Settings settings;
+  advisor::config::FlagSet flags("grpc_load health|get-strategy|report [flags]", kSummary);
+  flags.HostPort("target", "", &settings.target, "advisor-server gRPC address");
+  flags.Int("channels", "", &settings.channels, "separate connections", 1, 1024);
+  flags.Int("outstanding", "", &settings.outstanding, "RPCs in flight on each connection", 1, 4096);
+  flags.Int("requests", "", &settings.requests,
+            "requests to send; report sends at most one per token", 1, 100'000'000);
+  flags.Secret("jwt", "ADVISOR_JWT", &settings.jwt,
+               "JWT sent as 'authorization: Bearer' on GetStrategy and ReportOutcome");
+  flags.String("tokens-in", "", &settings.tokens_in, "report: the answers get-strategy kept");
+  flags.String("tokens-out", "", &settings.tokens_out,
+               "get-strategy: keep each OK answer's token, strategy and timeout here");
+  flags.Duration("rpc-timeout", "", &settings.rpc_timeout, "deadline of each RPC");
+  flags.Duration("connect-timeout", "", &settings.connect_timeout, "time to connect every channel");
+  const advisor::config::ParsedCommand cli = advisor::config::ParseCommand(
+      flags, argc, argv, "grpc_load", {"health", "get-strategy", "report"});
+  if (cli.exit_code) return *cli.exit_code;
+  const std::string& mode = cli.command;
+  if ((mode == "report") != !settings.tokens_in.empty()) {
+    std::cerr << "grpc_load: --tokens-in is for report, and report needs it\n";
+    return 2;
+  }
+  if (!settings.tokens_out.empty() && mode != "get-strategy") {
+    std::cerr << "grpc_load: --tokens-out is for get-strategy\n";
+    return 2;
+  }
+
+  std::vector<Answer> answers;
+  if (mode == "report") {
+    auto read = ReadAnswers(settings.tokens_in);
+    if (!read.ok()) {
+      std::cerr << "grpc_load: " << read.status().message() << "\n";
+      return 1;
+    }
+    answers = std::move(*read);
+    if (answers.empty()) {
+      std::cerr << "grpc_load: no tokens in " << settings.tokens_in << "\n";
+      return 1;
+    }
+  }
+  const size_t requests = mode == "report"
+                              ? std::min(answers.size(), static_cast<size_t>(settings.requests))
+                              : static_cast<size_t>(settings.requests);
+
+  auto channels = Connect(settings);
+  if (!channels.ok()) {
+    std::cerr << "grpc_load: " << channels.status().message() << "\n";
+    return 1;
+  }
+  const std::string bearer = settings.jwt.empty() ? "" : absl::StrCat("Bearer ", settings.jwt);
+  auto authorize = [&bearer](grpc::ClientContext* context) {
+    if (!bearer.empty()) context->AddMetadata("authorization", bearer);
+  };
+
+  // Requests and responses live per request index: each is touched by its own RPC only.
+  std::vector<std::unique_ptr<v1::ConnectivityAdvisor::Stub>> advisor_stubs;
+  std::vector<std::unique_ptr<health::Health::Stub>> health_stubs;
+  for (const auto& channel : *channels) {
+    advisor_stubs.push_back(v1::ConnectivityAdvisor::NewStub(channel));
+    health_stubs.push_back(health::Health::NewStub(channel));
+  }
+  StartFn start;
+  health::HealthCheckRequest health_request;
+  std::vector<health::HealthCheckResponse> health_responses;
+  v1::GetStrategyRequest strategy_request;
+  std::vector<v1::GetStrategyResponse> strategy_responses;
+  std::vector<v1::ReportOutcomeRequest> report_requests;
+  std::vector<v1::ReportOutcomeResponse> report_responses;
+  if (mode == "health") {
+    health_responses.resize(requests);
+    start = [&](size_t c, size_t i, grpc::ClientContext* context, auto done) {
+      health_stubs[c]->async()->Check(context, &health_request, &health_responses[i],
+                                      std::move(done));
+    };
+  } else if (mode == "get-strategy") {
+    strategy_request.mutable_local()->set_nat_type(v1::NAT_TYPE_FULL_CONE);
+    strategy_request.mutable_local()->set_confidence(0.9f);
+    strategy_request.mutable_remote()->set_nat_type(v1::NAT_TYPE_SYMMETRIC);
+    strategy_request.mutable_remote()->set_confidence(0.8f);
+    strategy_responses.resize(requests);
+    start = [&](size_t c, size_t i, grpc::ClientContext* context, auto done) {
+      authorize(context);
+      advisor_stubs[c]->async()->GetStrategy(context, &strategy_request, &strategy_responses[i],
+                                             std::move(done));
+    };
+  } else {
+    // Built before the clock starts, like the bodies h2load was given.
+    report_requests.resize(requests);
+    report_responses.resize(requests);
+    for (size_t i = 0; i < requests; ++i) FillReport(answers[i], report_requests[i]);
+    start = [&](size_t c, size_t i, grpc::ClientContext* context, auto done) {
+      authorize(context);
+      advisor_stubs[c]->async()->ReportOutcome(context, &report_requests[i], &report_responses[i],
+                                               std::move(done));
+    };
+  }
+
+  const double cpu_before = CpuSeconds();
+  Load load(channels->size(), static_cast<size_t>(settings.outstanding), requests,
+            settings.rpc_timeout, std::move(start));
+  const Outcome outcome = load.Run();
+  const double cpu_seconds = CpuSeconds() - cpu_before;
+
+  if (!settings.tokens_out.empty()) {
+    std::ofstream out(settings.tokens_out);
+    for (const v1::GetStrategyResponse& r : strategy_responses) {
+      if (r.decision_token().empty()) continue;  // a failed RPC leaves its response empty
+      out << r.decision_token() << '\t' << static_cast<int>(r.strategy()) << '\t'
+          << r.direct_timeout_ms() << '\n';
+    }
+    if (!out.flush()) {
+      std::cerr << "grpc_load: cannot write " << settings.tokens_out << "\n";
+      return 1;
+    }
+  }
+
+  const int64_t ok = outcome.by_code[0];
+  std::string errors;
+  for (size_t c = 1; c < outcome.by_code.size(); ++c) {
+    if (outcome.by_code[c] == 0) continue;
+    absl::StrAppend(&errors, errors.empty() ? "" : ",", CodeName(c), ":", outcome.by_code[c]);
+  }
+  std::cout << absl::StrFormat(
+      "mode=%s requests=%d ok=%d seconds=%.3f rps=%.0f p50_ms=%.2f p99_ms=%.2f%s\n", mode, requests,
+      ok, outcome.seconds,
+      outcome.seconds > 0 ? static_cast<double>(requests) / outcome.seconds : 0,
+      PercentileMs(outcome.latency_us, 0.50), PercentileMs(outcome.latency_us, 0.99),
+      errors.empty() ? "" : absl::StrCat(" errors=", errors));
+  return ok == static_cast<int64_t>(requests) ? 0 : 1;
+}
