@@ -385,10 +385,12 @@ int main(int argc, char** argv) {
     absl::StrAppend(&errors, errors.empty() ? "" : ",", CodeName(c), ":", outcome.by_code[c]);
   }
   std::cout << absl::StrFormat(
-      "mode=%s requests=%d ok=%d seconds=%.3f rps=%.0f p50_ms=%.2f p99_ms=%.2f%s\n", mode, requests,
-      ok, outcome.seconds,
+      "mode=%s requests=%d ok=%d seconds=%.3f rps=%.0f p50_ms=%.2f p99_ms=%.2f "
+      "client_cpu_us=%.1f%s\n",
+      mode, requests, ok, outcome.seconds,
       outcome.seconds > 0 ? static_cast<double>(requests) / outcome.seconds : 0,
       PercentileMs(outcome.latency_us, 0.50), PercentileMs(outcome.latency_us, 0.99),
+      1e6 * cpu_seconds / static_cast<double>(requests),
       errors.empty() ? "" : absl::StrCat(" errors=", errors));
   return ok == static_cast<int64_t>(requests) ? 0 : 1;
 }
