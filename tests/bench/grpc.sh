@@ -1,34 +1,45 @@
 #!/usr/bin/env bash
-# tests/bench/grpc.sh — gRPC throughput benchmark of advisor-server, plus a no-lost-reports check.
-# A benchmark, not a test: ctest does not run it.
+# tests/bench/grpc.sh — gRPC throughput benchmark of advisor-server with authentication on, plus a
+# no-lost-reports check. A benchmark, not a test: ctest does not run it.
 #
 # Starts a throwaway stack (PostgreSQL 15 cluster in a temp dir on a free port, advisor-server on free
-# loopback ports; everything is stopped and removed on exit), then drives it with h2load
-# (-t 1 -c 16 -m 32, -n requests per method, in R interleaved rounds; medians reported) in one run:
-#   1. grpc.health.v1.Health/Check                              the baseline
-#   2. connectivity.advisor.v1.ConnectivityAdvisor/GetStrategy   goal: >= 0.9 x baseline req/s
-#   3. connectivity.advisor.v1.ConnectivityAdvisor/ReportOutcome goal: >= 0.8 x baseline req/s
-#      (every request carries the same real decision token, from `advisorctl get-strategy --json`)
-# h2load counts any HTTP 200 as a success while gRPC puts its status in trailers, so the gRPC status
-# counts come from the server's own grpc_server_handled_total counters.
+# loopback ports with a JWKS of one HS256 and one ES256 key and the rate limit off; everything is
+# stopped and removed on exit), mints one JWT per algorithm with `advisorctl mint-jwt`, then drives
+# the server with tests/bench/grpc_load (16 connections × 32 RPCs outstanding, -n requests per load,
+# in R interleaved rounds; medians reported). Each round:
+#   1. grpc.health.v1.Health/Check          the baseline (no JWT, as Kubernetes probes)
+#   2. GetStrategy, HS256 JWT               goal: >= 0.85 x baseline req/s
+#   3. ReportOutcome, HS256 JWT             goal: >= 0.8 x baseline req/s
+#   4. GetStrategy, ES256 JWT               goal: >= 0.85 x baseline req/s
+#   5. ReportOutcome, ES256 JWT             goal: >= 0.8 x baseline req/s
+# A JWT is reused across all the requests of its identity, as a client reuses its access token.
+# Decision tokens are single-use: each ReportOutcome load sends one report per token its
+# GetStrategy load received, each consistent with the answer (a direct success within the advised
+# timeout, or a relay success under TURN_ONLY).
+# With --no-auth the server allows anonymous callers instead and the rounds are Health/Check,
+# GetStrategy, ReportOutcome without a JWT: the cost of authentication is the difference.
 #
 # Durability check: acknowledged = grpc_server_handled_total{ReportOutcome, grpc_code="OK"} from
 # /metrics; then SIGTERM (the server flushes on shutdown); stored = sum(sessions) in
-# outcome_aggregates. Prints both and "missing: N"; exits non-zero if N != 0 (N < 0 would mean reports
-# applied twice). With --strict, a missed throughput goal also fails.
+# outcome_aggregates. Every token is reported once, so duplicates (advisor_reports_duplicate_total)
+# must be 0 and stored must equal acknowledged. The per-identity cap on what one identity adds to a
+# pair is lifted (one identity sends every report here), so that every acknowledged report is stored.
+# Prints both and "missing: N"; exits non-zero if N != 0 or a duplicate was counted. With --strict, a
+# missed throughput goal also fails.
 #
-# Needs a build (scripts/build) and the packages from scripts/setup (h2load, protoc, PostgreSQL 15).
+# Needs a build (scripts/build) and the packages from scripts/setup (PostgreSQL 15, python3, curl).
 set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: tests/bench/grpc.sh [-n REQUESTS] [--rounds R] [--build-dir DIR] [--strict] [--keep]
+Usage: tests/bench/grpc.sh [-n REQUESTS] [--rounds R] [--build-dir DIR] [--no-auth] [--strict] [--keep]
 
-  -n REQUESTS       requests per method and round (default 200000, or $ADVISOR_BENCH_REQUESTS)
-  --rounds R        rounds of the three loads, taken in turns; figures are medians (default 3)
-  --build-dir DIR   where advisor-server and advisorctl were built (default: <project>/build)
+  -n REQUESTS       requests per load and round (default 200000, or $ADVISOR_BENCH_REQUESTS)
+  --rounds R        rounds of the loads, taken in turns; figures are medians (default 3)
+  --build-dir DIR   where advisor-server, advisorctl and grpc_load were built (default: <project>/build)
+  --no-auth         anonymous callers (--allow-anonymous), no JWT: the unauthenticated baseline
   --strict          also exit non-zero when a throughput goal is missed
-  --keep            keep the temp directory (server and PostgreSQL logs, request bodies)
+  --keep            keep the temp directory (server and PostgreSQL logs, keys, tokens)
   -h, --help
 
 Server settings pass through the environment (ADVISOR_FLUSH_INTERVAL, ADVISOR_SNAPSHOT_INTERVAL,
@@ -43,6 +54,7 @@ LOG_TAG=bench
 requests=${ADVISOR_BENCH_REQUESTS:-200000}
 rounds=${ADVISOR_BENCH_ROUNDS:-3}
 build_dir=$ADVISOR_ROOT/build
+auth=1
 strict=0
 keep=0
 while (($#)); do
@@ -62,6 +74,7 @@ while (($#)); do
       rounds=$2
       shift
       ;;
+    --no-auth) auth=0 ;;
     --strict) strict=1 ;;
     --keep) keep=1 ;;
     -h | --help)
@@ -76,18 +89,20 @@ while (($#)); do
   shift
 done
 [[ $requests =~ ^[1-9][0-9]*$ ]] || die "-n must be a positive integer"
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive integer"
 
 SERVER_BIN=$build_dir/services/advisor/advisor-server
 CTL_BIN=$build_dir/services/advisorctl/advisorctl
-PROTO_DIR=$ADVISOR_ROOT/proto
-ADVISOR_PROTO=connectivity/advisor/v1/advisor.proto
+LOAD_BIN=$build_dir/tests/bench/grpc_load
 SERVICE=connectivity.advisor.v1.ConnectivityAdvisor
-H2LOAD_ARGS=(-t 1 -c 16 -m 32 -H 'content-type: application/grpc' -H 'te: trailers')
+CHANNELS=16 OUTSTANDING=32
+GOAL_STRATEGY=0.85 GOAL_REPORT=0.8
 
-for tool in h2load protoc curl python3; do
+for tool in curl python3 openssl; do
   command -v "$tool" >/dev/null || die "$tool not found (run scripts/setup)"
 done
-[[ -x $SERVER_BIN && -x $CTL_BIN ]] || die "advisor-server/advisorctl not built in $build_dir (run scripts/build)"
+[[ -x $SERVER_BIN && -x $CTL_BIN && -x $LOAD_BIN ]] ||
+  die "advisor-server/advisorctl/grpc_load not built in $build_dir (run scripts/build)"
 pg_require
 
 # --- throwaway stack ------------------------------------------------------------------------------
@@ -108,95 +123,104 @@ db_url=$(pg_url "$pg_port" advisor)
 log "migrate"
 advisor_migrate "$SERVER_BIN" "$db_url" "$work/migrate.log"
 
+# One identity sends every report of a load: lift the cap on what one identity adds to a pair.
+export ADVISOR_RATE_LIMIT=0 ADVISOR_MAX_REPORTS_PER_IDENTITY=1000000000
+# One keys file with two kids, as an operator holding keys of both kinds would have.
+if ((auth)); then
+  log "keys: one HS256 and one ES256 key (advisorctl gen-keys)"
+  "$CTL_BIN" gen-keys --alg HS256 --kid bench-hs256 >"$work/hs256.jwks" || die "advisorctl gen-keys --alg HS256 failed"
+  "$CTL_BIN" gen-keys --alg ES256 --kid bench-es256 >"$work/es256.jwks" || die "advisorctl gen-keys --alg ES256 failed"
+  python3 - "$work/hs256.jwks" "$work/es256.jwks" >"$work/keys.jwks" <<'EOF'
+import json, sys
+keys = []
+for path in sys.argv[1:]:
+    with open(path) as f:
+        keys += json.load(f)["keys"]
+json.dump({"keys": keys}, sys.stdout, indent=2)
+EOF
+  chmod 600 "$work/keys.jwks"
+  export ADVISOR_AUTH_KEYS_FILE=$work/keys.jwks
+else
+  export ADVISOR_ALLOW_ANONYMOUS=true
+fi
+
 log "advisor-server on $target, metrics on 127.0.0.1:$metrics_port"
 advisor_serve "$SERVER_BIN" "$db_url" "$grpc_port" "$metrics_port" "$(openssl rand -hex 32)" \
   "$work/server.log"
 
-# --- request bodies -------------------------------------------------------------------------------
-
-# encode MESSAGE: text-format message on stdin -> one framed gRPC message on stdout.
-encode() {
-  protoc --encode="connectivity.advisor.v1.$1" -I "$PROTO_DIR" "$PROTO_DIR/$ADVISOR_PROTO" | grpc_frame
-}
-
-# Empty HealthCheckRequest: flag 0, length 0.
-printf '\x00\x00\x00\x00\x00' >"$work/health.bin"
-
-encode GetStrategyRequest >"$work/get_strategy.bin" <<'EOF'
-local { nat_type: NAT_TYPE_FULL_CONE confidence: 0.9 }
-remote { nat_type: NAT_TYPE_SYMMETRIC confidence: 0.8 }
-EOF
-
-log "decision token from advisorctl get-strategy --json"
-"$CTL_BIN" --target "$target" get-strategy --local full_cone --remote symmetric --json >"$work/strategy.json" ||
-  die "advisorctl get-strategy failed"
-token=$(python3 - "$work/strategy.json" <<'EOF'
-import json, sys
-
-# protobuf's JSON mapping spells it decisionToken; accept the proto name too.
-with open(sys.argv[1]) as f:
-    r = json.load(f)
-token = r.get("decisionToken") or r.get("decision_token")
-if not token:
-    sys.exit("no decision_token in advisorctl output")
-print(token)
-EOF
-)
-# The token goes into a text-format string literal: accept only characters that need no escaping.
-[[ $token =~ ^[A-Za-z0-9._~:+/=-]+$ ]] || die "unexpected characters in decision token: $token"
-
-encode ReportOutcomeRequest >"$work/report_outcome.bin" <<EOF
-decision_token: "$token"
-attempts { path: PATH_DIRECT result: ATTEMPT_RESULT_SUCCEEDED duration_ms: 1200 }
-connected: true
-time_to_connect_ms: 1200
-EOF
+# Identities: one JWT per algorithm, reused for every request of its loads.
+declare -A jwt=()
+if ((auth)); then
+  identities=(hs256 es256)
+  for id in "${identities[@]}"; do
+    jwt[$id]=$("$CTL_BIN" mint-jwt --keys-file "$work/keys.jwks" --kid "bench-$id" \
+      --sub "bench-client-$id" --ttl 2h) || die "advisorctl mint-jwt --kid bench-$id failed"
+  done
+else
+  identities=(anonymous)
+  jwt[anonymous]=
+fi
 
 # --- load -----------------------------------------------------------------------------------------
 
-# h2load_run NAME BODY PATH N: runs h2load, keeps its output in $work/NAME.h2load, prints req/s.
-h2load_run() {
-  local name=$1 body=$2 path=$3 n=$4 out=$work/$1.h2load
-  h2load "${H2LOAD_ARGS[@]}" -n "$n" -d "$body" "http://$target$path" >"$out" 2>&1 ||
+# load NAME MODE N [ID [ARGS...]]: runs grpc_load, keeps its output in $work/NAME.load, prints
+# req/s. ID names the JWT to send (none for health).
+load() {
+  local name=$1 mode=$2 n=$3 id=${4:-} out=$work/$1.load token=
+  shift $(($# < 4 ? $# : 4))
+  [[ -z $id ]] || token=${jwt[$id]}
+  ADVISOR_JWT=$token "$LOAD_BIN" "$mode" --target "$target" --channels "$CHANNELS" \
+    --outstanding "$OUTSTANDING" --requests "$n" "$@" >"$out" 2>&1 ||
     {
       cat "$out" >&2
-      die "h2load failed for $name"
+      die "grpc_load $mode failed for $name"
     }
-  local done_line
-  done_line=$(grep -m1 '^requests:' "$out" || true)
-  grep -q " $n succeeded," <<<"$done_line" || warn "$name: not every request got HTTP 200: $done_line"
-  awk '/^finished in/ { v = $4; sub(/,$/, "", v); print v; exit }' "$out"
+  sed -n 's/.* rps=\([0-9.]*\).*/\1/p' "$out"
+}
+
+# strategy_then_report ROUND ID N: GetStrategy then ReportOutcome for identity ID, every token the
+# first load got reported once by the second. Prints "STRATEGY_RPS REPORT_RPS".
+strategy_then_report() {
+  local name=$1-$2 n=$3 s r
+  s=$(load "get_strategy-$name" get-strategy "$n" "$2" --tokens-out "$work/tokens-$name.tsv")
+  r=$(load "report-$name" report "$n" "$2" --tokens-in "$work/tokens-$name.tsv")
+  rm -f "$work/tokens-$name.tsv"
+  echo "$s $r"
 }
 
 warmup=$((requests / 20 > 1000 ? requests / 20 : 1000))
-log "warm-up: $warmup health checks"
-h2load_run warmup "$work/health.bin" /grpc.health.v1.Health/Check "$warmup" >/dev/null
+log "warm-up: $warmup requests of each load"
+load warmup-health health "$warmup" >/dev/null
+for id in "${identities[@]}"; do strategy_then_report warmup "$id" "$warmup" >/dev/null; done
 
-# The machine is shared and noisy: the three loads take turns, round after round, and each figure is
-# the median of its rounds, so a burst of background work cannot land on one method only.
+# The machine is shared and noisy: the loads take turns, round after round, and each figure is the
+# median of its rounds, so a burst of background work cannot land on one method only.
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-health_runs=() strategy_runs=() report_runs=()
+health_runs=()
+declare -A strategy_runs=() report_runs=()
 for ((round = 1; round <= rounds; round++)); do
-  log "round $round/$rounds: Health/Check, GetStrategy, ReportOutcome ($requests requests each)"
-  health_runs+=("$(h2load_run health "$work/health.bin" /grpc.health.v1.Health/Check "$requests")")
-  strategy_runs+=("$(h2load_run get_strategy "$work/get_strategy.bin" "/$SERVICE/GetStrategy" "$requests")")
-  report_runs+=("$(h2load_run report_outcome "$work/report_outcome.bin" "/$SERVICE/ReportOutcome" "$requests")")
+  log "round $round/$rounds: Health/Check, then GetStrategy and ReportOutcome for ${identities[*]} ($requests requests each)"
+  health_runs+=("$(load "health-$round" health "$requests")")
+  for id in "${identities[@]}"; do
+    pair=$(strategy_then_report "$round" "$id" "$requests")
+    read -r s r <<<"$pair"
+    strategy_runs[$id]+="$s "
+    report_runs[$id]+="$r "
+  done
 done
 health_rps=$(median "${health_runs[@]}")
-strategy_rps=$(median "${strategy_runs[@]}")
-report_rps=$(median "${report_runs[@]}")
 
-# --- server-side gRPC status counts ---------------------------------------------------------------
+# --- server-side counts ---------------------------------------------------------------------------
 
 curl -fsS "$metrics_url" >"$work/metrics.txt" || die "cannot scrape $metrics_url"
 
-# handled METHOD [CODE]: grpc_server_handled_total for METHOD of $SERVICE, summed over other labels;
-# CODE "OK" counts OK only, "!OK" every other code, empty every code.
-handled() {
-  python3 - "$work/metrics.txt" "$SERVICE" "$1" "${2:-}" <<'EOF'
+# metric NAME [LABEL=VALUE...] [grpc_code=OK|grpc_code=!OK]: the sum of NAME's samples whose labels
+# match; "!V" matches any value but V. A metric the server does not export sums to 0.
+metric() {
+  python3 - "$work/metrics.txt" "$@" <<'EOF'
 import re, sys
-path, service, method, code = sys.argv[1:5]
-line_re = re.compile(r'^grpc_server_handled_total\{(.*)\}\s+(\S+)')
+path, name, wanted = sys.argv[1], sys.argv[2], [a.split("=", 1) for a in sys.argv[3:]]
+line_re = re.compile(r'^' + re.escape(name) + r'(?:\{(.*)\})?\s+(\S+)')
 label_re = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 total = 0.0
 with open(path) as f:
@@ -204,21 +228,20 @@ with open(path) as f:
         m = line_re.match(line)
         if not m:
             continue
-        labels = dict(label_re.findall(m.group(1)))
-        if labels.get("grpc_service") != service or labels.get("grpc_method") != method:
-            continue
-        c = labels.get("grpc_code")
-        if (code == "OK" and c != "OK") or (code == "!OK" and c == "OK"):
-            continue
-        total += float(m.group(2))
+        labels = dict(label_re.findall(m.group(1) or ""))
+        if all((labels.get(k) != v[1:]) if v.startswith("!") else (labels.get(k) == v)
+               for k, v in wanted):
+            total += float(m.group(2))
 print(int(total))
 EOF
 }
+handled() { metric grpc_server_handled_total grpc_service="$SERVICE" grpc_method="$1" grpc_code="$2"; }
 
 strategy_ok=$(handled GetStrategy OK)
 strategy_err=$(handled GetStrategy '!OK')
 acknowledged=$(handled ReportOutcome OK)
 report_err=$(handled ReportOutcome '!OK')
+duplicates=$(metric advisor_reports_duplicate_total)
 
 # --- durability: stop (flush) and count ------------------------------------------------------------
 
@@ -237,44 +260,79 @@ missing=$((acknowledged - stored))
 # --- report ---------------------------------------------------------------------------------------
 
 goal_missed=0
-ratio_line() { # NAME RPS GOAL
-  python3 - "$1" "$2" "$health_rps" "$3" <<'EOF'
+rate_line() { # NAME RUNS... : prints the median and its ratio to Health/Check
+  local name=$1
+  shift
+  local rps
+  rps=$(median "$@")
+  python3 - "$name" "$rps" "$health_rps" "$*" <<'EOF'
+import sys
+name, rps, base, runs = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+ratio = rps / base if base > 0 else 0.0
+print(f"  {name:<26} {rps:8.0f} req/s  {ratio:5.3f} x Health   (rounds: {runs})")
+EOF
+}
+goal_line() { # NAME GOAL RUNS...
+  local name=$1 goal=$2
+  shift 2
+  python3 - "$name" "$(median "$@")" "$health_rps" "$goal" <<'EOF'
 import sys
 name, rps, base, goal = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 ratio = rps / base if base > 0 else 0.0
 ok = ratio >= goal
-print(f"  {name:<28} {ratio:6.3f}  (goal >= {goal:.1f}: {'met' if ok else 'NOT MET'})")
+print(f"  {name:<36} {ratio:6.3f}  (goal >= {goal:g}: {'met' if ok else 'NOT MET'})")
 sys.exit(0 if ok else 1)
 EOF
 }
 
+label() { [[ $1 == anonymous ]] && echo "anonymous" || echo "${1^^} JWT"; }
 cat <<EOF
 
-advisor-server gRPC benchmark — h2load -t 1 -c 16 -m 32 -n $requests, median of $rounds rounds, $(nproc) cores shared with the server
-  Health/Check                 $health_rps req/s   (rounds: ${health_runs[*]})
-  GetStrategy                  $strategy_rps req/s   (rounds: ${strategy_runs[*]}; gRPC OK $strategy_ok, other codes $strategy_err)
-  ReportOutcome                $report_rps req/s   (rounds: ${report_runs[*]}; gRPC OK $acknowledged, other codes $report_err)
-ratios
+advisor-server gRPC benchmark — grpc_load $CHANNELS connections x $OUTSTANDING outstanding, -n $requests, median of $rounds rounds, $(nproc) cores shared with the server
+authentication: $( ((auth)) && echo "on (JWKS with an HS256 and an ES256 key; one JWT per algorithm, reused)" || echo "off (--allow-anonymous)")
+  Health/Check               $(printf '%8.0f' "$health_rps") req/s                    (rounds: ${health_runs[*]})
 EOF
-ratio_line GetStrategy/Health "$strategy_rps" 0.9 || goal_missed=1
-ratio_line ReportOutcome/Health "$report_rps" 0.8 || goal_missed=1
+for id in "${identities[@]}"; do
+  # shellcheck disable=SC2086 # the runs are a space-separated list
+  rate_line "GetStrategy, $(label "$id")" ${strategy_runs[$id]}
+  # shellcheck disable=SC2086
+  rate_line "ReportOutcome, $(label "$id")" ${report_runs[$id]}
+done
+echo "ratios to Health/Check"
+for id in "${identities[@]}"; do
+  # shellcheck disable=SC2086
+  goal_line "GetStrategy/Health, $(label "$id")" "$GOAL_STRATEGY" ${strategy_runs[$id]} || goal_missed=1
+  # shellcheck disable=SC2086
+  goal_line "ReportOutcome/Health, $(label "$id")" "$GOAL_REPORT" ${report_runs[$id]} || goal_missed=1
+done
 cat <<EOF
+gRPC status counts (server side, whole run with warm-up)
+  GetStrategy                       OK $strategy_ok, other codes $strategy_err
+  ReportOutcome                     OK $acknowledged, other codes $report_err
 reports
   acknowledged (ReportOutcome OK)   $acknowledged
+  duplicates counted                $duplicates
   stored (sum of sessions)          $stored
   missing: $missing
 server exit status after SIGTERM: $server_exit
 EOF
 
-((strategy_err == 0 && report_err == 0)) || warn "some requests got a non-OK gRPC status: the req/s above include them"
+((strategy_err == 0 && report_err == 0)) ||
+  warn "some requests got a non-OK gRPC status (see $work/*.load with --keep): the req/s above include them"
+failed=0
 if ((missing != 0)); then
   if ((missing > 0)); then
     log "FAIL: $missing acknowledged report(s) not stored"
   else
     log "FAIL: $((-missing)) more session(s) stored than acknowledged (applied twice?)"
   fi
-  exit 1
+  failed=1
 fi
+if ((duplicates != 0)); then
+  log "FAIL: $duplicates duplicate report(s) counted, though every token was reported once"
+  failed=1
+fi
+((failed == 0)) || exit 1
 [[ $server_exit == 0 ]] || warn "advisor-server exited with status $server_exit"
 if ((strict && goal_missed)); then
   exit 3
