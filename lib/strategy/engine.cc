@@ -251,9 +251,9 @@ void SeedTimeout(Decision& d, Strategy cold, const AgedCounts& pooled, const std
                  const EngineConfig& config) {
   const uint32_t t0 = ColdTimeoutMs(cold);
   d.direct_timeout_ms = t0;
-  // Less than one aged attempt is no evidence, and this keeps a pair whose history has faded away
-  // on exactly the cold-start timeout.
-  if (!(pooled.direct_attempts >= 1)) return;
+  // Too few attempts are no evidence (and could all come from one client), and this keeps a pair
+  // whose history has faded away on exactly the cold-start timeout.
+  if (!(pooled.direct_attempts >= std::max(1.0, config.min_timeout_samples))) return;
   const double successes = pooled.direct_successes;
   const double failures = pooled.direct_timeouts + pooled.direct_failures;
   // The seed's per-attempt steps, summed in log space: the product no longer depends on the order

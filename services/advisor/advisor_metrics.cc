@@ -3,6 +3,42 @@
 #include <string>
 
 namespace advisor {
+
+std::string_view MethodName(Method method) {
+  switch (method) {
+    case Method::kGetStrategy:
+      return "GetStrategy";
+    case Method::kReportOutcome:
+      return "ReportOutcome";
+    case Method::kListTurnServers:
+      return "ListTurnServers";
+  }
+  return "unknown";
+}
+
+std::string_view RefusalReasonName(RefusalReason reason) {
+  switch (reason) {
+    case RefusalReason::kMalformed:
+      return "malformed";
+    case RefusalReason::kInvalidArgument:
+      return "invalid_argument";
+    case RefusalReason::kUnauthenticated:
+      return "unauthenticated";
+    case RefusalReason::kPermissionDenied:
+      return "permission_denied";
+    case RefusalReason::kRateLimited:
+      return "rate_limited";
+    case RefusalReason::kTokenInvalid:
+      return "token_invalid";
+    case RefusalReason::kImplausible:
+      return "implausible";
+    case RefusalReason::kOverloaded:
+      return "overloaded";
+    case RefusalReason::kUnavailable:
+      return "unavailable";
+  }
+  return "unknown";
+}
 namespace {
 
 constexpr std::array<std::string_view, 3> kPathNames = {"direct", "relay", "none"};
@@ -82,6 +118,36 @@ AdvisorMetrics::AdvisorMetrics(prometheus::Registry& registry,
                           .Help("Valid reports refused because the pending buffer was full")
                           .Register(registry)
                           .Add({});
+  auto& refusals = prometheus::BuildCounter()
+                       .Name("advisor_requests_refused_total")
+                       .Help("ConnectivityAdvisor requests refused, by method and reason")
+                       .Register(registry);
+  for (int m = 0; m < kMethodCount; ++m) {
+    for (int r = 0; r < kRefusalReasonCount; ++r) {
+      refusals_[m][r] = &refusals.Add(
+          {{"method", std::string(MethodName(static_cast<Method>(m)))},
+           {"reason", std::string(RefusalReasonName(static_cast<RefusalReason>(r)))}});
+    }
+  }
+  duplicates_ = &prometheus::BuildCounter()
+                     .Name("advisor_reports_duplicate_total")
+                     .Help(
+                         "Reports whose decision token had been reported already: answered OK, "
+                         "not counted again")
+                     .Register(registry)
+                     .Add({});
+  capped_ = &prometheus::BuildCounter()
+                 .Name("advisor_reports_capped_total")
+                 .Help(
+                     "Reports answered OK but not counted: their identity had used up its share "
+                     "of the NAT pair in this bucket")
+                 .Register(registry)
+                 .Add({});
+  turn_credentials_ = &prometheus::BuildCounter()
+                           .Name("advisor_turn_credentials_issued_total")
+                           .Help("TURN credentials put in GetStrategy answers")
+                           .Register(registry)
+                           .Add({});
   auto& loads = prometheus::BuildCounter()
                     .Name("advisor_snapshot_loads_total")
                     .Help("Snapshot loads from PostgreSQL by result")

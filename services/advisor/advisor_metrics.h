@@ -22,6 +22,26 @@ namespace advisor {
 // Where a reported session ended up connecting.
 enum class OutcomePath : uint8_t { kDirect = 0, kRelay = 1, kNone = 2 };
 
+// The RPCs of ConnectivityAdvisor, for the refusal counters.
+enum class Method : uint8_t { kGetStrategy = 0, kReportOutcome = 1, kListTurnServers = 2 };
+inline constexpr int kMethodCount = 3;
+std::string_view MethodName(Method method);
+
+// Why a request was refused: the `reason` label of advisor_requests_refused_total.
+enum class RefusalReason : uint8_t {
+  kMalformed = 0,         // request bytes are not the method's message
+  kInvalidArgument = 1,   // a field out of range
+  kUnauthenticated = 2,   // no, or a bad, JWT
+  kPermissionDenied = 3,  // a token of another client, or a method needing advisor.admin
+  kRateLimited = 4,       // the caller's per-identity rate limit
+  kTokenInvalid = 5,      // a decision token that is malformed, forged or expired
+  kImplausible = 6,       // a report its own token contradicts
+  kOverloaded = 7,        // too many reports held for the database
+  kUnavailable = 8,       // shutting down
+};
+inline constexpr int kRefusalReasonCount = 9;
+std::string_view RefusalReasonName(RefusalReason reason);
+
 class AdvisorMetrics {
  public:
   // `turn_servers` are the ids of the servers file, in its order.
@@ -43,6 +63,14 @@ class AdvisorMetrics {
   }
   void RecordTokenRejected() { token_rejections_->Increment(); }
   void RecordReportRefused() { reports_refused_->Increment(); }
+  void RecordRefusal(Method method, RefusalReason reason) {
+    refusals_[static_cast<int>(method)][static_cast<int>(reason)]->Increment();
+  }
+  // Reports answered OK but not counted: their token was used already, or their identity had used
+  // up its share of the pair in this bucket.
+  void RecordDuplicates(int64_t reports) { duplicates_->Increment(static_cast<double>(reports)); }
+  void RecordCapped() { capped_->Increment(); }
+  void RecordTurnCredentialsIssued() { turn_credentials_->Increment(); }
 
   void RecordSnapshotLoad(bool ok);
   void SetSnapshotAge(double seconds) { snapshot_age_->Set(seconds); }
@@ -62,6 +90,10 @@ class AdvisorMetrics {
   prometheus::Counter* turn_unavailable_;
   prometheus::Counter* token_rejections_;
   prometheus::Counter* reports_refused_;
+  std::array<std::array<prometheus::Counter*, kRefusalReasonCount>, kMethodCount> refusals_{};
+  prometheus::Counter* duplicates_;
+  prometheus::Counter* capped_;
+  prometheus::Counter* turn_credentials_;
   prometheus::Counter* snapshot_loads_ok_;
   prometheus::Counter* snapshot_loads_failed_;
   prometheus::Gauge* database_up_;

@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include <algorithm>
 #include <cstring>
@@ -13,12 +14,13 @@
 namespace advisor {
 namespace {
 
-constexpr uint8_t kVersion = 1;
-constexpr size_t kFixedBytes =
-    17;                           // version, pair (2), strategy, timeout (4), issued (8), id length
-constexpr size_t kMacBytes = 16;  // HMAC-SHA256 truncated: 128 bits is ample against forgery
-// Tokens from a replica whose clock runs a little ahead are still accepted.
-constexpr absl::Duration kClockSkew = absl::Seconds(60);
+constexpr uint8_t kVersion = 2;
+// version, key id (4), nonce (16), receiver digest (12), pair (2), strategy, timeout (4),
+// issued (8), TURN server id length
+constexpr size_t kKeyIdAt = 1, kNonceAt = 5, kReceiverAt = 21, kPairAt = 33, kStrategyAt = 35,
+                 kTimeoutAt = 36, kIssuedAt = 40, kIdLengthAt = 48, kFixedBytes = 49;
+constexpr size_t kReceiverBytes = 12;  // 96 bits: a collision between two clients is not a concern
+constexpr size_t kMacBytes = 16;       // HMAC-SHA256 truncated: 128 bits is ample against forgery
 
 void PutBigEndian(std::string& out, uint64_t value, int bytes) {
   for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
@@ -30,13 +32,22 @@ uint64_t GetBigEndian(std::string_view in, size_t offset, int bytes) {
   return value;
 }
 
-bool SameMac(const std::string& a, const std::string& b) {
+bool SameBytes(std::string_view a, std::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 absl::Status Malformed(absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat("decision_token: malformed (", why, ")"));
 }
+
+// Decodes unpadded base64url, and only the spelling Sign writes: padding, or stray bits in the
+// last character, would give one token several spellings.
+bool DecodeCanonical(std::string_view text, std::string& out) {
+  const absl::string_view in(text.data(), text.size());
+  return absl::WebSafeBase64Unescape(in, &out) && absl::WebSafeBase64Escape(out) == in;
+}
+
+absl::string_view Absl(std::string_view text) { return {text.data(), text.size()}; }
 
 struct DigestCtxFree {
   void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
@@ -45,17 +56,20 @@ using DigestCtx = std::unique_ptr<EVP_MD_CTX, DigestCtxFree>;
 
 }  // namespace
 
-struct HmacSha256::State {
-  DigestCtx inner{EVP_MD_CTX_new()};  // SHA-256 after absorbing key ^ ipad
-  DigestCtx outer{EVP_MD_CTX_new()};  // SHA-256 after absorbing key ^ opad
+struct Hmac::State {
+  const EVP_MD* md = nullptr;
+  DigestCtx inner{EVP_MD_CTX_new()};  // the digest after absorbing key ^ ipad
+  DigestCtx outer{EVP_MD_CTX_new()};  // the digest after absorbing key ^ opad
 };
 
-HmacSha256::HmacSha256(std::string_view key) {
-  constexpr size_t kBlock = 64;
+Hmac::Hmac(Hash hash, std::string_view key) {
+  constexpr size_t kBlock = 64;  // SHA-1 and SHA-256 alike
+  auto state = std::make_shared<State>();
+  state->md = hash == Hash::kSha1 ? EVP_sha1() : EVP_sha256();
   unsigned char block[kBlock] = {};
   if (key.size() > kBlock) {
     unsigned int length = 0;
-    EVP_Digest(key.data(), key.size(), block, &length, EVP_sha256(), nullptr);
+    EVP_Digest(key.data(), key.size(), block, &length, state->md, nullptr);
   } else {
     std::memcpy(block, key.data(), key.size());
   }
@@ -64,15 +78,14 @@ HmacSha256::HmacSha256(std::string_view key) {
     ipad[i] = block[i] ^ 0x36;
     opad[i] = block[i] ^ 0x5c;
   }
-  auto state = std::make_shared<State>();
-  EVP_DigestInit_ex(state->inner.get(), EVP_sha256(), nullptr);
+  EVP_DigestInit_ex(state->inner.get(), state->md, nullptr);
   EVP_DigestUpdate(state->inner.get(), ipad, kBlock);
-  EVP_DigestInit_ex(state->outer.get(), EVP_sha256(), nullptr);
+  EVP_DigestInit_ex(state->outer.get(), state->md, nullptr);
   EVP_DigestUpdate(state->outer.get(), opad, kBlock);
   state_ = std::move(state);
 }
 
-std::string HmacSha256::Mac(std::string_view message, size_t length) const {
+std::string Hmac::Mac(std::string_view message, size_t length) const {
   // One scratch context per thread: the keyed states are copied into it, never changed.
   thread_local DigestCtx work{EVP_MD_CTX_new()};
   unsigned char inner[EVP_MAX_MD_SIZE], mac[EVP_MAX_MD_SIZE];
@@ -86,8 +99,21 @@ std::string HmacSha256::Mac(std::string_view message, size_t length) const {
   return std::string(reinterpret_cast<char*>(mac), std::min<size_t>(length, mac_length));
 }
 
-TokenSigner::TokenSigner(const std::string& key, const std::string& previous_key,
-                         absl::Duration ttl)
+store::TokenId NewTokenId() {
+  store::TokenId id;
+  // RAND_bytes fails only when the CSPRNG cannot be seeded; a token must then not be issued with a
+  // guessable id, so stopping is the safe answer.
+  if (RAND_bytes(id.data(), static_cast<int>(id.size())) != 1) std::abort();
+  return id;
+}
+
+TokenSigner::Key::Key(std::string_view secret) : mac(Hmac::Hash::kSha256, secret) {
+  // The id names the key without revealing anything about it.
+  const std::string digest = mac.Mac("decision-token key id", id.size());
+  std::copy(digest.begin(), digest.end(), id.begin());
+}
+
+TokenSigner::TokenSigner(std::string_view key, std::string_view previous_key, absl::Duration ttl)
     : key_(key), ttl_(ttl) {
   if (!previous_key.empty()) previous_key_.emplace(previous_key);
 }
@@ -106,65 +132,98 @@ absl::StatusOr<TokenSigner> TokenSigner::Create(std::string key, std::string pre
   return TokenSigner(key, previous_key, ttl);
 }
 
-std::string TokenSigner::Sign(const TokenClaims& claims) const {
+std::string TokenSigner::ReceiverDigest(const Key& key, std::string_view receiver) const {
+  return key.mac.Mac(absl::StrCat("receiver\n", Absl(receiver)), kReceiverBytes);
+}
+
+std::string TokenSigner::OpaqueId(std::string_view identity) const {
+  return absl::WebSafeBase64Escape(key_.mac.Mac(absl::StrCat("turn user\n", Absl(identity)), 12));
+}
+
+std::string TokenSigner::Sign(const TokenClaims& claims, std::string_view receiver) const {
+  std::string_view id = claims.turn_server_id;
+  id = id.substr(0, kMaxTurnServerIdBytes);
   std::string payload;
-  payload.reserve(kFixedBytes + claims.turn_server_id.size());
+  payload.reserve(kFixedBytes + id.size());
   payload.push_back(static_cast<char>(kVersion));
+  payload.append(reinterpret_cast<const char*>(key_.id.data()), key_.id.size());
+  payload.append(reinterpret_cast<const char*>(claims.id.data()), claims.id.size());
+  payload.append(ReceiverDigest(key_, receiver));
   payload.push_back(static_cast<char>(claims.pair.a));
   payload.push_back(static_cast<char>(claims.pair.b));
   payload.push_back(static_cast<char>(claims.strategy));
   PutBigEndian(payload, claims.direct_timeout_ms, 4);
   PutBigEndian(payload, static_cast<uint64_t>(absl::ToUnixSeconds(claims.issued_at)), 8);
-  std::string_view id = claims.turn_server_id;
-  id = id.substr(0, kMaxTurnServerIdBytes);
   payload.push_back(static_cast<char>(id.size()));
   payload.append(id);
   return absl::StrCat(absl::WebSafeBase64Escape(payload), ".",
-                      absl::WebSafeBase64Escape(key_.Mac(payload, kMacBytes)));
+                      absl::WebSafeBase64Escape(key_.mac.Mac(payload, kMacBytes)));
 }
 
-absl::StatusOr<TokenClaims> TokenSigner::Verify(std::string_view token, absl::Time now) const {
+absl::StatusOr<TokenClaims> TokenSigner::Verify(std::string_view token, std::string_view receiver,
+                                                absl::Time now) const {
   if (token.empty()) return absl::InvalidArgumentError("decision_token: required");
-  size_t dot = token.find('.');
+  const size_t dot = token.find('.');
   if (dot == std::string_view::npos) return Malformed("no signature part");
   std::string payload, mac;
-  if (!absl::WebSafeBase64Unescape(absl::string_view(token.data(), dot), &payload) ||
-      !absl::WebSafeBase64Unescape(
-          absl::string_view(token.data() + dot + 1, token.size() - dot - 1), &mac)) {
-    return Malformed("not base64url");
+  if (!DecodeCanonical(token.substr(0, dot), payload) ||
+      !DecodeCanonical(token.substr(dot + 1), mac)) {
+    return Malformed("not canonical unpadded base64url");
   }
   if (payload.size() < kFixedBytes || mac.size() != kMacBytes) return Malformed("wrong length");
-  if (!SameMac(mac, key_.Mac(payload, kMacBytes)) &&
-      (!previous_key_ || !SameMac(mac, previous_key_->Mac(payload, kMacBytes)))) {
+  if (static_cast<uint8_t>(payload[0]) != kVersion) return Malformed("unsupported version");
+
+  const std::string_view key_id(payload.data() + kKeyIdAt, 4);
+  const Key* key = nullptr;
+  for (const Key* candidate : {&key_, previous_key_ ? &*previous_key_ : nullptr}) {
+    if (candidate == nullptr ||
+        !SameBytes(key_id,
+                   {reinterpret_cast<const char*>(candidate->id.data()), candidate->id.size()})) {
+      continue;
+    }
+    if (SameBytes(mac, candidate->mac.Mac(payload, kMacBytes))) {
+      key = candidate;
+      break;
+    }
+  }
+  if (key == nullptr) {
     return absl::UnauthenticatedError(
-        "decision_token: signature does not match (forged, or signed with a retired key)");
+        "decision_token: signature does not match a key of this server (forged, or signed with "
+        "a retired key)");
   }
   // The signature is ours, so the fields were written by Sign; still check them, since a key shared
   // with an incompatible build must not crash or mislead this one.
-  if (static_cast<uint8_t>(payload[0]) != kVersion) return Malformed("unsupported version");
-  const auto a = static_cast<uint8_t>(payload[1]);
-  const auto b = static_cast<uint8_t>(payload[2]);
-  const auto s = static_cast<uint8_t>(payload[3]);
+  const auto a = static_cast<uint8_t>(payload[kPairAt]);
+  const auto b = static_cast<uint8_t>(payload[kPairAt + 1]);
+  const auto s = static_cast<uint8_t>(payload[kStrategyAt]);
   if (a >= strategy::kNatTypeCount || b >= strategy::kNatTypeCount || a > b || s == 0 ||
       s >= strategy::kStrategyCount) {
     return Malformed("field out of range");
   }
-  const size_t id_length = static_cast<uint8_t>(payload[16]);
+  const size_t id_length = static_cast<uint8_t>(payload[kIdLengthAt]);
   if (payload.size() != kFixedBytes + id_length) return Malformed("wrong length");
 
   TokenClaims claims;
+  std::copy_n(payload.begin() + kNonceAt, claims.id.size(), claims.id.begin());
   claims.pair = {static_cast<strategy::NatType>(a), static_cast<strategy::NatType>(b)};
   claims.strategy = static_cast<strategy::Strategy>(s);
-  claims.direct_timeout_ms = static_cast<uint32_t>(GetBigEndian(payload, 4, 4));
-  claims.issued_at = absl::FromUnixSeconds(static_cast<int64_t>(GetBigEndian(payload, 8, 8)));
+  claims.direct_timeout_ms = static_cast<uint32_t>(GetBigEndian(payload, kTimeoutAt, 4));
+  claims.issued_at =
+      absl::FromUnixSeconds(static_cast<int64_t>(GetBigEndian(payload, kIssuedAt, 8)));
   claims.turn_server_id = payload.substr(kFixedBytes);
-  if (claims.issued_at > now + kClockSkew) {
+  if (claims.issued_at > now + TokenSigner::kClockSkew) {
     return absl::UnauthenticatedError("decision_token: issued in the future");
   }
   if (now - claims.issued_at > ttl_) {
     return absl::UnauthenticatedError(absl::StrCat(
         "decision_token: expired (issued ", absl::FormatDuration(now - claims.issued_at),
         " ago, valid for ", absl::FormatDuration(ttl_), ")"));
+  }
+  if (!SameBytes(std::string_view(payload.data() + kReceiverAt, kReceiverBytes),
+                 ReceiverDigest(*key, receiver))) {
+    return absl::PermissionDeniedError(
+        "decision_token: issued to another client; report with the credentials that asked for "
+        "the strategy");
   }
   return claims;
 }

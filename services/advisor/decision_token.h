@@ -1,30 +1,37 @@
-// Decision tokens: what a server decided, signed so that any replica can trust it back in
+// Decision tokens: what a server decided, for whom, signed so that any replica can trust it back in
 // ReportOutcome.
 //
-// A token carries the effective NAT pair, the strategy and timeout, the TURN server offered and the
-// issue time, so a report can be folded into the right aggregate without a database lookup. It is
-// base64url(payload) "." base64url(HMAC-SHA256(key, payload) truncated to 128 bits). During key
-// rotation the previous key still verifies tokens, so replicas can be rolled one by one.
+// A token carries a random 128-bit nonce (its id: each id counts once, fleet-wide), the id of the
+// key that signed it, an opaque digest of the identity it was issued to, the effective NAT pair,
+// the strategy and timeout, the TURN server offered and the issue time, so a report can be checked
+// and folded into the right aggregate without a database lookup. It is base64url(payload) "."
+// base64url(HMAC-SHA256(key, payload) truncated to 128 bits), unpadded, and only that one spelling
+// verifies. Verification picks the key by its id among the current and the previous key, so
+// replicas can be rolled one by one while the key rotates (README, "Rotating the token key").
 #ifndef ADVISOR_SERVICES_ADVISOR_DECISION_TOKEN_H_
 #define ADVISOR_SERVICES_ADVISOR_DECISION_TOKEN_H_
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "lib/store/store.h"
 #include "lib/strategy/types.h"
 
 namespace advisor {
 
-// HMAC-SHA256 with one key, its padded-key digest states computed once: signing then costs two
-// short digests instead of a key schedule and a provider lookup per call. Thread-safe.
-class HmacSha256 {
+// HMAC with one key, its padded-key digest states computed once: a MAC then costs two short
+// digests instead of a key schedule and a provider lookup per call. Thread-safe.
+class Hmac {
  public:
-  explicit HmacSha256(std::string_view key);
-  // The first `length` (at most 32) bytes of HMAC-SHA256(key, message).
+  enum class Hash { kSha1, kSha256 };
+  Hmac(Hash hash, std::string_view key);
+  // The first `length` bytes (at most the digest size) of HMAC(key, message).
   std::string Mac(std::string_view message, size_t length) const;
 
  private:
@@ -32,7 +39,11 @@ class HmacSha256 {
   std::shared_ptr<const State> state_;
 };
 
+// A fresh random token id (nonce) from OpenSSL's CSPRNG.
+store::TokenId NewTokenId();
+
 struct TokenClaims {
+  store::TokenId id{};
   strategy::NatPair pair;
   strategy::Strategy strategy = strategy::Strategy::kUnspecified;
   uint32_t direct_timeout_ms = 0;
@@ -49,17 +60,36 @@ class TokenSigner {
   static absl::StatusOr<TokenSigner> Create(std::string key, std::string previous_key,
                                             absl::Duration ttl);
 
-  // Issues a token for `claims`, signed with the current key. Issue time is truncated to seconds.
-  std::string Sign(const TokenClaims& claims) const;
-  // INVALID_ARGUMENT for a token that is not one of ours in shape; UNAUTHENTICATED for a bad
-  // signature or an expired token. Messages start with "decision_token: " and say why.
-  absl::StatusOr<TokenClaims> Verify(std::string_view token, absl::Time now) const;
+  // Issues a token for `claims` to the caller `receiver`, signed with the current key. The issue
+  // time is truncated to seconds.
+  std::string Sign(const TokenClaims& claims, std::string_view receiver) const;
+  // INVALID_ARGUMENT for a token that is not one of ours in shape or spelling; UNAUTHENTICATED for
+  // an unknown key, a bad signature or an expired token; PERMISSION_DENIED for a token issued to
+  // another receiver. Messages start with "decision_token: " and say why.
+  absl::StatusOr<TokenClaims> Verify(std::string_view token, std::string_view receiver,
+                                     absl::Time now) const;
+  // Replicas accept tokens from a clock up to this much ahead, and judge expiry by their own.
+  static constexpr absl::Duration kClockSkew = absl::Seconds(60);
+  // The last moment at which any replica whose clock is within kClockSkew may still accept a token
+  // with these claims: its used-token record can go after that.
+  absl::Time ExpiresAt(const TokenClaims& claims) const {
+    return claims.issued_at + ttl_ + kClockSkew;
+  }
+  // A stable opaque name for `identity` (16 base64url characters), for TURN usernames: it lets
+  // coturn's logs tell clients apart without showing who they are.
+  std::string OpaqueId(std::string_view identity) const;
 
  private:
-  TokenSigner(const std::string& key, const std::string& previous_key, absl::Duration ttl);
+  struct Key {
+    explicit Key(std::string_view secret);
+    Hmac mac;
+    std::array<uint8_t, 4> id;
+  };
+  TokenSigner(std::string_view key, std::string_view previous_key, absl::Duration ttl);
+  std::string ReceiverDigest(const Key& key, std::string_view receiver) const;
 
-  HmacSha256 key_;
-  std::optional<HmacSha256> previous_key_;
+  Key key_;
+  std::optional<Key> previous_key_;
   absl::Duration ttl_;
 };
 

@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   std::string turn_servers_file;
   double min_confidence = options.snapshot.engine.min_confidence;
+  int64_t max_reports_per_identity = options.max_reports_per_identity;
   auto& engine = options.snapshot.engine;
 
   advisor::config::FlagSet flags("advisor-server [serve|migrate] [flags]", kSummary);
@@ -134,9 +135,34 @@ int main(int argc, char** argv) {
       "turn-servers-file", "ADVISOR_TURN_SERVERS_FILE", &turn_servers_file,
       "YAML/JSON registry of TURN servers with their secrets (optional: without it answers "
       "carry STUN only)");
-  flags.Duration("turn-credential-ttl", "ADVISOR_TURN_CREDENTIAL_TTL", &options.turn_credential_ttl,
-                 "lifetime of the TURN REST API credentials put in answers", absl::Minutes(1),
-                 absl::Hours(24 * 7));
+  flags.Duration(
+      "turn-credential-ttl", "ADVISOR_TURN_CREDENTIAL_TTL", &options.turn_credential_ttl,
+      "lifetime of the per-client TURN REST API credentials put in answers: enough to allocate, "
+      "short so that leaked ones soon stop working",
+      absl::Minutes(1), absl::Hours(24 * 7));
+  flags.String("auth-keys-file", "ADVISOR_AUTH_KEYS_FILE", &options.auth_keys_file,
+               "JWKS file (RFC 7517) of the keys that sign clients' JWTs: oct (HS256), EC P-256 "
+               "(ES256) or RSA (RS256), chosen by kid; re-read when it changes (required unless "
+               "--allow-anonymous)");
+  flags.String("auth-audience", "ADVISOR_AUTH_AUDIENCE", &options.auth_audience,
+               "audience a client JWT's aud must contain");
+  flags.Bool("allow-anonymous", "ADVISOR_ALLOW_ANONYMOUS", &options.allow_anonymous,
+             "development only: serve callers without a JWT, known by their address (they get "
+             "no TURN credentials and no admin access)");
+  flags.Double("rate-limit", "ADVISOR_RATE_LIMIT", &options.rate_limit,
+               "requests per second per client identity per replica; 0 turns the limit off", 0,
+               1e9);
+  flags.Double("rate-limit-burst", "ADVISOR_RATE_LIMIT_BURST", &options.rate_limit_burst,
+               "requests a client identity may send at once before --rate-limit applies", 1, 1e9);
+  flags.Int("max-reports-per-identity", "ADVISOR_MAX_REPORTS_PER_IDENTITY",
+            &max_reports_per_identity,
+            "reports one client identity adds to one NAT pair per bucket per replica; more are "
+            "answered OK and not counted; 0 turns the cap off",
+            0, 255);
+  flags.Double("min-timeout-samples", "ADVISOR_MIN_TIMEOUT_SAMPLES", &engine.min_timeout_samples,
+               "aged direct attempts a NAT pair needs before the seed's rule moves its direct "
+               "timeout",
+               0, 1e9);
   flags.String("log-level", "ADVISOR_LOG_LEVEL", &log_level, "trace, debug, info, warn or error");
 
   const advisor::config::ParsedCommand cli = advisor::config::ParseCommand(
@@ -171,6 +197,7 @@ int main(int argc, char** argv) {
     options.snapshot.turn_servers = *std::move(servers);
   }
   engine.min_confidence = static_cast<float>(min_confidence);
+  options.max_reports_per_identity = static_cast<int>(max_reports_per_identity);
   options.stun_urls = absl::StrSplit(stun_urls, ',', absl::SkipWhitespace());
   return Serve(options, database_url);
 }

@@ -17,8 +17,26 @@ absl::StatusOr<std::unique_ptr<AdvisorServer>> AdvisorServer::Start(
   auto signer =
       TokenSigner::Create(options.token_key, options.previous_token_key, options.token_ttl);
   if (!signer.ok()) return signer.status();
-  std::unique_ptr<AdvisorServer> server(new AdvisorServer(
-      options, *std::move(signer), std::move(reload_store), std::move(flush_store)));
+  std::unique_ptr<auth::JwtVerifier> verifier;
+  if (!options.auth_keys_file.empty()) {
+    auto created = auth::JwtVerifier::Create(
+        {.keys_file = options.auth_keys_file, .audience = options.auth_audience});
+    if (!created.ok()) return created.status();
+    verifier = *std::move(created);
+  } else if (!options.allow_anonymous) {
+    return absl::FailedPreconditionError(
+        "no client keys: give --auth-keys-file (ADVISOR_AUTH_KEYS_FILE), a JWKS file of the keys "
+        "that sign your clients' JWTs; for local development only, --allow-anonymous "
+        "(ADVISOR_ALLOW_ANONYMOUS=true) serves callers without one, known by their address");
+  }
+  if (options.allow_anonymous) {
+    spdlog::warn(
+        "--allow-anonymous: callers without a JWT are served and known by their address; never "
+        "expose this server to the internet like this");
+  }
+  std::unique_ptr<AdvisorServer> server(
+      new AdvisorServer(options, *std::move(signer), std::move(verifier), std::move(reload_store),
+                        std::move(flush_store)));
 
   if (absl::Status status = server->exposer_.Start(options.metrics_listen); !status.ok()) {
     return status;
@@ -26,9 +44,9 @@ absl::StatusOr<std::unique_ptr<AdvisorServer>> AdvisorServer::Start(
   std::vector<std::string> turn_ids;
   for (const auto& turn : options.snapshot.turn_servers) turn_ids.push_back(turn.id);
   server->metrics_ = std::make_unique<AdvisorMetrics>(*server->exposer_.registry(), turn_ids);
-  server->service_ =
-      std::make_unique<AdvisorService>(server->service_options_, server->snapshots_,
-                                       server->signer_, server->buffer_, *server->metrics_);
+  server->service_ = std::make_unique<AdvisorService>(server->service_options_, server->snapshots_,
+                                                      server->signer_, server->buffer_,
+                                                      *server->metrics_, server->verifier_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -61,17 +79,23 @@ absl::StatusOr<std::unique_ptr<AdvisorServer>> AdvisorServer::Start(
 }
 
 AdvisorServer::AdvisorServer(const ServerOptions& options, TokenSigner signer,
+                             std::unique_ptr<auth::JwtVerifier> verifier,
                              std::shared_ptr<store::PgStore> reload_store,
                              std::shared_ptr<store::OutcomeStore> flush_store)
     : options_(options),
       signer_(std::move(signer)),
+      verifier_(std::move(verifier)),
       reload_store_(std::move(reload_store)),
       flush_store_(std::move(flush_store)),
       service_options_{.engine = options.snapshot.engine,
                        .bucket_width = options.snapshot.bucket_width,
                        .stun_urls = options.stun_urls,
                        .turn_servers = options_.snapshot.turn_servers,
-                       .turn_credential_ttl = options.turn_credential_ttl},
+                       .turn_credential_ttl = options.turn_credential_ttl,
+                       .allow_anonymous = options.allow_anonymous,
+                       .rate_limit = options.rate_limit,
+                       .rate_limit_burst = options.rate_limit_burst,
+                       .max_reports_per_identity = options.max_reports_per_identity},
       render_([this](const strategy::Decision& decision) {
         return RenderGetStrategyResponse(decision, service_options_);
       }),
@@ -116,17 +140,37 @@ void AdvisorServer::ReloadLoop(std::stop_token stop) {
   while (Sleep(stop, options_.snapshot_interval)) ReloadOnce();
 }
 
+absl::StatusOr<store::FlushResult> AdvisorServer::Flush() {
+  absl::StatusOr<store::FlushResult> result = FlushOnce(buffer_, *flush_store_);
+  if (result.ok() && result->duplicates > 0) metrics_->RecordDuplicates(result->duplicates);
+  return result;
+}
+
 void AdvisorServer::FlushLoop(std::stop_token stop) {
   absl::Duration wait = options_.flush_interval;
   bool failing = false;
+  absl::Time next_expiry = absl::Now();
   while (Sleep(stop, wait)) {
-    const absl::StatusOr<size_t> written = FlushOnce(buffer_, *flush_store_);
+    const absl::StatusOr<store::FlushResult> written = Flush();
     metrics_->SetHeld(buffer_.held_reports(), buffer_.pending_deltas());
     if (written.ok()) {
-      if (*written > 0) metrics_->RecordFlush(true);
+      if (written->rows > 0 || written->duplicates > 0) metrics_->RecordFlush(true);
       if (failing) spdlog::info("outcome flush succeeded again");
       failing = false;
       wait = options_.flush_interval;
+      // Used-token records outlive their tokens by nothing: every replica deletes a bounded batch
+      // now and then, so the table stays at about one token lifetime of reports.
+      if (const absl::Time now = absl::Now(); now >= next_expiry) {
+        next_expiry = now + options_.expired_token_interval;
+        absl::StatusOr<int64_t> forgotten =
+            flush_store_->ForgetExpiredTokens(now, options_.expired_token_batch);
+        if (!forgotten.ok()) {
+          spdlog::warn("cannot delete expired used-token records: {}",
+                       forgotten.status().ToString());
+        } else if (*forgotten == options_.expired_token_batch) {
+          next_expiry = now;  // more are waiting
+        }
+      }
       continue;
     }
     metrics_->RecordFlush(false);
@@ -156,7 +200,7 @@ absl::Status AdvisorServer::Shutdown() {
   absl::Duration wait = absl::Milliseconds(100);
   absl::Status status = absl::OkStatus();
   while (buffer_.held_reports() > 0) {
-    status = FlushOnce(buffer_, *flush_store_).status();
+    status = Flush().status();
     if (status.ok()) continue;
     if (absl::Now() + wait > deadline) break;
     absl::SleepFor(wait);

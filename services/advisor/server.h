@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "lib/auth/jwt.h"
 #include "lib/store/store.h"
 #include "lib/telemetry/metrics.h"
 #include "services/advisor/advisor_metrics.h"
@@ -41,7 +42,18 @@ struct ServerOptions {
   SnapshotConfig snapshot;
   std::vector<std::string> stun_urls = {"stun:stun.l.google.com:19302",
                                         "stun:stun1.l.google.com:19302"};
-  absl::Duration turn_credential_ttl = absl::Hours(1);
+  absl::Duration turn_credential_ttl = absl::Minutes(10);
+  // Client authentication: a JWKS file of the keys that sign clients' JWTs. Without one the server
+  // refuses to start unless allow_anonymous is set (development only).
+  std::string auth_keys_file;
+  std::string auth_audience = "connectivity-advisor";
+  bool allow_anonymous = false;
+  double rate_limit = 10;
+  double rate_limit_burst = 20;
+  int max_reports_per_identity = 3;
+  // Used-token records are deleted in batches of this many once their tokens have expired.
+  int64_t expired_token_batch = 10'000;
+  absl::Duration expired_token_interval = absl::Minutes(1);
 };
 
 class AdvisorServer {
@@ -63,16 +75,20 @@ class AdvisorServer {
 
  private:
   AdvisorServer(const ServerOptions& options, TokenSigner signer,
+                std::unique_ptr<auth::JwtVerifier> verifier,
                 std::shared_ptr<store::PgStore> reload_store,
                 std::shared_ptr<store::OutcomeStore> flush_store);
   void ReloadLoop(std::stop_token stop);
   void FlushLoop(std::stop_token stop);
   void ReloadOnce();
+  // Writes one batch; counts the duplicates the database found.
+  absl::StatusOr<store::FlushResult> Flush();
   // Sleeps for `duration` or until `stop` is requested; false when stopped.
   bool Sleep(std::stop_token stop, absl::Duration duration);
 
   const ServerOptions options_;
   const TokenSigner signer_;
+  std::unique_ptr<auth::JwtVerifier> verifier_;
   std::shared_ptr<store::PgStore> reload_store_;
   std::shared_ptr<store::OutcomeStore> flush_store_;
   telemetry::MetricsExposer exposer_;

@@ -1,13 +1,16 @@
 #include "services/advisor/service.h"
 
 #include <grpc/slice.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <random>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "lib/turn/credentials.h"
 #include "services/advisor/validation.h"
 
 namespace advisor {
@@ -19,11 +22,20 @@ grpc::Status ToGrpc(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
-template <typename Handler>
-grpc::ServerUnaryReactor* Respond(grpc::CallbackServerContext* context, Handler&& handler) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(handler());
-  return reactor;
+Answer Refuse(RefusalReason reason, const absl::Status& status) { return {ToGrpc(status), reason}; }
+
+// The host part of a gRPC peer string: "ipv4:10.0.0.7:51234" → "10.0.0.7", "ipv6:[::1]:5" →
+// "[::1]". Ports change with every connection, so they would make every reconnect a new client.
+std::string_view PeerHost(std::string_view peer) {
+  const size_t scheme = peer.find(':');
+  if (scheme == std::string_view::npos) return peer;
+  std::string_view rest = peer.substr(scheme + 1);
+  if (!rest.empty() && rest.front() == '[') {
+    const size_t close = rest.find(']');
+    return close == std::string_view::npos ? rest : rest.substr(0, close + 1);
+  }
+  const size_t port = rest.rfind(':');
+  return port == std::string_view::npos ? rest : rest.substr(0, port);
 }
 
 // Why a reported type was not used as reported, for the answer's reasons.
@@ -67,6 +79,12 @@ void AppendBytesField(std::string& out, int field, const std::string& value) {
   out.append(value);
 }
 
+struct PathAndConnect {
+  OutcomePath path;
+  bool connected;
+  uint32_t time_to_connect_ms;
+};
+
 OutcomePath PathOf(const strategy::Outcome& outcome) {
   for (const strategy::Attempt& attempt : outcome.attempts) {
     if (attempt.result == strategy::AttemptResult::kSucceeded) {
@@ -80,48 +98,83 @@ OutcomePath PathOf(const strategy::Outcome& outcome) {
 
 AdvisorService::AdvisorService(ServiceOptions options, const SnapshotHolder& snapshots,
                                const TokenSigner& signer, OutcomeBuffer& buffer,
-                               AdvisorMetrics& metrics, Clock clock)
+                               AdvisorMetrics& metrics, auth::JwtVerifier* verifier, Clock clock)
     : options_(std::move(options)),
       snapshots_(snapshots),
       signer_(signer),
       buffer_(buffer),
       metrics_(metrics),
+      verifier_(verifier),
       clock_(std::move(clock)),
-      ice_server_cache_(options_.turn_servers.size() * 2) {}
-
-grpc::Slice AdvisorService::TurnIceServer(int server, bool tcp_only, absl::Time now) {
-  // Credentials expire on a 10 s grid, so one signature serves every answer of those 10 s and each
-  // is still valid for at least the configured TTL.
-  constexpr int64_t kGrid = 10;
-  const int64_t expires =
-      (absl::ToUnixSeconds(now + options_.turn_credential_ttl) + kGrid - 1) / kGrid * kGrid;
-  CachedIceServer& cache = ice_server_cache_[server * 2 + (tcp_only ? 1 : 0)];
-  std::lock_guard lock(cache.mu);
-  if (cache.expires == expires) return cache.bytes;
-
-  const config::TurnServerConfig& config = options_.turn_servers[server];
-  v1::GetStrategyResponse chunk;
-  v1::IceServer& ice = *chunk.mutable_ice_config()->add_ice_servers();
-  for (const turn::TurnUrl& url : config.parsed_urls) {
-    if (!tcp_only || url.transport != turn::Transport::kUdp) ice.add_urls(url.text);
-  }
-  if (!config.auth.rest_secret.empty()) {
-    auto credentials =
-        turn::MakeRestCredentials(config.auth.rest_secret, "advisor",
-                                  absl::FromUnixSeconds(expires) - options_.turn_credential_ttl,
-                                  options_.turn_credential_ttl);
-    // Only an empty secret or a non-positive TTL fail, and configuration rules both out.
-    if (credentials.ok()) {
-      ice.set_username(credentials->username);
-      ice.set_credential(credentials->password);
+      rate_limiter_(options_.rate_limit, options_.rate_limit_burst),
+      reporter_cap_(options_.max_reports_per_identity) {
+  for (const config::TurnServerConfig& config : options_.turn_servers) {
+    for (bool tcp_only : {false, true}) {
+      v1::IceServer ice;
+      for (const turn::TurnUrl& url : config.parsed_urls) {
+        if (!tcp_only || url.transport != turn::Transport::kUdp) ice.add_urls(url.text);
+      }
+      turn_urls_.push_back(ice.SerializeAsString());
     }
-  } else {
-    ice.set_username(config.auth.username);
-    ice.set_credential(config.auth.password);
+    turn_secrets_.push_back(
+        config.auth.rest_secret.empty()
+            ? std::nullopt
+            : std::optional<Hmac>(std::in_place, Hmac::Hash::kSha1, config.auth.rest_secret));
   }
-  cache.expires = expires;
-  cache.bytes = grpc::Slice(chunk.SerializeAsString());
-  return cache.bytes;
+}
+
+absl::StatusOr<Caller> AdvisorService::Authenticate(std::optional<std::string_view> authorization,
+                                                    std::string_view peer, absl::Time now) {
+  if (!authorization.has_value()) {
+    if (options_.allow_anonymous) {
+      const std::string_view host = PeerHost(peer);
+      return Caller{.identity = absl::StrCat("addr:", absl::string_view(host.data(), host.size()))};
+    }
+    return absl::UnauthenticatedError(
+        "authorization: missing; send the metadata 'authorization: Bearer <JWT>' with a JWT "
+        "from the app's backend");
+  }
+  absl::string_view value(authorization->data(), authorization->size());
+  constexpr absl::string_view kScheme = "bearer ";
+  if (value.size() <= kScheme.size() ||
+      !absl::EqualsIgnoreCase(value.substr(0, kScheme.size()), kScheme)) {
+    return absl::UnauthenticatedError("authorization: must be 'Bearer <JWT>'");
+  }
+  value = absl::StripLeadingAsciiWhitespace(value.substr(kScheme.size()));
+  if (verifier_ == nullptr) {
+    return absl::UnauthenticatedError(
+        "authorization: this server has no JWT keys configured and cannot verify the token");
+  }
+  absl::StatusOr<auth::Principal> principal =
+      verifier_->Verify(std::string_view(value.data(), value.size()), now);
+  if (!principal.ok()) return principal.status();
+  return Caller{.identity = absl::StrCat("sub:", principal->subject),
+                .authenticated = true,
+                .admin = principal->admin};
+}
+
+std::string AdvisorService::TurnIceServer(int server, bool tcp_only, const Caller& caller,
+                                          absl::Time now) {
+  const config::TurnServerConfig& config = options_.turn_servers[server];
+  std::string ice = turn_urls_[server * 2 + (tcp_only ? 1 : 0)];
+  if (turn_secrets_[server].has_value()) {
+    // TURN REST API credentials (what coturn's use-auth-secret checks): the username names the
+    // client by an opaque id, so coturn's logs and quotas can tell clients apart.
+    const std::string username =
+        absl::StrCat(absl::ToUnixSeconds(now + options_.turn_credential_ttl), ":",
+                     signer_.OpaqueId(caller.identity));
+    AppendBytesField(ice, v1::IceServer::kUsernameFieldNumber, username);
+    AppendBytesField(ice, v1::IceServer::kCredentialFieldNumber,
+                     absl::Base64Escape(turn_secrets_[server]->Mac(username, 20)));
+  } else {
+    AppendBytesField(ice, v1::IceServer::kUsernameFieldNumber, config.auth.username);
+    AppendBytesField(ice, v1::IceServer::kCredentialFieldNumber, config.auth.password);
+  }
+  std::string ice_config;
+  AppendBytesField(ice_config, v1::IceConfig::kIceServersFieldNumber, ice);
+  std::string chunk;
+  AppendBytesField(chunk, v1::GetStrategyResponse::kIceConfigFieldNumber, ice_config);
+  return chunk;
 }
 
 std::string RenderGetStrategyResponse(const strategy::Decision& decision,
@@ -150,7 +203,7 @@ std::string RenderGetStrategyResponse(const strategy::Decision& decision,
 }
 
 absl::StatusOr<grpc::ByteBuffer> AdvisorService::HandleGetStrategy(
-    const v1::GetStrategyRequest& request) {
+    const v1::GetStrategyRequest& request, const Caller& caller) {
   auto query = ParseGetStrategyRequest(request);
   if (!query.ok()) return query.status();
   const strategy::NatType local =
@@ -174,12 +227,19 @@ absl::StatusOr<grpc::ByteBuffer> AdvisorService::HandleGetStrategy(
 
   const absl::Time now = clock_();
   const bool tcp_only = decision.preferred_transport != strategy::Transport::kUdp;
-  const TurnChoice& turn = snapshot.turn.For(query->region, tcp_only);
-  metrics_.RecordTurnOffer(turn.server);
+  const TurnChoice& choice = snapshot.turn.For(query->region, tcp_only);
+  // TURN credentials cost relay capacity: only callers the app's backend vouched for get them.
+  const int turn = caller.authenticated ? choice.server : -1;
+  metrics_.RecordTurnOffer(turn);
 
   // Rare per-request fields go through protobuf; the token, in every answer, is encoded by hand.
   v1::GetStrategyResponse extra;
-  if (turn.server < 0 && decision.relay_only) {
+  if (choice.server >= 0 && turn < 0) {
+    extra.add_reasons(
+        "no TURN server offered: TURN credentials are issued to authenticated clients only "
+        "(this call carried no JWT)");
+  }
+  if (turn < 0 && decision.relay_only) {
     // Relay-only ICE without a relay cannot connect at all; direct candidates are the only chance.
     extra.mutable_ice_config()->set_ice_transport_policy("all");
     extra.add_reasons(
@@ -189,118 +249,237 @@ absl::StatusOr<grpc::ByteBuffer> AdvisorService::HandleGetStrategy(
   NoteLowConfidence("local", request.local(), local, options_.engine, extra);
   NoteLowConfidence("remote", request.remote(), remote, options_.engine, extra);
   std::string tail = extra.SerializeAsString();
-  AppendBytesField(
-      tail, v1::GetStrategyResponse::kDecisionTokenFieldNumber,
-      signer_.Sign({.pair = pair,
-                    .strategy = decision.strategy,
-                    .direct_timeout_ms = decision.direct_timeout_ms,
-                    .turn_server_id = turn.server < 0 ? "" : options_.turn_servers[turn.server].id,
-                    .issued_at = now}));
+  AppendBytesField(tail, v1::GetStrategyResponse::kDecisionTokenFieldNumber,
+                   signer_.Sign({.id = NewTokenId(),
+                                 .pair = pair,
+                                 .strategy = decision.strategy,
+                                 .direct_timeout_ms = decision.direct_timeout_ms,
+                                 .turn_server_id = turn < 0 ? "" : options_.turn_servers[turn].id,
+                                 .issued_at = now},
+                                caller.identity));
+  if (turn >= 0) {
+    tail.append(TurnIceServer(turn, tcp_only, caller, now));
+    metrics_.RecordTurnCredentialsIssued();
+  }
   // Protobuf merges concatenated messages: repeated fields append, so the TURN entry joins the STUN
   // one in ice_servers and the reasons follow the decision's own. One contiguous slice keeps the
   // transport's work per answer to a single buffer.
-  const grpc::Slice ice =
-      turn.server < 0 ? grpc::Slice() : TurnIceServer(turn.server, tcp_only, now);
-  const grpc::Slice* parts[] = {&rendered, &turn.reason, &ice};
+  // The choice's own reason says which server was offered, or why none could be.
+  const bool choice_applies = turn >= 0 || choice.server < 0;
+  const grpc::Slice* parts[] = {&rendered, choice_applies ? &choice.reason : nullptr};
   size_t size = tail.size();
-  for (const grpc::Slice* part : parts) size += part->size();
+  for (const grpc::Slice* part : parts) size += part == nullptr ? 0 : part->size();
   grpc_slice out = grpc_slice_malloc(size);
   uint8_t* at = GRPC_SLICE_START_PTR(out);
   for (const grpc::Slice* part : parts) {
-    if (part->size() > 0) at = std::copy(part->begin(), part->end(), at);
+    if (part != nullptr && part->size() > 0) at = std::copy(part->begin(), part->end(), at);
   }
   std::copy(tail.begin(), tail.end(), at);
   grpc::Slice slice(out, grpc::Slice::STEAL_REF);
   return grpc::ByteBuffer(&slice, 1);
 }
 
-grpc::Status AdvisorService::HandleReportOutcome(const v1::ReportOutcomeRequest& request) {
+Answer AdvisorService::HandleReportOutcome(const v1::ReportOutcomeRequest& request,
+                                           const Caller& caller) {
   if (!accepting_reports_.load(std::memory_order_relaxed)) {
-    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                        "server is shutting down: send the report to another replica");
+    return Refuse(
+        RefusalReason::kUnavailable,
+        absl::UnavailableError("server is shutting down: send the report to another replica"));
   }
   auto outcome = ParseReportOutcomeRequest(request);
-  if (!outcome.ok()) return ToGrpc(outcome.status());
+  if (!outcome.ok()) return Refuse(RefusalReason::kInvalidArgument, outcome.status());
   const absl::Time now = clock_();
-  auto claims = signer_.Verify(request.decision_token(), now);
+  auto claims = signer_.Verify(request.decision_token(), caller.identity, now);
   if (!claims.ok()) {
+    if (claims.status().code() == absl::StatusCode::kPermissionDenied) {
+      return Refuse(RefusalReason::kPermissionDenied, claims.status());
+    }
     metrics_.RecordTokenRejected();
-    return ToGrpc(claims.status());
+    return Refuse(RefusalReason::kTokenInvalid, claims.status());
   }
-  const absl::Time bucket =
-      absl::FromUnixSeconds(absl::ToUnixSeconds(now) / absl::ToInt64Seconds(options_.bucket_width) *
-                            absl::ToInt64Seconds(options_.bucket_width));
-  if (!buffer_.Add(claims->pair, claims->strategy, bucket, strategy::CountsOf(*outcome))) {
-    metrics_.RecordReportRefused();
-    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                        "too many reports waiting for the database: not recorded, retry later");
+  if (absl::Status plausible = CheckAgainstAnswer(request, *claims); !plausible.ok()) {
+    return Refuse(RefusalReason::kImplausible, plausible);
   }
-  metrics_.RecordOutcome(claims->strategy, PathOf(*outcome), outcome->connected,
-                         outcome->time_to_connect_ms);
-  return grpc::Status::OK;
+  const int64_t width = absl::ToInt64Seconds(options_.bucket_width);
+  const absl::Time bucket = absl::FromUnixSeconds(absl::ToUnixSeconds(now) / width * width);
+  if (options_.max_reports_per_identity > 0 &&
+      !reporter_cap_.Admit(caller.identity, claims->pair.Index(), bucket)) {
+    metrics_.RecordCapped();
+    return Answer::Ok();
+  }
+  const PathAndConnect summary{PathOf(*outcome), outcome->connected, outcome->time_to_connect_ms};
+  switch (buffer_.Add({.token_id = claims->id,
+                       .token_expires = signer_.ExpiresAt(*claims),
+                       .pair = claims->pair,
+                       .strategy = claims->strategy,
+                       .bucket_start = bucket,
+                       .outcome = *std::move(outcome)})) {
+    case AddResult::kHeld:
+      metrics_.RecordOutcome(claims->strategy, summary.path, summary.connected,
+                             summary.time_to_connect_ms);
+      return Answer::Ok();
+    case AddResult::kDuplicate:
+      metrics_.RecordDuplicates(1);
+      return Answer::Ok();
+    case AddResult::kFull:
+      break;
+  }
+  metrics_.RecordReportRefused();
+  return Refuse(RefusalReason::kOverloaded,
+                absl::ResourceExhaustedError(
+                    "too many reports waiting for the database: not recorded, retry later"));
+}
+
+Answer AdvisorService::HandleListTurnServers(const v1::ListTurnServersRequest& request,
+                                             const Caller& caller,
+                                             v1::ListTurnServersResponse& response) {
+  if (!caller.admin) {
+    return Refuse(RefusalReason::kPermissionDenied,
+                  absl::PermissionDeniedError(
+                      "ListTurnServers is for operators: it needs a JWT with the scope "
+                      "advisor.admin"));
+  }
+  if (request.region().size() > kMaxRegionBytes) {
+    return Refuse(RefusalReason::kInvalidArgument,
+                  absl::InvalidArgumentError(
+                      absl::StrCat("region: longer than ", kMaxRegionBytes, " bytes")));
+  }
+  const std::shared_ptr<const Snapshot> snapshot = snapshots_.Get();
+  for (const store::TurnServerRow& row : snapshot->turn.registry) {
+    if (!request.region().empty() && row.region != request.region()) continue;
+    v1::TurnServer& server = *response.add_servers();
+    server.set_id(row.id);
+    for (const std::string& url : row.urls) server.add_urls(url);
+    server.set_region(row.region);
+    server.set_enabled(row.enabled);
+    for (const store::TurnHealthRow& health : snapshot->turn.health) {
+      if (health.server_id != row.id) continue;
+      v1::TurnServerHealth& out = *server.add_health();
+      const turn::HealthState& state = health.health;
+      out.set_prober_region(health.prober_region);
+      out.set_status(std::string(turn::HealthStatusName(state.status)));
+      out.set_last_latency_ms(state.last_latency_ms);
+      out.set_smoothed_latency_ms(state.smoothed_latency_ms);
+      out.set_consecutive_failures(state.consecutive_failures);
+      out.set_last_error(state.last_error);
+      out.set_success_rate(state.success_rate);
+      if (state.last_check != absl::InfinitePast()) {
+        out.set_last_check_unix_ms(absl::ToUnixMillis(state.last_check));
+      }
+      if (state.unhealthy_until != absl::InfinitePast()) {
+        out.set_unhealthy_until_unix_ms(absl::ToUnixMillis(state.unhealthy_until));
+      }
+    }
+  }
+  return Answer::Ok();
+}
+
+void AdvisorService::LogRefusal(Method method, const Answer& answer, std::string_view who,
+                                absl::Time now) {
+  metrics_.RecordRefusal(method, answer.reason);
+  int64_t suppressed = 0;
+  if (!refusal_log_.Allow(now, suppressed)) return;
+  spdlog::info("refused {} from {}: {} ({}){}", MethodName(method), who,
+               RefusalReasonName(answer.reason), answer.status.error_message(),
+               suppressed > 0 ? absl::StrCat(" [", suppressed, " earlier refusals not logged]")
+                              : std::string());
+}
+
+template <typename Request, typename Handler>
+grpc::ServerUnaryReactor* AdvisorService::Serve(Method method, grpc::CallbackServerContext* context,
+                                                const grpc::ByteBuffer* request,
+                                                Handler&& handler) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const absl::Time now = clock_();
+  std::optional<std::string_view> authorization;
+  const auto& metadata = context->client_metadata();
+  if (auto it = metadata.find("authorization"); it != metadata.end()) {
+    authorization.emplace(it->second.data(), it->second.size());
+  }
+  const std::string peer = context->peer();
+  absl::StatusOr<Caller> caller = Authenticate(authorization, peer, now);
+  Answer answer;
+  if (!caller.ok()) {
+    answer = Refuse(RefusalReason::kUnauthenticated, caller.status());
+    LogRefusal(method, answer, peer, now);
+    reactor->Finish(answer.status);
+    return reactor;
+  }
+  // Logs name clients by the opaque id TURN usernames carry, never by their raw subject.
+  auto who = [&] {
+    return absl::StrCat("client ", signer_.OpaqueId(caller->identity), " at ", peer);
+  };
+  if (options_.rate_limit > 0) {
+    if (std::optional<absl::Duration> wait = rate_limiter_.Acquire(caller->identity, now)) {
+      const int64_t wait_ms = std::max<int64_t>(1, absl::ToInt64Milliseconds(*wait) + 1);
+      // gRPC clients with a retry policy honour this trailer as the time to wait.
+      context->AddTrailingMetadata("grpc-retry-pushback-ms", absl::StrCat(wait_ms));
+      answer = Refuse(RefusalReason::kRateLimited,
+                      absl::ResourceExhaustedError(absl::StrFormat(
+                          "rate limit: at most %g requests/s per client (bursts of %g); retry in "
+                          "%d ms",
+                          options_.rate_limit, options_.rate_limit_burst, wait_ms)));
+      LogRefusal(method, answer, who(), now);
+      reactor->Finish(answer.status);
+      return reactor;
+    }
+  }
+  grpc::Slice slice;
+  Request parsed;
+  if (!request->DumpToSingleSlice(&slice).ok() ||
+      !parsed.ParseFromArray(slice.begin(), static_cast<int>(slice.size()))) {
+    answer = Refuse(RefusalReason::kMalformed,
+                    absl::InvalidArgumentError(absl::StrCat(
+                        "request: not a valid ", Request::descriptor()->name(), " message")));
+  } else {
+    answer = handler(parsed, *caller);
+  }
+  if (!answer.status.ok()) LogRefusal(method, answer, who(), now);
+  reactor->Finish(answer.status);
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* AdvisorService::GetStrategy(grpc::CallbackServerContext* context,
                                                       const grpc::ByteBuffer* request,
                                                       grpc::ByteBuffer* response) {
-  return Respond(context, [&] {
-    grpc::Slice slice;
-    v1::GetStrategyRequest parsed;
-    if (!request->DumpToSingleSlice(&slice).ok() ||
-        !parsed.ParseFromArray(slice.begin(), static_cast<int>(slice.size()))) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "request: not a valid GetStrategyRequest message");
-    }
-    absl::StatusOr<grpc::ByteBuffer> answer = HandleGetStrategy(parsed);
-    if (!answer.ok()) return ToGrpc(answer.status());
-    *response = *std::move(answer);
-    return grpc::Status::OK;
-  });
+  return Serve<v1::GetStrategyRequest>(
+      Method::kGetStrategy, context, request,
+      [&](const v1::GetStrategyRequest& parsed, const Caller& caller) {
+        absl::StatusOr<grpc::ByteBuffer> answer = HandleGetStrategy(parsed, caller);
+        if (!answer.ok()) return Refuse(RefusalReason::kInvalidArgument, answer.status());
+        *response = *std::move(answer);
+        return Answer::Ok();
+      });
 }
 
 grpc::ServerUnaryReactor* AdvisorService::ReportOutcome(grpc::CallbackServerContext* context,
-                                                        const v1::ReportOutcomeRequest* request,
-                                                        v1::ReportOutcomeResponse*) {
-  return Respond(context, [&] { return HandleReportOutcome(*request); });
+                                                        const grpc::ByteBuffer* request,
+                                                        grpc::ByteBuffer* response) {
+  return Serve<v1::ReportOutcomeRequest>(
+      Method::kReportOutcome, context, request,
+      [&](const v1::ReportOutcomeRequest& parsed, const Caller& caller) {
+        Answer answer = HandleReportOutcome(parsed, caller);
+        // An empty message serializes to no bytes: an empty buffer is the whole answer.
+        if (answer.status.ok()) *response = grpc::ByteBuffer();
+        return answer;
+      });
 }
 
 grpc::ServerUnaryReactor* AdvisorService::ListTurnServers(grpc::CallbackServerContext* context,
-                                                          const v1::ListTurnServersRequest* request,
-                                                          v1::ListTurnServersResponse* response) {
-  return Respond(context, [&] {
-    if (request->region().size() > kMaxRegionBytes) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          absl::StrCat("region: longer than ", kMaxRegionBytes, " bytes"));
-    }
-    const std::shared_ptr<const Snapshot> snapshot = snapshots_.Get();
-    for (const store::TurnServerRow& row : snapshot->turn.registry) {
-      if (!request->region().empty() && row.region != request->region()) continue;
-      v1::TurnServer& server = *response->add_servers();
-      server.set_id(row.id);
-      for (const std::string& url : row.urls) server.add_urls(url);
-      server.set_region(row.region);
-      server.set_enabled(row.enabled);
-      for (const store::TurnHealthRow& health : snapshot->turn.health) {
-        if (health.server_id != row.id) continue;
-        v1::TurnServerHealth& out = *server.add_health();
-        const turn::HealthState& state = health.health;
-        out.set_prober_region(health.prober_region);
-        out.set_status(std::string(turn::HealthStatusName(state.status)));
-        out.set_last_latency_ms(state.last_latency_ms);
-        out.set_smoothed_latency_ms(state.smoothed_latency_ms);
-        out.set_consecutive_failures(state.consecutive_failures);
-        out.set_last_error(state.last_error);
-        out.set_success_rate(state.success_rate);
-        if (state.last_check != absl::InfinitePast()) {
-          out.set_last_check_unix_ms(absl::ToUnixMillis(state.last_check));
+                                                          const grpc::ByteBuffer* request,
+                                                          grpc::ByteBuffer* response) {
+  return Serve<v1::ListTurnServersRequest>(
+      Method::kListTurnServers, context, request,
+      [&](const v1::ListTurnServersRequest& parsed, const Caller& caller) {
+        v1::ListTurnServersResponse list;
+        Answer answer = HandleListTurnServers(parsed, caller, list);
+        if (answer.status.ok()) {
+          const std::string bytes = list.SerializeAsString();
+          grpc::Slice slice(bytes);
+          *response = grpc::ByteBuffer(&slice, 1);
         }
-        if (state.unhealthy_until != absl::InfinitePast()) {
-          out.set_unhealthy_until_unix_ms(absl::ToUnixMillis(state.unhealthy_until));
-        }
-      }
-    }
-    return grpc::Status::OK;
-  });
+        return answer;
+      });
 }
 
 }  // namespace advisor

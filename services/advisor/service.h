@@ -1,20 +1,30 @@
 // The ConnectivityAdvisor gRPC service: the request logic, knowing nothing of how it is wired.
 //
-// GetStrategy reads the current snapshot and signs a decision token; ReportOutcome verifies the
-// token, validates the report and folds it into the outcome buffer. Neither touches the database.
+// Every call is authenticated first (a JWT, or the peer address where anonymous callers are
+// allowed), then rate-limited per identity, then parsed: all three methods are served raw (bytes
+// in, bytes out) so that unparseable bytes get INVALID_ARGUMENT like any other bad input, and so
+// that GetStrategy's answer is the snapshot's pre-rendered bytes plus the per-request fields. Every
+// refusal is counted by method and reason and logged, at a bounded rate.
+//
+// GetStrategy reads the current snapshot and signs a decision token for the caller; ReportOutcome
+// verifies the token against the caller, checks the report against the answer the token records,
+// and hands it to the outcome buffer unless the caller has used up its share of the NAT pair.
+// Neither touches the database.
 #ifndef ADVISOR_SERVICES_ADVISOR_SERVICE_H_
 #define ADVISOR_SERVICES_ADVISOR_SERVICE_H_
 
 #include <atomic>
 #include <functional>
-#include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "connectivity/advisor/v1/advisor.grpc.pb.h"
+#include "lib/auth/jwt.h"
 #include "services/advisor/advisor_metrics.h"
 #include "services/advisor/decision_token.h"
+#include "services/advisor/limits.h"
 #include "services/advisor/outcome_buffer.h"
 #include "services/advisor/snapshot.h"
 
@@ -26,66 +36,107 @@ struct ServiceOptions {
   std::vector<std::string> stun_urls;
   // The servers file (owned by the caller, outliving the service); TurnChoice::server indexes it.
   std::span<const config::TurnServerConfig> turn_servers;
-  absl::Duration turn_credential_ttl = absl::Hours(1);  // lifetime of the TURN REST credentials
+  // Lifetime of the per-client TURN REST credentials: long enough to allocate and to survive a
+  // slow ICE exchange, short enough that leaked credentials stop working within minutes. A client
+  // asks again (GetStrategy) before every connection.
+  absl::Duration turn_credential_ttl = absl::Minutes(10);
+  // Callers without a JWT are served, identified by their address (development only). With
+  // neither this nor a verifier, every call needs a JWT and none can succeed.
+  bool allow_anonymous = false;
+  // Requests per second per identity, with bursts up to rate_limit_burst; 0 turns it off.
+  double rate_limit = 10;
+  double rate_limit_burst = 20;
+  // Reports one identity adds to one NAT pair within one aggregate bucket; beyond, reports are
+  // answered OK and not counted. 0 turns the cap off.
+  int max_reports_per_identity = 3;
 };
 
-// The fixed part of the answer for `decision`, serialized: everything but the decision token and
-// the notes about the request's own NAT reports, which the handler appends (protobuf concatenation
-// merges).
+// Who is calling, as far as the service is concerned.
+struct Caller {
+  std::string identity;        // "sub:<JWT subject>" or, anonymous, "addr:<peer host>"
+  bool authenticated = false;  // holds a valid JWT
+  bool admin = false;          // the JWT's scope includes advisor.admin
+};
+
+// The fixed part of the answer for `decision`, serialized: everything but the decision token, the
+// TURN server with its credentials and the notes about the request's own NAT reports, which the
+// handler appends (protobuf concatenation merges).
 std::string RenderGetStrategyResponse(const strategy::Decision& decision,
                                       const ServiceOptions& options);
 
-// GetStrategy is served raw (bytes in, bytes out) so that the answer is the snapshot's pre-rendered
-// bytes plus the per-request fields, with no message built per call.
+// A handler's answer: OK, or a status and the reason it is counted under.
+struct Answer {
+  grpc::Status status;
+  RefusalReason reason = RefusalReason::kInvalidArgument;  // meaningful when !status.ok()
+  static Answer Ok() { return {grpc::Status::OK}; }
+};
+
 class AdvisorService final
     : public connectivity::advisor::v1::ConnectivityAdvisor::WithRawCallbackMethod_GetStrategy<
-          connectivity::advisor::v1::ConnectivityAdvisor::CallbackService> {
+          connectivity::advisor::v1::ConnectivityAdvisor::WithRawCallbackMethod_ReportOutcome<
+              connectivity::advisor::v1::ConnectivityAdvisor::WithRawCallbackMethod_ListTurnServers<
+                  connectivity::advisor::v1::ConnectivityAdvisor::CallbackService>>> {
  public:
   using Clock = std::function<absl::Time()>;
 
+  // `verifier` (may be null: no keys file) outlives the service.
   AdvisorService(ServiceOptions options, const SnapshotHolder& snapshots, const TokenSigner& signer,
-                 OutcomeBuffer& buffer, AdvisorMetrics& metrics, Clock clock = absl::Now);
+                 OutcomeBuffer& buffer, AdvisorMetrics& metrics, auth::JwtVerifier* verifier,
+                 Clock clock = absl::Now);
 
   grpc::ServerUnaryReactor* GetStrategy(grpc::CallbackServerContext* context,
                                         const grpc::ByteBuffer* request,
                                         grpc::ByteBuffer* response) override;
-  grpc::ServerUnaryReactor* ReportOutcome(
-      grpc::CallbackServerContext* context,
-      const connectivity::advisor::v1::ReportOutcomeRequest* request,
-      connectivity::advisor::v1::ReportOutcomeResponse* response) override;
-  grpc::ServerUnaryReactor* ListTurnServers(
-      grpc::CallbackServerContext* context,
-      const connectivity::advisor::v1::ListTurnServersRequest* request,
-      connectivity::advisor::v1::ListTurnServersResponse* response) override;
+  grpc::ServerUnaryReactor* ReportOutcome(grpc::CallbackServerContext* context,
+                                          const grpc::ByteBuffer* request,
+                                          grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* ListTurnServers(grpc::CallbackServerContext* context,
+                                            const grpc::ByteBuffer* request,
+                                            grpc::ByteBuffer* response) override;
+
+  // The caller of a request with this `authorization` metadata (if any) from `peer` (gRPC's peer
+  // string, e.g. "ipv4:10.0.0.7:51234"). UNAUTHENTICATED saying why.
+  absl::StatusOr<Caller> Authenticate(std::optional<std::string_view> authorization,
+                                      std::string_view peer, absl::Time now);
 
   // The handlers proper, callable without a gRPC context (used by the reactors above).
   // HandleGetStrategy returns the serialized GetStrategyResponse.
   absl::StatusOr<grpc::ByteBuffer> HandleGetStrategy(
-      const connectivity::advisor::v1::GetStrategyRequest& request);
-  grpc::Status HandleReportOutcome(const connectivity::advisor::v1::ReportOutcomeRequest& request);
+      const connectivity::advisor::v1::GetStrategyRequest& request, const Caller& caller);
+  Answer HandleReportOutcome(const connectivity::advisor::v1::ReportOutcomeRequest& request,
+                             const Caller& caller);
+  Answer HandleListTurnServers(const connectivity::advisor::v1::ListTurnServersRequest& request,
+                               const Caller& caller,
+                               connectivity::advisor::v1::ListTurnServersResponse& response);
 
   // From now on reports are refused with UNAVAILABLE, so none is acknowledged after the final
   // flush.
   void StopAcceptingReports() { accepting_reports_.store(false); }
 
  private:
-  // The TURN entry of ice_servers for one server, with credentials, serialized as a
-  // GetStrategyResponse; made at most once per credential period and server.
-  grpc::Slice TurnIceServer(int server, bool tcp_only, absl::Time now);
-
-  struct CachedIceServer {
-    std::mutex mu;
-    int64_t expires = 0;  // unix seconds of the credentials in `bytes`
-    grpc::Slice bytes;
-  };
+  // Authentication, rate limit and parsing in front of `handler`, then the refusal accounting.
+  template <typename Request, typename Handler>
+  grpc::ServerUnaryReactor* Serve(Method method, grpc::CallbackServerContext* context,
+                                  const grpc::ByteBuffer* request, Handler&& handler);
+  void LogRefusal(Method method, const Answer& answer, std::string_view who, absl::Time now);
+  // The TURN entry of ice_servers for one server with credentials of `caller`, serialized as a
+  // GetStrategyResponse.
+  std::string TurnIceServer(int server, bool tcp_only, const Caller& caller, absl::Time now);
 
   const ServiceOptions options_;
   const SnapshotHolder& snapshots_;
   const TokenSigner& signer_;
   OutcomeBuffer& buffer_;
   AdvisorMetrics& metrics_;
+  auth::JwtVerifier* const verifier_;
   const Clock clock_;
-  std::vector<CachedIceServer> ice_server_cache_;  // [server * 2 + tcp_only]
+  // Per server and transport set ([server * 2 + tcp_only]): the serialized `urls` of its IceServer.
+  std::vector<std::string> turn_urls_;
+  // Per server: the keyed HMAC-SHA1 of its REST secret, if it has one.
+  std::vector<std::optional<Hmac>> turn_secrets_;
+  RateLimiter rate_limiter_;
+  ReporterCap reporter_cap_;
+  LogLimiter refusal_log_{10};
   std::atomic<bool> accepting_reports_{true};
 };
 

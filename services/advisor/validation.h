@@ -11,11 +11,18 @@
 #include "absl/status/statusor.h"
 #include "connectivity/advisor/v1/advisor.pb.h"
 #include "lib/strategy/engine.h"
+#include "services/advisor/decision_token.h"
 
 namespace advisor {
 
 // Bounds on what a report may claim. Generous for real clients, tight enough to keep junk out.
-inline constexpr int kMaxAttempts = 16;
+// A session tries the direct path once and the relay at most once per TURN transport.
+inline constexpr int kMaxDirectAttempts = 1;
+inline constexpr int kMaxRelayAttempts = 3;
+inline constexpr int kMaxAttempts = kMaxDirectAttempts + kMaxRelayAttempts;
+// How far a client's own timing may stray from the advice it followed: timers on a busy phone
+// fire late.
+inline constexpr uint32_t kReportSlackMs = 500;
 inline constexpr uint32_t kMaxDurationMs =
     10 * 60 * 1000;  // no connection attempt lasts 10 minutes
 inline constexpr size_t kMaxRegionBytes = 64;
@@ -35,9 +42,17 @@ struct StrategyQuery {
 absl::StatusOr<StrategyQuery> ParseGetStrategyRequest(
     const connectivity::advisor::v1::GetStrategyRequest& request);
 
-// The outcome part of a report (the token is verified separately).
+// The outcome part of a report (the token is verified separately), checked for consistency with
+// itself: at least one attempt, at most one direct and one succeeded, `connected` exactly when one
+// succeeded, and a time to connect that the attempts' durations allow.
 absl::StatusOr<strategy::Outcome> ParseReportOutcomeRequest(
     const connectivity::advisor::v1::ReportOutcomeRequest& request);
+
+// Checks a parsed report against the answer its token records: no direct attempt under TURN_ONLY,
+// a direct attempt no longer than the advised timeout plus kReportSlackMs, and relay attempts
+// through the offered TURN server (or an unnamed one). INVALID_ARGUMENT naming the field and rule.
+absl::Status CheckAgainstAnswer(const connectivity::advisor::v1::ReportOutcomeRequest& request,
+                                const TokenClaims& claims);
 
 }  // namespace advisor
 

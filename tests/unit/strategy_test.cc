@@ -422,9 +422,11 @@ TEST(DecideTest, DirectStatisticsArePooledOverStrategies) {
 }
 
 // Timeout of a cone pair (cold start 15 s) with s direct successes and f timeouts. min_samples is
-// out of reach so that the strategy stays DIRECT whatever the rate.
+// out of reach so that the strategy stays DIRECT whatever the rate, and the timeout gate is down so
+// that the seed's steps show from the first attempt.
 uint32_t ConeTimeout(double s, double f, EngineConfig config = EngineConfig{}) {
   config.min_samples = std::numeric_limits<double>::infinity();
+  config.min_timeout_samples = 0;
   const NatPair pair = NatPair::Of(kOpen, kOpen);
   History history;
   SetDirect(history, pair, Strategy::kDirect, s + f, s);
@@ -461,13 +463,26 @@ TEST(TimeoutTest, ClampsOnceAtTheEnd) {
   EXPECT_EQ(ConeTimeout(0, 10, narrow), 20000u);
 }
 
+TEST(TimeoutTest, FewAttemptsDoNotMoveTheTimeout) {
+  // One client's report of failures must not set a pair's timeout: below min_timeout_samples (20
+  // by default) the cold-start timeout stays, from there the seed's steps apply.
+  const NatPair pair = NatPair::Of(kOpen, kOpen);
+  History history;
+  SetDirect(history, pair, Strategy::kDirect, 19, 0);
+  EXPECT_EQ(Decide(pair, history, EngineConfig{}).direct_timeout_ms, 15000u);
+  SetDirect(history, pair, Strategy::kDirect, 20, 0);
+  EXPECT_EQ(Decide(pair, history, EngineConfig{}).direct_timeout_ms, 30000u);
+}
+
 TEST(TimeoutTest, ColdStartTimeoutUntilOneAttempt) {
   const NatPair pair = NatPair::Of(kOpen, kSym);
+  EngineConfig config;
+  config.min_timeout_samples = 0;
   History history;
   SetDirect(history, pair, Strategy::kTurnFallback, 0.9, 0.9);
-  EXPECT_EQ(Decide(pair, history, EngineConfig{}).direct_timeout_ms, 5000u);
+  EXPECT_EQ(Decide(pair, history, config).direct_timeout_ms, 5000u);
   SetDirect(history, pair, Strategy::kTurnFallback, 1, 1);
-  EXPECT_EQ(Decide(pair, history, EngineConfig{}).direct_timeout_ms, 4500u);
+  EXPECT_EQ(Decide(pair, history, config).direct_timeout_ms, 4500u);
 }
 
 TEST(TimeoutTest, IndependentOfOrderAndBatching) {
