@@ -3,19 +3,29 @@
 //   advisorctl get-strategy --local full_cone --remote symmetric
 //   advisorctl report --token TOKEN --connected --time-to-connect 1200 --attempts
 //   direct:succeeded:1200 advisorctl turn-servers advisorctl health
-// Readable text by default, the response as JSON with --json.
+//   advisorctl gen-keys --alg ES256 > keys.json
+//   advisorctl mint-jwt --keys-file keys.json --sub alice --scope advisor.admin
+// Readable text by default, the response as JSON with --json. ConnectivityAdvisor calls carry
+// `authorization: Bearer <jwt>` from --jwt, --jwt-file or the dev stack's .dev/advisorctl.jwt.
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "connectivity/advisor/v1/advisor.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "lib/auth/jwks.h"
+#include "lib/auth/jwt.h"
 #include "lib/config/flags.h"
 #include "lib/strategy/types.h"
 
@@ -32,6 +42,15 @@ constexpr char kSummary[] =
     "                                                        report how a session went\n"
     "  turn-servers [--region R]                             TURN servers and their health\n"
     "  health                                                the server's health status\n"
+    "  gen-keys [--alg HS256|ES256|RS256] [--kid K]          print a new JWKS, private part "
+    "included\n"
+    "  mint-jwt --keys-file F --sub S [--kid K] [--scope S] [--ttl 1h] [--audience A]\n"
+    "                                                        print a JWT signed with a key of F\n"
+    "Authentication: get-strategy, report and turn-servers send `authorization: Bearer JWT`\n"
+    "with the JWT from --jwt, else from --jwt-file, else from .dev/advisorctl.jwt in the current\n"
+    "directory when it exists (scripts/dev up writes it). health needs none.\n"
+    "--scope may repeat or hold several space-separated scopes; turn-servers needs "
+    "advisor.admin.\n"
     "NAT types: open, full_cone, restricted_cone, port_restricted_cone, symmetric, blocked, "
     "unknown.\n"
     "Attempts: comma-separated PATH:RESULT:MS[:TRANSPORT[:TURN_ID]], e.g.\n"
@@ -45,7 +64,14 @@ struct Options {
   double local_confidence = 1.0, remote_confidence = 1.0;
   bool connected = false, failed = false;
   int64_t time_to_connect_ms = 0;
+  std::string jwt, jwt_file;
+  std::string keys_file, kid, sub, audience = "connectivity-advisor", alg = "HS256";
+  std::vector<std::string> scopes;
+  absl::Duration ttl = absl::Hours(1);
 };
+
+// Where `scripts/dev up` leaves a JWT for advisorctl, relative to the repository root.
+constexpr char kDevJwtFile[] = ".dev/advisorctl.jwt";
 
 int Fail(absl::string_view message) {
   std::cerr << "advisorctl: " << message << "\n";
@@ -69,11 +95,33 @@ void PrintJson(const google::protobuf::Message& message) {
   std::cout << json;
 }
 
-std::unique_ptr<grpc::ClientContext> Context(const Options& options) {
+// `jwt` empty: a call without credentials (health).
+std::unique_ptr<grpc::ClientContext> Context(const Options& options, const std::string& jwt = "") {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(std::chrono::system_clock::now() +
                         absl::ToChronoMilliseconds(options.timeout));
+  if (!jwt.empty()) context->AddMetadata("authorization", absl::StrCat("Bearer ", jwt));
   return context;
+}
+
+// The JWT for ConnectivityAdvisor calls: --jwt, else --jwt-file, else the dev stack's file when
+// it exists; empty when there is none (the server may allow anonymous callers).
+absl::StatusOr<std::string> ResolveJwt(const Options& options) {
+  if (!options.jwt.empty()) return std::string(absl::StripAsciiWhitespace(options.jwt));
+  std::string path = options.jwt_file;
+  if (path.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::exists(kDevJwtFile, ec)) return std::string();
+    path = kDevJwtFile;
+  }
+  std::ifstream in(path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read the JWT file ", path));
+  std::string jwt(absl::StripAsciiWhitespace(text.str()));
+  if (jwt.empty())
+    return absl::InvalidArgumentError(absl::StrCat("the JWT file ", path, " is empty"));
+  return jwt;
 }
 
 std::string Lower(absl::string_view enum_name, absl::string_view prefix) {
@@ -82,7 +130,8 @@ std::string Lower(absl::string_view enum_name, absl::string_view prefix) {
   return out;
 }
 
-int GetStrategy(v1::ConnectivityAdvisor::Stub& stub, const Options& options) {
+int GetStrategy(v1::ConnectivityAdvisor::Stub& stub, const Options& options,
+                const std::string& jwt) {
   if (options.local.empty() || options.remote.empty()) {
     return Fail("get-strategy needs --local and --remote");
   }
@@ -97,7 +146,7 @@ int GetStrategy(v1::ConnectivityAdvisor::Stub& stub, const Options& options) {
   request.mutable_remote()->set_confidence(static_cast<float>(options.remote_confidence));
   request.set_region(options.region);
   v1::GetStrategyResponse response;
-  grpc::Status status = stub.GetStrategy(Context(options).get(), request, &response);
+  grpc::Status status = stub.GetStrategy(Context(options, jwt).get(), request, &response);
   if (!status.ok()) return RpcFailed(status);
   if (options.json) {
     PrintJson(response);
@@ -167,7 +216,7 @@ absl::Status ParseAttempt(absl::string_view text, v1::Attempt& attempt) {
   return absl::OkStatus();
 }
 
-int Report(v1::ConnectivityAdvisor::Stub& stub, const Options& options) {
+int Report(v1::ConnectivityAdvisor::Stub& stub, const Options& options, const std::string& jwt) {
   if (options.token.empty()) return Fail("report needs --token (from get-strategy)");
   if (options.connected == options.failed) return Fail("report needs one of --connected, --failed");
   v1::ReportOutcomeRequest request;
@@ -180,7 +229,7 @@ int Report(v1::ConnectivityAdvisor::Stub& stub, const Options& options) {
     }
   }
   v1::ReportOutcomeResponse response;
-  grpc::Status status = stub.ReportOutcome(Context(options).get(), request, &response);
+  grpc::Status status = stub.ReportOutcome(Context(options, jwt).get(), request, &response);
   if (!status.ok()) return RpcFailed(status);
   if (options.json) {
     PrintJson(response);
@@ -190,11 +239,12 @@ int Report(v1::ConnectivityAdvisor::Stub& stub, const Options& options) {
   return 0;
 }
 
-int TurnServers(v1::ConnectivityAdvisor::Stub& stub, const Options& options) {
+int TurnServers(v1::ConnectivityAdvisor::Stub& stub, const Options& options,
+                const std::string& jwt) {
   v1::ListTurnServersRequest request;
   request.set_region(options.region);
   v1::ListTurnServersResponse response;
-  grpc::Status status = stub.ListTurnServers(Context(options).get(), request, &response);
+  grpc::Status status = stub.ListTurnServers(Context(options, jwt).get(), request, &response);
   if (!status.ok()) return RpcFailed(status);
   if (options.json) {
     PrintJson(response);
@@ -236,6 +286,50 @@ int Health(const std::shared_ptr<grpc::Channel>& channel, const Options& options
   return response.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
 }
 
+int GenKeys(const Options& options) {
+  const std::string alg = absl::AsciiStrToUpper(options.alg);
+  const std::string kid =
+      options.kid.empty() ? absl::StrCat("dev-", absl::AsciiStrToLower(alg)) : options.kid;
+  absl::StatusOr<std::string> jwks = advisor::auth::GenerateJwks(alg, kid);
+  if (!jwks.ok()) return Fail(absl::StrCat("gen-keys: ", jwks.status().message()));
+  std::cout << *jwks;
+  return 0;
+}
+
+int MintJwt(const Options& options) {
+  if (options.keys_file.empty() || options.sub.empty()) {
+    return Fail("mint-jwt needs --keys-file and --sub");
+  }
+  absl::StatusOr<advisor::auth::KeySet> keys = advisor::auth::KeySet::FromFile(options.keys_file);
+  if (!keys.ok()) return Fail(keys.status().message());
+  advisor::auth::MintOptions mint;
+  mint.kid = options.kid;
+  mint.subject = options.sub;
+  mint.scopes = options.scopes;
+  mint.audience = options.audience;
+  mint.issued_at = absl::Now();
+  mint.ttl = options.ttl;
+  absl::StatusOr<std::string> token = advisor::auth::MintJwt(*keys, mint);
+  if (!token.ok()) return Fail(absl::StrCat("mint-jwt: ", token.status().message()));
+  std::cout << *token << "\n";
+  return 0;
+}
+
+// Every --scope value in `args`: the flag parser keeps only the last of a repeated flag.
+std::vector<std::string> Scopes(int argc, char** argv) {
+  std::vector<std::string> scopes;
+  for (int i = 1; i < argc; ++i) {
+    const absl::string_view arg = argv[i];
+    if (arg == "--") break;
+    if (absl::StartsWith(arg, "--scope=")) {
+      scopes.emplace_back(arg.substr(8));
+    } else if (arg == "--scope" && i + 1 < argc) {
+      scopes.emplace_back(argv[++i]);
+    }
+  }
+  return scopes;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -257,18 +351,37 @@ int main(int argc, char** argv) {
   flags.Int("time-to-connect", "", &options.time_to_connect_ms,
             "report: ms until the session connected", 0, 600'000);
   flags.String("attempts", "", &options.attempts, "report: attempts made, see above");
+  flags.Secret("jwt", "ADVISOR_JWT", &options.jwt, "JWT sent as `authorization: Bearer JWT`");
+  flags.String("jwt-file", "ADVISOR_JWT_FILE", &options.jwt_file,
+               "file holding the JWT (default: .dev/advisorctl.jwt if it exists)");
+  flags.String("keys-file", "", &options.keys_file, "mint-jwt: JWKS file with a private key");
+  flags.String("kid", "", &options.kid,
+               "mint-jwt: key to sign with (default: the first with a private part); "
+               "gen-keys: kid of the new key (default dev-<alg>)");
+  flags.String("sub", "", &options.sub, "mint-jwt: subject, the client identity");
+  std::string scope_flag;
+  flags.String("scope", "", &scope_flag, "mint-jwt: scope to grant, e.g. advisor.admin");
+  flags.Duration("ttl", "", &options.ttl, "mint-jwt: lifetime of the token");
+  flags.String("audience", "", &options.audience, "mint-jwt: aud claim");
+  flags.String("alg", "", &options.alg, "gen-keys: HS256, ES256 or RS256");
 
   const advisor::config::ParsedCommand cli = advisor::config::ParseCommand(
-      flags, argc, argv, "advisorctl", {"get-strategy", "report", "turn-servers", "health"});
+      flags, argc, argv, "advisorctl",
+      {"get-strategy", "report", "turn-servers", "health", "gen-keys", "mint-jwt"});
   if (cli.exit_code) return *cli.exit_code;
+  options.scopes = Scopes(argc, argv);
+  if (cli.command == "gen-keys") return GenKeys(options);
+  if (cli.command == "mint-jwt") return MintJwt(options);
   if (absl::Status status = advisor::config::ValidateHostPort("--target", options.target);
       !status.ok()) {
     return Fail(status.message());
   }
   auto channel = grpc::CreateChannel(options.target, grpc::InsecureChannelCredentials());
+  if (cli.command == "health") return Health(channel, options);
+  absl::StatusOr<std::string> jwt = ResolveJwt(options);
+  if (!jwt.ok()) return Fail(jwt.status().message());
   v1::ConnectivityAdvisor::Stub stub(channel);
-  if (cli.command == "get-strategy") return GetStrategy(stub, options);
-  if (cli.command == "report") return Report(stub, options);
-  if (cli.command == "turn-servers") return TurnServers(stub, options);
-  return Health(channel, options);
+  if (cli.command == "get-strategy") return GetStrategy(stub, options, *jwt);
+  if (cli.command == "report") return Report(stub, options, *jwt);
+  return TurnServers(stub, options, *jwt);
 }
