@@ -459,8 +459,11 @@ grpc::ServerUnaryReactor* AdvisorService::ReportOutcome(grpc::CallbackServerCont
       Method::kReportOutcome, context, request,
       [&](const v1::ReportOutcomeRequest& parsed, const Caller& caller) {
         Answer answer = HandleReportOutcome(parsed, caller);
-        // An empty message serializes to no bytes: an empty buffer is the whole answer.
-        if (answer.status.ok()) *response = grpc::ByteBuffer();
+        // An empty message serializes to no bytes; gRPC still wants a buffer holding a slice.
+        if (answer.status.ok()) {
+          grpc::Slice empty;
+          *response = grpc::ByteBuffer(&empty, 1);
+        }
         return answer;
       });
 }

@@ -6,13 +6,17 @@
 
 #include <random>
 
+#include "absl/strings/str_cat.h"
 #include "lib/config/turn_servers.h"
+#include "lib/turn/credentials.h"
 #include "prometheus/registry.h"
 
 namespace advisor {
 namespace {
 
 namespace v1 = connectivity::advisor::v1;
+
+const Caller kAlice = {.identity = "sub:alice", .authenticated = true};
 
 // A service with a real snapshot, signer, buffer and metrics, a settable clock, and the TURN
 // servers given.
@@ -27,7 +31,8 @@ class ServiceFixture : public ::testing::Test {
         signer_(*TokenSigner::Create("unit-test-key-0123456789", "", absl::Hours(1))),
         buffer_(1000),
         metrics_(registry_, Ids(servers_)),
-        service_(options_, snapshots_, signer_, buffer_, metrics_, [this] { return now_; }) {}
+        service_(options_, snapshots_, signer_, buffer_, metrics_, nullptr,
+                 [this] { return now_; }) {}
 
   static ServiceOptions Options(std::span<const config::TurnServerConfig> servers) {
     ServiceOptions options;
@@ -46,14 +51,14 @@ class ServiceFixture : public ::testing::Test {
   }
 
   v1::GetStrategyResponse Get(v1::NatType local, float local_confidence, v1::NatType remote,
-                              const std::string& region = "") {
+                              const std::string& region = "", const Caller& caller = kAlice) {
     v1::GetStrategyRequest request;
     request.mutable_local()->set_nat_type(local);
     request.mutable_local()->set_confidence(local_confidence);
     request.mutable_remote()->set_nat_type(remote);
     request.mutable_remote()->set_confidence(1);
     request.set_region(region);
-    auto bytes = service_.HandleGetStrategy(request);
+    auto bytes = service_.HandleGetStrategy(request, caller);
     EXPECT_TRUE(bytes.ok()) << bytes.status();
     std::vector<grpc::Slice> slices;
     EXPECT_TRUE(bytes->Dump(&slices).ok());
@@ -106,7 +111,7 @@ TEST_F(ServiceTest, AnswerCombinesRenderedDecisionAndPerRequestFields) {
   EXPECT_TRUE(HasReason(response, "relay-only ICE needs a TURN server"));
   ASSERT_EQ(response.ice_config().ice_servers_size(), 1);
   EXPECT_EQ(response.ice_config().ice_servers(0).urls(0), "stun:stun.example.net:3478");
-  auto claims = signer_.Verify(response.decision_token(), now_);
+  auto claims = signer_.Verify(response.decision_token(), kAlice.identity, now_);
   ASSERT_TRUE(claims.ok()) << claims.status();
   EXPECT_EQ(claims->strategy, strategy::Strategy::kTurnOnly);
   EXPECT_EQ(claims->pair,
@@ -117,47 +122,101 @@ TEST_F(ServiceTest, LowConfidenceIsExplainedAndTreatedAsUnknown) {
   v1::GetStrategyResponse response = Get(v1::NAT_TYPE_FULL_CONE, 0.2f, v1::NAT_TYPE_OPEN);
   EXPECT_EQ(response.strategy(), v1::STRATEGY_TURN_FALLBACK);
   EXPECT_TRUE(HasReason(response, "confidence 0.20"));
-  auto claims = signer_.Verify(response.decision_token(), now_);
+  auto claims = signer_.Verify(response.decision_token(), kAlice.identity, now_);
   ASSERT_TRUE(claims.ok());
   EXPECT_EQ(claims->pair.a, strategy::NatType::kUnknown);
 }
 
 TEST_F(ServiceTest, ReportFoldsIntoTheTokensPairAndStrategy) {
   const std::string token = Get(v1::NAT_TYPE_OPEN, 1, v1::NAT_TYPE_FULL_CONE).decision_token();
-  ASSERT_TRUE(service_.HandleReportOutcome(Report(token)).ok());
+  ASSERT_TRUE(service_.HandleReportOutcome(Report(token), kAlice).status.ok());
   auto batch = buffer_.NextBatch();
   ASSERT_TRUE(batch);
-  ASSERT_EQ(batch->deltas.size(), 1u);
-  EXPECT_EQ(batch->deltas[0].pair,
+  ASSERT_EQ(batch->sessions.size(), 1u);
+  const store::ReportedSession& session = batch->sessions[0];
+  EXPECT_EQ(session.pair,
             strategy::NatPair::Of(strategy::NatType::kOpen, strategy::NatType::kFullCone));
-  EXPECT_EQ(batch->deltas[0].strategy, strategy::Strategy::kDirect);
-  EXPECT_EQ(batch->deltas[0].bucket_start, absl::FromUnixSeconds(1'800'000'000 / 3600 * 3600));
-  EXPECT_EQ(batch->deltas[0].counts.direct_successes, 1);
+  EXPECT_EQ(session.strategy, strategy::Strategy::kDirect);
+  EXPECT_EQ(session.bucket_start, absl::FromUnixSeconds(1'800'000'000 / 3600 * 3600));
+  EXPECT_EQ(strategy::CountsOf(session.outcome).direct_successes, 1);
+  EXPECT_EQ(session.token_id, signer_.Verify(token, kAlice.identity, now_)->id);
+  EXPECT_EQ(session.token_expires, now_ + absl::Hours(1) + TokenSigner::kClockSkew);
 }
 
 TEST_F(ServiceTest, ExpiredTokenAndShutdownAreRefused) {
   const std::string token = Get(v1::NAT_TYPE_OPEN, 1, v1::NAT_TYPE_OPEN).decision_token();
   now_ += absl::Hours(2);
-  grpc::Status expired = service_.HandleReportOutcome(Report(token));
+  grpc::Status expired = service_.HandleReportOutcome(Report(token), kAlice).status;
   EXPECT_EQ(expired.error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_NE(expired.error_message().find("expired"), std::string::npos);
 
   const std::string fresh = Get(v1::NAT_TYPE_OPEN, 1, v1::NAT_TYPE_OPEN).decision_token();
   service_.StopAcceptingReports();
-  EXPECT_EQ(service_.HandleReportOutcome(Report(fresh)).error_code(),
+  EXPECT_EQ(service_.HandleReportOutcome(Report(fresh), kAlice).status.error_code(),
             grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(buffer_.held_reports(), 0);
 }
 
 TEST_F(ServiceTest, FullBufferRefusesInsteadOfAcknowledging) {
   OutcomeBuffer tiny(2);
-  AdvisorService service(options_, snapshots_, signer_, tiny, metrics_, [this] { return now_; });
-  const std::string token = Get(v1::NAT_TYPE_OPEN, 1, v1::NAT_TYPE_OPEN).decision_token();
-  EXPECT_TRUE(service.HandleReportOutcome(Report(token)).ok());
-  EXPECT_TRUE(service.HandleReportOutcome(Report(token)).ok());
-  EXPECT_EQ(service.HandleReportOutcome(Report(token)).error_code(),
-            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  AdvisorService service(options_, snapshots_, signer_, tiny, metrics_, nullptr,
+                         [this] { return now_; });
+  auto report = [&] {
+    return service.HandleReportOutcome(
+        Report(Get(v1::NAT_TYPE_OPEN, 1, v1::NAT_TYPE_OPEN).decision_token()), kAlice);
+  };
+  EXPECT_TRUE(report().status.ok());
+  EXPECT_TRUE(report().status.ok());
+  const Answer full = report();
+  EXPECT_EQ(full.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(full.reason, RefusalReason::kOverloaded);
   EXPECT_EQ(tiny.held_reports(), 2);
+}
+
+TEST_F(ServiceTest, ARepeatedReportIsAcknowledgedAndHeldOnce) {
+  const std::string token = Get(v1::NAT_TYPE_OPEN, 1, v1::NAT_TYPE_OPEN).decision_token();
+  for (int i = 0; i < 5; ++i)
+    EXPECT_TRUE(service_.HandleReportOutcome(Report(token), kAlice).status.ok());
+  EXPECT_EQ(buffer_.held_reports(), 1);
+}
+
+TEST_F(ServiceTest, AnIdentityAddsAtMostItsShareToAPair) {
+  for (int i = 0; i < 10; ++i) {
+    const std::string token = Get(v1::NAT_TYPE_OPEN, 1, v1::NAT_TYPE_OPEN).decision_token();
+    EXPECT_TRUE(service_.HandleReportOutcome(Report(token), kAlice).status.ok());
+  }
+  EXPECT_EQ(buffer_.held_reports(), options_.max_reports_per_identity);
+  // Another pair, and the next bucket, have shares of their own.
+  const std::string other = Get(v1::NAT_TYPE_FULL_CONE, 1, v1::NAT_TYPE_OPEN).decision_token();
+  EXPECT_TRUE(service_.HandleReportOutcome(Report(other), kAlice).status.ok());
+  EXPECT_EQ(buffer_.held_reports(), options_.max_reports_per_identity + 1);
+  now_ += absl::Hours(1);
+  const std::string later = Get(v1::NAT_TYPE_OPEN, 1, v1::NAT_TYPE_OPEN).decision_token();
+  EXPECT_TRUE(service_.HandleReportOutcome(Report(later), kAlice).status.ok());
+  EXPECT_EQ(buffer_.held_reports(), options_.max_reports_per_identity + 2);
+}
+
+TEST_F(ServiceTest, AuthenticationNamesTheCaller) {
+  auto missing = service_.Authenticate(std::nullopt, "ipv4:10.0.0.7:51234", now_);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_NE(missing.status().message().find("Bearer"), std::string::npos);
+  EXPECT_EQ(service_.Authenticate("Basic dXNlcjpwYXNz", "ipv4:10.0.0.7:1", now_).status().code(),
+            absl::StatusCode::kUnauthenticated);
+  // No keys file: a JWT cannot be verified, and saying so beats ignoring it.
+  auto unverifiable = service_.Authenticate("Bearer a.b.c", "ipv4:10.0.0.7:1", now_);
+  EXPECT_EQ(unverifiable.status().code(), absl::StatusCode::kUnauthenticated);
+
+  ServiceOptions anonymous = options_;
+  anonymous.allow_anonymous = true;
+  AdvisorService service(anonymous, snapshots_, signer_, buffer_, metrics_, nullptr,
+                         [this] { return now_; });
+  auto v4 = service.Authenticate(std::nullopt, "ipv4:10.0.0.7:51234", now_);
+  ASSERT_TRUE(v4.ok());
+  EXPECT_EQ(v4->identity, "addr:10.0.0.7") << "the port changes with every connection";
+  EXPECT_FALSE(v4->authenticated);
+  EXPECT_FALSE(v4->admin);
+  EXPECT_EQ(service.Authenticate(std::nullopt, "ipv6:[2001:db8::1]:443", now_)->identity,
+            "addr:[2001:db8::1]");
 }
 
 constexpr char kTurnServers[] = R"yaml(
@@ -191,7 +250,7 @@ class TurnServiceTest : public ServiceFixture {
     return ServiceFixture::Get(local, 1, remote, region);
   }
   std::string TurnId(const v1::GetStrategyResponse& response) {
-    auto claims = signer_.Verify(response.decision_token(), now_);
+    auto claims = signer_.Verify(response.decision_token(), kAlice.identity, now_);
     EXPECT_TRUE(claims.ok()) << claims.status();
     return claims.ok() ? claims->turn_server_id : "";
   }
@@ -204,12 +263,34 @@ TEST_F(TurnServiceTest, OffersTheBestServerWithRestCredentials) {
   const v1::IceServer& turn = response.ice_config().ice_servers(1);
   ASSERT_EQ(turn.urls_size(), 2);
   EXPECT_EQ(turn.urls(0), "turn:turn-eu.example.net:3478?transport=udp");
-  // Expiry on the 10 s grid at least the TTL ahead: 1'800'000'003 + 1800 → 1'800'001'810.
-  EXPECT_EQ(turn.username(), "1800001810:advisor");
-  // printf %s 1800001810:advisor | openssl dgst -binary -sha1 -hmac s3cret | base64
-  EXPECT_EQ(turn.credential(), "H/IVN4Ea48Mbmxdb/bSsxdToqlo=");
+  // The TURN REST API's "<expiry>:<user>", the user an opaque name of this client, checked
+  // against lib/turn's own implementation of the scheme.
+  const std::string opaque = signer_.OpaqueId(kAlice.identity);
+  auto expected = turn::MakeRestCredentials("s3cret", opaque, now_, absl::Minutes(30));
+  ASSERT_TRUE(expected.ok());
+  EXPECT_EQ(turn.username(), absl::StrCat(1'800'000'003 + 1800, ":", opaque));
+  EXPECT_EQ(turn.username(), expected->username);
+  EXPECT_EQ(turn.credential(), expected->password);
   EXPECT_EQ(TurnId(response), "eu-1");
   EXPECT_TRUE(HasReason(response, "TURN server eu-1 in region eu offered"));
+  // Another client gets another name.
+  const Caller bob = {.identity = "sub:bob", .authenticated = true};
+  const v1::GetStrategyResponse other =
+      ServiceFixture::Get(v1::NAT_TYPE_SYMMETRIC, 1, v1::NAT_TYPE_SYMMETRIC, "", bob);
+  ASSERT_EQ(other.ice_config().ice_servers_size(), 2);
+  EXPECT_NE(other.ice_config().ice_servers(1).username(), turn.username());
+}
+
+TEST_F(TurnServiceTest, AnonymousCallersGetNoTurnCredentials) {
+  const Caller anonymous = {.identity = "addr:10.0.0.7"};
+  const v1::GetStrategyResponse response =
+      ServiceFixture::Get(v1::NAT_TYPE_SYMMETRIC, 1, v1::NAT_TYPE_SYMMETRIC, "", anonymous);
+  ASSERT_EQ(response.ice_config().ice_servers_size(), 1);  // STUN only
+  EXPECT_TRUE(HasReason(response, "authenticated clients only"));
+  EXPECT_EQ(response.ice_config().ice_transport_policy(), "all");
+  auto claims = signer_.Verify(response.decision_token(), anonymous.identity, now_);
+  ASSERT_TRUE(claims.ok());
+  EXPECT_EQ(claims->turn_server_id, "") << "its report may name no TURN server";
 }
 
 TEST_F(TurnServiceTest, RegionPicksItsOwnServerWithStaticCredentials) {
@@ -314,7 +395,7 @@ TEST_F(ExplorationServiceTest, ShareOfAnswersFollowsTheProbability) {
 TEST_F(ExplorationServiceTest, TokenAndReportFollowTheAnswerGiven) {
   Explore(1.0);
   const v1::GetStrategyResponse response = Get();
-  auto claims = signer_.Verify(response.decision_token(), now_);
+  auto claims = signer_.Verify(response.decision_token(), kAlice.identity, now_);
   ASSERT_TRUE(claims.ok()) << claims.status();
   EXPECT_EQ(claims->strategy, strategy::Strategy::kTurnFallback);
   EXPECT_EQ(claims->direct_timeout_ms, 3000u);
@@ -326,12 +407,13 @@ TEST_F(ExplorationServiceTest, TokenAndReportFollowTheAnswerGiven) {
   attempt->set_result(v1::ATTEMPT_RESULT_TIMED_OUT);
   attempt->set_duration_ms(3000);
   report.set_connected(false);
-  ASSERT_TRUE(service_.HandleReportOutcome(report).ok());
+  ASSERT_TRUE(service_.HandleReportOutcome(report, kAlice).status.ok());
   auto batch = buffer_.NextBatch();
   ASSERT_TRUE(batch);
-  ASSERT_EQ(batch->deltas.size(), 1u);
-  EXPECT_EQ(batch->deltas[0].strategy, strategy::Strategy::kTurnFallback);
-  EXPECT_EQ(batch->deltas[0].counts.direct_censored_hist[5], 1) << "(2000, 3000]";
+  ASSERT_EQ(batch->sessions.size(), 1u);
+  EXPECT_EQ(batch->sessions[0].strategy, strategy::Strategy::kTurnFallback);
+  EXPECT_EQ(strategy::CountsOf(batch->sessions[0].outcome).direct_censored_hist[5], 1)
+      << "(2000, 3000]";
 }
 
 // Mutated encodings of valid requests: every one is answered or refused with a status, never a
@@ -355,11 +437,11 @@ TEST_F(ServiceTest, MutatedRequestsNeverCrash) {
     if (i % 2) {
       v1::GetStrategyRequest request;
       if (!request.ParseFromString(bytes)) continue;
-      service_.HandleGetStrategy(request).ok() ? ++answered : ++refused;
+      service_.HandleGetStrategy(request, kAlice).ok() ? ++answered : ++refused;
     } else {
       v1::ReportOutcomeRequest request;
       if (!request.ParseFromString(bytes)) continue;
-      service_.HandleReportOutcome(request).ok() ? ++answered : ++refused;
+      service_.HandleReportOutcome(request, kAlice).status.ok() ? ++answered : ++refused;
     }
   }
   EXPECT_GT(answered, 100);

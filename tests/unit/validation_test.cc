@@ -165,12 +165,63 @@ TEST(Validation, TimeToConnectBoundsAndConsistency) {
   ExpectInvalid(ParseReportOutcomeRequest(request).status(), "connected");
 }
 
-TEST(Validation, ReportWithoutAttemptsIsAccepted) {
+TEST(Validation, AReportNeedsAnAttempt) {
   v1::ReportOutcomeRequest request;
   request.set_decision_token("token");
   request.set_connected(true);
   request.set_time_to_connect_ms(1200);
+  ExpectInvalid(ParseReportOutcomeRequest(request).status(), "attempts");
+}
+
+TEST(Validation, OneDirectAttemptAndOneSuccessPerSession) {
+  auto request = Report();
+  *request.add_attempts() = request.attempts(0);
+  ExpectInvalid(ParseReportOutcomeRequest(request).status(), "attempts[2].path");
+
+  request = Report();
+  request.mutable_attempts(0)->set_result(v1::ATTEMPT_RESULT_SUCCEEDED);
+  ExpectInvalid(ParseReportOutcomeRequest(request).status(), "attempts[1].result");
+
+  request = Report();
+  request.mutable_attempts(0)->set_path(v1::PATH_RELAY);
+  *request.add_attempts() = request.attempts(0);
+  *request.add_attempts() = request.attempts(0);
+  ExpectInvalid(ParseReportOutcomeRequest(request).status(), "attempts[3].path");
+}
+
+TEST(Validation, TimeToConnectMustFitTheAttempts) {
+  auto request = Report();  // 5000 ms direct, then 900 ms relay
+  request.set_time_to_connect_ms(5900 + kReportSlackMs);
   EXPECT_TRUE(ParseReportOutcomeRequest(request).ok());
+  request.set_time_to_connect_ms(5900 + kReportSlackMs + 1);
+  ExpectInvalid(ParseReportOutcomeRequest(request).status(), "time_to_connect_ms");
+  request.set_time_to_connect_ms(100);  // faster than the attempt that connected
+  ExpectInvalid(ParseReportOutcomeRequest(request).status(), "time_to_connect_ms");
+}
+
+TokenClaims Answer(strategy::Strategy strategy, uint32_t timeout_ms, std::string turn_server) {
+  return {.strategy = strategy,
+          .direct_timeout_ms = timeout_ms,
+          .turn_server_id = std::move(turn_server)};
+}
+
+TEST(Validation, AReportMustFollowItsAnswer) {
+  using strategy::Strategy;
+  EXPECT_TRUE(CheckAgainstAnswer(Report(), Answer(Strategy::kTurnFallback, 5000, "eu-1")).ok());
+  ExpectInvalid(CheckAgainstAnswer(Report(), Answer(Strategy::kTurnOnly, 0, "eu-1")),
+                "attempts[0].path");
+  ExpectInvalid(CheckAgainstAnswer(Report(), Answer(Strategy::kTurnFallback, 3000, "eu-1")),
+                "attempts[0].duration_ms");
+  EXPECT_TRUE(
+      CheckAgainstAnswer(Report(), Answer(Strategy::kTurnFallback, 5000 - kReportSlackMs, "eu-1"))
+          .ok());
+  ExpectInvalid(CheckAgainstAnswer(Report(), Answer(Strategy::kTurnFallback, 5000, "us-1")),
+                "attempts[1].turn_server_id");
+  ExpectInvalid(CheckAgainstAnswer(Report(), Answer(Strategy::kTurnFallback, 5000, "")),
+                "attempts[1].turn_server_id");
+  auto unnamed = Report();
+  unnamed.mutable_attempts(1)->clear_turn_server_id();
+  EXPECT_TRUE(CheckAgainstAnswer(unnamed, Answer(Strategy::kTurnFallback, 5000, "")).ok());
 }
 
 }  // namespace
