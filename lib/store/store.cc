@@ -480,11 +480,12 @@ absl::StatusOr<int64_t> PgStore::ForgetExpiredTokens(absl::Time now, int64_t lim
   absl::Status status = Call("forget expired tokens", [&](pqxx::connection& conn) {
     pqxx::work tx(conn);
     // Oldest first through the expires_at index, deleted by physical row address: bounded work per
-    // call however far behind expiry is. Concurrent callers at worst delete fewer rows each.
+    // call however far behind expiry is. SKIP LOCKED lets replicas expiring at the same time take
+    // disjoint rows instead of queueing behind each other's.
     const pqxx::result result = tx.exec_params(
         "DELETE FROM used_decision_tokens WHERE ctid = ANY(ARRAY("
         "SELECT ctid FROM used_decision_tokens WHERE expires_at < $1::timestamptz "
-        "ORDER BY expires_at LIMIT $2))",
+        "ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED))",
         TimestampLiteral(now), limit);
     tx.commit();
     deleted = result.affected_rows();
