@@ -4,10 +4,12 @@
 # oracle, with the goals of issue 5 marked met or NOT MET. A benchmark, not a test: ctest does not
 # run it, and it records nothing; copy the table where it is needed (docs/advice-quality.md).
 #
-# One PostgreSQL 15 cluster in a temp dir on a free port; per scenario a fresh database, `advisor-server
-# migrate`, `advisor-server serve` on free loopback ports with its documented default settings, then
-# `advisor-sim --json`; the server is stopped (SIGTERM) before the next scenario. Everything is
-# stopped and removed on exit unless --keep.
+# One PostgreSQL 15 cluster in a temp dir on a free port and one HS256 JWKS (`advisorctl gen-keys`);
+# per scenario a fresh database, `advisor-server migrate`, `advisor-server serve` on free loopback
+# ports with its documented default settings and the keys file, then `advisor-sim --json` with the
+# same keys file, so that every simulated install sends its own JWT as a real client would; the
+# server is stopped (SIGTERM) before the next scenario. Everything is stopped and removed on exit
+# unless --keep.
 #
 # Goals (issue 5), judged on each scenario's role, known by its file name:
 #   every scenario     success rate >= the static tree's (and >= 99.5 % where the relay succeeds
@@ -26,7 +28,7 @@ Usage: tests/bench/advice.sh [--build-dir DIR] [--seed S] [--rate R] [--concurre
                              [--sessions N] [--strict] [--keep] [SCENARIO.json...]
 
   SCENARIO.json     scenarios to run (default: every services/sim/scenarios/*.json)
-  --build-dir DIR   where advisor-server and advisor-sim were built (default: <project>/build)
+  --build-dir DIR   where advisor-server, advisorctl and advisor-sim were built (default: <project>/build)
   --seed S          advisor-sim --seed (default 1)
   --rate R          advisor-sim --rate, sessions started per second (default: advisor-sim's own)
   --concurrency C   advisor-sim --concurrency (default: advisor-sim's own)
@@ -85,14 +87,16 @@ done
 
 SERVER_BIN=$build_dir/services/advisor/advisor-server
 SIM_BIN=$build_dir/services/sim/advisor-sim
+CTL_BIN=$build_dir/services/advisorctl/advisorctl
 for tool in python3 openssl; do
   command -v "$tool" >/dev/null || die "$tool not found (run scripts/setup)"
 done
-[[ -x $SERVER_BIN && -x $SIM_BIN ]] || die "advisor-server/advisor-sim not built in $build_dir (run scripts/build)"
+[[ -x $SERVER_BIN && -x $SIM_BIN && -x $CTL_BIN ]] ||
+  die "advisor-server/advisor-sim/advisorctl not built in $build_dir (run scripts/build)"
 pg_require
 
 # Settings the script gives the server itself: where it is, not how it decides.
-OWN_SETTINGS=" ADVISOR_DATABASE_URL ADVISOR_LISTEN ADVISOR_METRICS_LISTEN ADVISOR_TOKEN_KEY "
+OWN_SETTINGS=" ADVISOR_DATABASE_URL ADVISOR_LISTEN ADVISOR_METRICS_LISTEN ADVISOR_TOKEN_KEY ADVISOR_AUTH_KEYS_FILE "
 non_default=()
 while IFS='=' read -r name _; do
   [[ $name == ADVISOR_* && $name != ADVISOR_SIM_* && $OWN_SETTINGS != *" $name "* ]] || continue
@@ -111,6 +115,11 @@ log "PostgreSQL on 127.0.0.1:$pg_port ($pg_dir)"
 pg_cluster_init "$pg_dir" "$pg_port" --no-sync
 pg_cluster_start "$pg_dir" "$pg_port"
 token_key=$(openssl rand -hex 32)
+# The server verifies with the keys file and advisor-sim signs each install's JWT with it.
+keys_file=$work/keys.jwks
+"$CTL_BIN" gen-keys --alg HS256 --kid advice-bench >"$keys_file" || die "advisorctl gen-keys failed"
+chmod 600 "$keys_file"
+export ADVISOR_AUTH_KEYS_FILE=$keys_file
 
 reports=()
 index=0
@@ -127,7 +136,8 @@ for file in "${scenarios[@]}"; do
     "$work/$name.server.log"
 
   log "scenario $name: advisor-sim against $target (fresh database $db)"
-  "$SIM_BIN" --target "$target" --scenario "$file" --seed "$seed" "${sim_args[@]}" --json \
+  "$SIM_BIN" --target "$target" --scenario "$file" --seed "$seed" --auth-keys-file "$keys_file" \
+    "${sim_args[@]}" --json \
     >"$work/$name.json" 2>"$work/$name.sim.log" ||
     {
       tail -n 20 "$work/$name.sim.log" >&2 || true
@@ -213,6 +223,7 @@ if non_default:
     print("!!! advisor-server ran with NON-DEFAULT settings from the environment (see the warning above) !!!")
 else:
     print("advisor-server ran with its documented default settings")
+print("authentication on: each simulated install sends its own HS256 JWT")
 print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
 for row in rows:
     print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
