@@ -9,7 +9,8 @@
 #   1. on an empty used-token table;
 #   2. after prefilling it with --prefill rows (default 5,000,000: the 24 h steady state of about
 #      58 reports/s; the btree's depth and cache misses grow with it), expiries spread over
-#      [-1 h, +23 h] so that 1/24 of them are expired.
+#      [-1 h, +23 h] in insertion order, as tokens issued over a day would be, so that 1/24 of them
+#      are expired.
 # Then times ten ForgetExpiredTokens steps (DELETE of 10,000 expired rows each, the statement
 # PgStore runs) and prints the table's size per row.
 #
@@ -19,13 +20,14 @@ set -euo pipefail
 usage() {
   cat <<'EOF2'
 Usage: tests/bench/store.sh [--batch N] [--seconds S] [--rounds R] [--replicas "1 2"]
-                            [--prefill ROWS] [--build-dir DIR] [--keep]
+                            [--prefill ROWS] [--shared-buffers SIZE] [--build-dir DIR] [--keep]
 
   --batch N         sessions per flush (default 10000)
   --seconds S       seconds in store calls per load and round (default 5)
   --rounds R        rounds of the three loads; figures are medians (default 3)
   --replicas LIST   concurrent flushers to measure, space-separated (default "1 2")
   --prefill ROWS    used-token rows before the second pass (default 5000000; 0 skips it)
+  --shared-buffers SIZE  PostgreSQL shared_buffers, e.g. 1GB (default: PostgreSQL's, 128MB)
   --build-dir DIR   where flush_bench was built (default: <project>/build)
   --keep            keep the temp directory (PostgreSQL log)
 EOF2
@@ -40,11 +42,12 @@ seconds=5
 rounds=3
 replicas="1 2"
 prefill=5000000
+shared_buffers=""
 build_dir=$ADVISOR_ROOT/build
 keep=0
 while (($#)); do
   case $1 in
-    --batch | --seconds | --rounds | --replicas | --prefill | --build-dir)
+    --batch | --seconds | --rounds | --replicas | --prefill | --shared-buffers | --build-dir)
       [[ $# -ge 2 ]] || die "$1 needs a value"
       case $1 in
         --batch) batch=$2 ;;
@@ -52,6 +55,7 @@ while (($#)); do
         --rounds) rounds=$2 ;;
         --replicas) replicas=$2 ;;
         --prefill) prefill=$2 ;;
+        --shared-buffers) shared_buffers=$2 ;;
         --build-dir) build_dir=$2 ;;
       esac
       shift
@@ -72,6 +76,8 @@ for n in "$batch" "$seconds" "$rounds"; do
   [[ $n =~ ^[1-9][0-9]*$ ]] || die "--batch, --seconds and --rounds take positive integers"
 done
 [[ $prefill =~ ^[0-9]+$ ]] || die "--prefill takes a number of rows"
+[[ -z $shared_buffers || $shared_buffers =~ ^[1-9][0-9]*(kB|MB|GB)$ ]] ||
+  die "--shared-buffers takes a size such as 1GB"
 [[ $replicas =~ ^[1-9][0-9]*( [1-9][0-9]*)*$ ]] || die "--replicas takes numbers separated by spaces"
 
 BENCH_BIN=$build_dir/tests/bench/flush_bench
@@ -83,6 +89,8 @@ mapfile -t ports < <(free_ports 1)
 pg_port=${ports[0]}
 log "PostgreSQL on 127.0.0.1:$pg_port ($pg_dir)"
 pg_cluster_init "$pg_dir" "$pg_port" --no-sync
+# Appending keeps the file's owner, as pg_cluster_init does.
+[[ -z $shared_buffers ]] || echo "shared_buffers = $shared_buffers" >>"$pg_dir/postgresql.conf"
 pg_cluster_start "$pg_dir" "$pg_port"
 pg_create_database "$pg_port" advisor
 db_url=$(pg_url "$pg_port" advisor)
@@ -118,8 +126,8 @@ if ((prefill > 0)); then
 ALTER TABLE used_decision_tokens DROP CONSTRAINT used_decision_tokens_pkey;
 DROP INDEX used_decision_tokens_expires_at_idx;
 INSERT INTO used_decision_tokens (token_id, expires_at)
-  SELECT gen_random_uuid(), now() - interval '1 hour' + random() * interval '24 hours'
-  FROM generate_series(1, $prefill);
+  SELECT gen_random_uuid(), now() - interval '1 hour' + i * (interval '24 hours' / $prefill)
+  FROM generate_series(1, $prefill) AS i;
 ALTER TABLE used_decision_tokens ADD PRIMARY KEY (token_id);
 CREATE INDEX used_decision_tokens_expires_at_idx ON used_decision_tokens (expires_at);
 VACUUM ANALYZE used_decision_tokens;
@@ -147,7 +155,7 @@ read -r n_rows heap_size heap_unit index_size index_unit bytes_per_row <<<"$size
 
 cat <<EOF
 
-PgStore::ApplyFlush benchmark — batch $batch sessions, median of $rounds rounds of $seconds s per load, $(nproc) cores shared with PostgreSQL
+PgStore::ApplyFlush benchmark — batch $batch sessions, median of $rounds rounds of $seconds s per load, $(nproc) cores shared with PostgreSQL (shared_buffers $(pg_psql "$pg_port" advisor -c 'SHOW shared_buffers'))
 (fresh: used-token insert + aggregate upsert; baseline: aggregate upsert alone; duplicates: replayed tokens only)
 EOF
 printf '  %s\n' "${results[@]}"
