@@ -6,6 +6,9 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <fstream>
+
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "connectivity/advisor/v1/advisor.grpc.pb.h"
@@ -35,6 +38,19 @@ class EndToEnd : public ::testing::Test {
     dir_ = testing::MakeTempDir("advisor-e2e");
     port_ = testing::FreePort();
     metrics_port_ = testing::FreePort();
+    // Keys and JWT come from advisorctl itself, as an operator would make them (ES256, so the EC
+    // path is the one exercised end to end).
+    std::string jwks;
+    auto generated = testing::Run({kCtl, "gen-keys", "--alg", "ES256", "--kid", "e2e"}, &jwks);
+    ASSERT_TRUE(generated.ok() && *generated == 0) << jwks;
+    keys_file_ = dir_ + "/jwks.json";
+    std::ofstream(keys_file_) << jwks;
+    std::string jwt;
+    auto minted = testing::Run(
+        {kCtl, "mint-jwt", "--keys-file", keys_file_, "--sub", "e2e", "--scope", "advisor.admin"},
+        &jwt);
+    ASSERT_TRUE(minted.ok() && *minted == 0) << jwt;
+    jwt_ = std::string(absl::StripAsciiWhitespace(jwt));
   }
   void TearDown() override {
     server_.Stop(SIGKILL, absl::Seconds(5));
@@ -46,8 +62,14 @@ class EndToEnd : public ::testing::Test {
             absl::StrCat("ADVISOR_LISTEN=127.0.0.1:", port_),
             absl::StrCat("ADVISOR_METRICS_LISTEN=127.0.0.1:", metrics_port_),
             "ADVISOR_TOKEN_KEY=end-to-end-test-key-0123456789",
+            "ADVISOR_AUTH_KEYS_FILE=" + keys_file_,
             "ADVISOR_FLUSH_INTERVAL=1h",
             "ADVISOR_SNAPSHOT_INTERVAL=1s"};
+  }
+  std::vector<std::string> ServerEnv() const {
+    std::vector<std::string> env = Env();
+    env.insert(env.end(), extra_env_.begin(), extra_env_.end());
+    return env;
   }
 
   void StartServer() {
@@ -55,22 +77,32 @@ class EndToEnd : public ::testing::Test {
     auto migrated = testing::Run({kServer, "migrate"}, &out, Env());
     ASSERT_TRUE(migrated.ok());
     ASSERT_EQ(*migrated, 0) << out;
-    ASSERT_TRUE(server_.Start({kServer, "serve"}, dir_ + "/server.log", Env()).ok());
+    ASSERT_TRUE(server_.Start({kServer, "serve"}, dir_ + "/server.log", ServerEnv()).ok());
     ASSERT_TRUE(testing::WaitForPort(port_, absl::Seconds(20)))
         << testing::ReadFile(dir_ + "/server.log");
   }
 
-  // Runs advisorctl against the server; returns exit code, output in *out.
-  int Ctl(std::vector<std::string> args, std::string* out) {
+  // Runs advisorctl against the server with the test's JWT (in ADVISOR_JWT, or none); returns
+  // the exit code, output in *out.
+  int Ctl(std::vector<std::string> args, std::string* out, bool with_jwt = true) {
     args.insert(args.begin(), {kCtl, absl::StrCat("--target=127.0.0.1:", port_)});
-    auto code = testing::Run(args, out);
+    auto code = testing::Run(args, out, {with_jwt ? "ADVISOR_JWT=" + jwt_ : "ADVISOR_JWT="});
     return code.ok() ? *code : -1;
+  }
+
+  std::unique_ptr<grpc::ClientContext> Context() const {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->AddMetadata("authorization", "Bearer " + jwt_);
+    return context;
   }
 
   std::string Target() const { return absl::StrCat("127.0.0.1:", port_); }
 
   static testing::PostgresCluster* cluster_;
   std::string dir_;
+  std::string keys_file_;
+  std::string jwt_;
+  std::vector<std::string> extra_env_;  // more server settings, for one test
   int port_ = 0;
   int metrics_port_ = 0;
   testing::ChildProcess server_;
@@ -88,8 +120,10 @@ TEST_F(EndToEnd, HelpOnEveryBinary) {
   }
   std::string out;
   testing::Run({kServer, "--help"}, &out).IgnoreError();
-  for (const char* setting : {"ADVISOR_DATABASE_URL", "ADVISOR_LISTEN", "ADVISOR_METRICS_LISTEN",
-                              "ADVISOR_TOKEN_KEY", "--flush-interval"}) {
+  for (const char* setting :
+       {"ADVISOR_DATABASE_URL", "ADVISOR_LISTEN", "ADVISOR_METRICS_LISTEN", "ADVISOR_TOKEN_KEY",
+        "ADVISOR_AUTH_KEYS_FILE", "ADVISOR_ALLOW_ANONYMOUS", "ADVISOR_RATE_LIMIT",
+        "--flush-interval"}) {
     EXPECT_NE(out.find(setting), std::string::npos) << setting;
   }
 }
@@ -146,6 +180,22 @@ TEST_F(EndToEnd, AdvisorctlTalksToTheServer) {
   ASSERT_EQ(Ctl({"turn-servers"}, &out), 0) << out;
   ASSERT_EQ(Ctl({"health"}, &out), 0) << out;
   EXPECT_NE(out.find("SERVING"), std::string::npos);
+
+  // Without a JWT only health answers, and the refusal says what is missing.
+  EXPECT_NE(Ctl({"get-strategy", "--local", "open", "--remote", "open"}, &out, false), 0);
+  EXPECT_NE(out.find("authorization"), std::string::npos) << out;
+  EXPECT_EQ(Ctl({"health"}, &out, false), 0) << out;
+}
+
+TEST_F(EndToEnd, TheServerRefusesToStartWithoutClientKeys) {
+  std::vector<std::string> env = Env();
+  std::erase_if(env, [](const std::string& v) { return v.starts_with("ADVISOR_AUTH_KEYS_FILE="); });
+  std::string out;
+  auto code = testing::Run({kServer, "serve"}, &out, env);
+  ASSERT_TRUE(code.ok());
+  EXPECT_NE(*code, 0);
+  EXPECT_NE(out.find("--auth-keys-file"), std::string::npos) << out;
+  EXPECT_NE(out.find("--allow-anonymous"), std::string::npos) << out;
 }
 
 TEST_F(EndToEnd, HealthAndReflectionAnswer) {
@@ -203,23 +253,28 @@ TEST_F(EndToEnd, MetricsAreExposedWithGrpcEcosystemNames) {
 }
 
 TEST_F(EndToEnd, SigtermFlushesEveryAcknowledgedReport) {
+  // One client sends all 200 reports: neither its rate limit nor its share of the pair may hide a
+  // lost report here.
+  extra_env_ = {"ADVISOR_RATE_LIMIT=0", "ADVISOR_MAX_REPORTS_PER_IDENTITY=0"};
   StartServer();
   ASSERT_TRUE(cluster_->Query("TRUNCATE outcome_aggregates, applied_flushes").ok());
   auto stub = connectivity::advisor::v1::ConnectivityAdvisor::NewStub(
       grpc::CreateChannel(Target(), grpc::InsecureChannelCredentials()));
-  connectivity::advisor::v1::GetStrategyRequest get;
-  connectivity::advisor::v1::GetStrategyResponse decision;
-  grpc::ClientContext get_context;
-  ASSERT_TRUE(stub->GetStrategy(&get_context, get, &decision).ok());
   int acknowledged = 0;
   for (int i = 0; i < 200; ++i) {
+    connectivity::advisor::v1::GetStrategyRequest get;
+    connectivity::advisor::v1::GetStrategyResponse decision;
+    ASSERT_TRUE(stub->GetStrategy(Context().get(), get, &decision).ok());
     connectivity::advisor::v1::ReportOutcomeRequest report;
     report.set_decision_token(decision.decision_token());
+    auto* direct = report.add_attempts();
+    direct->set_path(connectivity::advisor::v1::PATH_DIRECT);
+    direct->set_result(connectivity::advisor::v1::ATTEMPT_RESULT_SUCCEEDED);
+    direct->set_duration_ms(1000 + i);
     report.set_connected(true);
     report.set_time_to_connect_ms(1000 + i);
     connectivity::advisor::v1::ReportOutcomeResponse ack;
-    grpc::ClientContext context;
-    if (stub->ReportOutcome(&context, report, &ack).ok()) ++acknowledged;
+    if (stub->ReportOutcome(Context().get(), report, &ack).ok()) ++acknowledged;
   }
   ASSERT_EQ(acknowledged, 200);
   const int status = server_.Stop(SIGTERM, absl::Seconds(30));

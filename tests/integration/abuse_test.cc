@@ -218,7 +218,7 @@ TEST_F(AbuseTest, CallsWithoutAValidJwtAreUnauthenticatedButHealthIsOpen) {
   EXPECT_EQ(bad.error_code(), grpc::StatusCode::UNAUTHENTICATED);
 
   auto expired = auth::MintJwt(
-      keys_, {.subject = "app", .issued_at = absl::Now() - absl::Hours(2), .ttl = absl::Hours(1)});
+      keys_.keys(), {.subject = "app", .issued_at = absl::Now() - absl::Hours(2), .ttl = absl::Hours(1)});
   ASSERT_TRUE(expired.ok());
   grpc::Status late =
       Client(target(*server_), *expired).GetStrategy(v1::NAT_TYPE_OPEN, v1::NAT_TYPE_OPEN, answer);
@@ -226,7 +226,7 @@ TEST_F(AbuseTest, CallsWithoutAValidJwtAreUnauthenticatedButHealthIsOpen) {
   EXPECT_THAT(late.error_message(), HasSubstr("expired"));
 
   auto other_audience = auth::MintJwt(
-      keys_, {.subject = "app", .audience = "another-service", .issued_at = absl::Now()});
+      keys_.keys(), {.subject = "app", .audience = "another-service", .issued_at = absl::Now()});
   ASSERT_TRUE(other_audience.ok());
   EXPECT_EQ(Client(target(*server_), *other_audience)
                 .GetStrategy(v1::NAT_TYPE_OPEN, v1::NAT_TYPE_OPEN, answer)

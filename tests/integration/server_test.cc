@@ -64,7 +64,7 @@ TEST_F(ServerTest, LearnsFromReportsThroughTheDatabase) {
   ASSERT_TRUE(Eventually([&] {
     return app.GetStrategy(v1::NAT_TYPE_RESTRICTED_CONE, v1::NAT_TYPE_FULL_CONE, later).ok() &&
            later.history_samples() == 60;
-  }));
+  })) << later.history_samples();
   EXPECT_NE(later.strategy(), v1::STRATEGY_DIRECT);
 }
 

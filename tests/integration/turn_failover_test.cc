@@ -14,6 +14,7 @@
 #include "prometheus/registry.h"
 #include "services/advisor/server.h"
 #include "services/prober/prober.h"
+#include "tests/support/advisor_server.h"
 #include "tests/support/coturn.h"
 #include "tests/support/postgres.h"
 #include "tests/support/process.h"
@@ -45,7 +46,15 @@ class TurnFailoverTest : public ::testing::Test {
     prober_ = std::make_unique<prober::Prober>(servers_, prober_options, *pg_, turn::Probe,
                                                absl::Now, registry_);
 
+    dir_ = testing::MakeTempDir("turn-failover-test");
+    auto keys = testing::TestKeys::Create(dir_);
+    ASSERT_TRUE(keys.ok()) << keys.status();
+    // An operator's JWT: the test reads health through ListTurnServers and polls faster than an
+    // app may.
+    jwt_ = keys->Jwt("operator", {"advisor.admin"});
     ServerOptions options;
+    options.auth_keys_file = keys->path();
+    options.rate_limit = 0;
     options.listen = "127.0.0.1:0";
     options.metrics_listen = "127.0.0.1:0";
     options.token_key = "turn-failover-test-key-0123456789";
@@ -70,6 +79,7 @@ class TurnFailoverTest : public ::testing::Test {
     request.set_region(region);
     v1::GetStrategyResponse response;
     grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + jwt_);
     EXPECT_TRUE(stub_->GetStrategy(&context, request, &response).ok());
     return response.ice_config().ice_servers().empty() ? v1::IceServer()
                                                        : response.ice_config().ice_servers(0);
@@ -90,6 +100,7 @@ class TurnFailoverTest : public ::testing::Test {
   v1::TurnServerHealth HealthOf(const std::string& id) {
     v1::ListTurnServersResponse response;
     grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + jwt_);
     EXPECT_TRUE(stub_->ListTurnServers(&context, v1::ListTurnServersRequest(), &response).ok());
     for (const auto& server : response.servers()) {
       if (server.id() == id && !server.health().empty()) return server.health(0);
@@ -97,6 +108,13 @@ class TurnFailoverTest : public ::testing::Test {
     return v1::TurnServerHealth();
   }
 
+  void TearDown() override {
+    server_.reset();
+    testing::RemoveTree(dir_);
+  }
+
+  std::string dir_;
+  std::string jwt_;
   testing::PostgresCluster cluster_;
   testing::Coturn primary_{"primary-secret"};
   testing::Coturn backup_{"backup-secret"};

@@ -18,6 +18,27 @@ namespace advisor::testing {
 
 PostgresCluster* AdvisorServerTest::cluster_ = nullptr;
 
+absl::StatusOr<TestKeys> TestKeys::Create(const std::string& dir) {
+  absl::StatusOr<std::string> jwks = auth::GenerateJwks("HS256", "test");
+  if (!jwks.ok()) return jwks.status();
+  TestKeys keys;
+  keys.path_ = absl::StrCat(dir, "/jwks.json");
+  std::ofstream(keys.path_) << *jwks;
+  absl::StatusOr<auth::KeySet> parsed = auth::KeySet::FromFile(keys.path_);
+  if (!parsed.ok()) return parsed.status();
+  keys.keys_ = *std::move(parsed);
+  return keys;
+}
+
+std::string TestKeys::Jwt(const std::string& subject, std::vector<std::string> scopes) const {
+  auto jwt = auth::MintJwt(keys_, {.subject = subject,
+                                   .scopes = std::move(scopes),
+                                   .issued_at = absl::Now(),
+                                   .ttl = absl::Hours(1)});
+  EXPECT_TRUE(jwt.ok()) << jwt.status();
+  return jwt.ok() ? *jwt : "";
+}
+
 Client::Client(const std::string& target, std::string jwt) : jwt_(std::move(jwt)) {
   // A channel of its own: clients must not share one connection through gRPC's subchannel pool.
   grpc::ChannelArguments args;
@@ -117,16 +138,13 @@ void AdvisorServerTest::SetUp() {
   ASSERT_TRUE(
       cluster_->Query("TRUNCATE outcome_aggregates, applied_flushes, used_decision_tokens").ok());
   dir_ = MakeTempDir("advisor-server-test");
-  auto jwks = auth::GenerateJwks("HS256", "test");
-  ASSERT_TRUE(jwks.ok()) << jwks.status();
-  std::ofstream(absl::StrCat(dir_, "/jwks.json")) << *jwks;
-  auto keys = auth::KeySet::FromJson(*jwks);
+  auto keys = TestKeys::Create(dir_);
   ASSERT_TRUE(keys.ok()) << keys.status();
   keys_ = *std::move(keys);
   options_.listen = "127.0.0.1:0";
   options_.metrics_listen = "127.0.0.1:0";
   options_.token_key = "integration-test-key-0123456789";
-  options_.auth_keys_file = absl::StrCat(dir_, "/jwks.json");
+  options_.auth_keys_file = keys_.path();
   options_.snapshot_interval = absl::Milliseconds(200);
   options_.flush_interval = absl::Milliseconds(100);
   options_.max_flush_backoff = absl::Milliseconds(400);
@@ -158,12 +176,7 @@ std::string AdvisorServerTest::target(const AdvisorServer& server) const {
 
 std::string AdvisorServerTest::Jwt(const std::string& subject,
                                    std::vector<std::string> scopes) const {
-  auto jwt = auth::MintJwt(keys_, {.subject = subject,
-                                   .scopes = std::move(scopes),
-                                   .issued_at = absl::Now(),
-                                   .ttl = absl::Hours(1)});
-  EXPECT_TRUE(jwt.ok()) << jwt.status();
-  return jwt.ok() ? *jwt : "";
+  return keys_.Jwt(subject, std::move(scopes));
 }
 
 Client AdvisorServerTest::ClientOf(const std::string& subject, std::vector<std::string> scopes,

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "connectivity/advisor/v1/advisor.grpc.pb.h"
 #include "lib/auth/jwks.h"
@@ -20,6 +21,20 @@
 namespace advisor::testing {
 
 namespace v1 = connectivity::advisor::v1;
+
+// A JWKS file with one fresh HS256 key in `dir` (as jwks.json), and JWTs signed with that key.
+class TestKeys {
+ public:
+  static absl::StatusOr<TestKeys> Create(const std::string& dir);
+  const std::string& path() const { return path_; }
+  const auth::KeySet& keys() const { return keys_; }
+  // A JWT for `subject` valid for an hour from now.
+  std::string Jwt(const std::string& subject, std::vector<std::string> scopes = {}) const;
+
+ private:
+  std::string path_;
+  auth::KeySet keys_;
+};
 
 // One app install talking to a server: its own channel and, unless anonymous, its own JWT.
 class Client {
@@ -81,7 +96,7 @@ class AdvisorServerTest : public ::testing::Test {
 
   static PostgresCluster* cluster_;
   std::string dir_;  // the test's own temp directory, with the JWKS file
-  auth::KeySet keys_;
+  TestKeys keys_;
   ServerOptions options_;
   std::unique_ptr<AdvisorServer> server_;
   std::vector<std::unique_ptr<AdvisorServer>> replicas_;
