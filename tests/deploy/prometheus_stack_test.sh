@@ -226,13 +226,13 @@ traffic_round() {
     read -r a b <<<"$pair"
     t=$(token "$a" "$b")
     ctl report --token "$t" --connected --time-to-connect 5900 \
-      --attempts direct:timed_out:5000,relay:succeeded:900:udp:local-1 >/dev/null
+      --attempts direct:timed_out:5000,relay:succeeded:900:udp >/dev/null
   done
   # both symmetric, or blocked → TURN_ONLY: relayed; and one session that failed
   t=$(token symmetric symmetric)
-  ctl report --token "$t" --connected --time-to-connect 800 --attempts relay:succeeded:800:udp:local-1 >/dev/null
+  ctl report --token "$t" --connected --time-to-connect 800 --attempts relay:succeeded:800:udp >/dev/null
   t=$(token blocked open)
-  ctl report --token "$t" --failed --attempts relay:failed:3000:tcp:local-1 >/dev/null
+  ctl report --token "$t" --failed --attempts relay:failed:3000:tcp >/dev/null
   # the same report twice: the retry is answered OK and counted as a duplicate
   t=$(token restricted_cone restricted_cone)
   ctl report --token "$t" --connected --time-to-connect 900 --attempts direct:succeeded:900 >/dev/null
@@ -244,7 +244,7 @@ traffic_round() {
     ctl report --token "$t" --connected --time-to-connect 300 --attempts direct:succeeded:300 >/dev/null
   done
   # a forged token: refused (UNAUTHENTICATED or INVALID_ARGUMENT), counted as a client error
-  if ctl report --token "forged.token" --failed >/dev/null 2>&1; then
+  if ctl report --token "forged.token" --failed --attempts relay:failed:3000 >/dev/null 2>&1; then
     die "advisorctl report with a forged token succeeded"
   fi
   # no JWT: refused as unauthenticated
