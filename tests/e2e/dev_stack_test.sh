@@ -7,7 +7,7 @@
 #   - `up` starts everything; `status` reports five running components;
 #   - `advisorctl turn-servers` shows the local coturn healthy, with a latency;
 #   - `advisorctl get-strategy --local symmetric --remote symmetric` offers turn:127.0.0.1:PORT with
-#     REST API credentials `<expiry>:advisor`, and coturn accepts them: an Allocate and a relayed
+#     REST API credentials `<expiry>:<opaque client id>`, and coturn accepts them: an Allocate and a relayed
 #     round trip to a peer over UDP and over TCP (coturn's own turnutils_uclient) lose no packet;
 #   - the secret and the servers file are mode 600;
 #   - a second `up` starts nothing (same pids);
@@ -46,7 +46,8 @@ export ADVISOR_DEV_TURN_MAX_PORT=${ADVISOR_DEV_TURN_MAX_PORT:-49339}
 export ADVISOR_PROBE_INTERVAL=60s
 
 dev() { "$ADVISOR_ROOT/scripts/dev" "$@"; }
-ctl() { "$CTL" --target "127.0.0.1:$GRPC_PORT" "$@"; }
+# The stack's own advisorctl JWT: outside the project folder advisorctl does not find it alone.
+ctl() { "$CTL" --target "127.0.0.1:$GRPC_PORT" --jwt-file "$ADVISOR_DEV_DIR/advisorctl.jwt" "$@"; }
 
 PEER_PID=
 cleanup() {
@@ -118,10 +119,10 @@ for server in json.loads(sys.argv[1])["iceConfig"]["iceServers"]:
         print(server["urls"][0], server["username"], server["credential"])
 ' "$answer")
 check "get-strategy offers the local TURN server" [ "$url" == "turn:127.0.0.1:$TURN_PORT?transport=udp" ]
-if [[ $user =~ ^([0-9]+):advisor$ ]] && ((BASH_REMATCH[1] > $(date +%s))); then
-  pass "credentials are <expiry>:advisor, expiring in $((BASH_REMATCH[1] - $(date +%s))) s"
+if [[ $user =~ ^([0-9]+):[A-Za-z0-9_-]{16}$ ]] && ((BASH_REMATCH[1] > $(date +%s))); then
+  pass "credentials are <expiry>:<client id>, expiring in $((BASH_REMATCH[1] - $(date +%s))) s"
 else
-  fail "credentials: username \"$user\" is not <future expiry>:advisor"
+  fail "credentials: username \"$user\" is not <future expiry>:<client id>"
 fi
 
 turnutils_peer -L 127.0.0.1 -p "$PEER_PORT" >"$WORK/peer.log" 2>&1 &
@@ -137,6 +138,13 @@ fi
 
 check "turn.secret is mode 600" [ "$(stat -c %a "$ADVISOR_DEV_DIR/turn.secret")" == 600 ]
 check "turn-servers.yaml is mode 600" [ "$(stat -c %a "$ADVISOR_DEV_DIR/turn-servers.yaml")" == 600 ]
+check "auth-keys.json is mode 600" [ "$(stat -c %a "$ADVISOR_DEV_DIR/auth-keys.json")" == 600 ]
+check "advisorctl.jwt is mode 600" [ "$(stat -c %a "$ADVISOR_DEV_DIR/advisorctl.jwt")" == 600 ]
+if "$CTL" --target "127.0.0.1:$GRPC_PORT" --jwt "" get-strategy --local open --remote open >/dev/null 2>&1; then
+  fail "get-strategy without a JWT succeeded"
+else
+  pass "get-strategy without a JWT is refused"
+fi
 
 # --- idempotent up ------------------------------------------------------------------------------------
 before=$(stack_pids)
