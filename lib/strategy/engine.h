@@ -9,10 +9,10 @@
 //  1. Cold start (DESIGN.md §4): BLOCKED → TURN_ONLY over TCP/TLS; unknown → TURN_FALLBACK 5 s;
 //     both SYMMETRIC → TURN_ONLY; one SYMMETRIC → TURN_FALLBACK 5 s; cone/open → DIRECT 15 s.
 //  2. Until a pair has `min_samples` (aged) direct attempts its strategy is the cold-start one, and
-//     the direct timeout follows the seed's rule — ×0.9 per direct success, ×1.2 per direct failure
-//     or timeout, clamped to [min_timeout, max_timeout] — in an order-independent form: the steps
-//     are summed in log space over the aged counts and the clamp is applied once, so batches and
-//     replicas agree.
+//     from `min_timeout_samples` of them the direct timeout follows the seed's rule — ×0.9 per
+//     direct success, ×1.2 per direct failure or timeout, clamped to [min_timeout, max_timeout] —
+//     in an order-independent form: the steps are summed in log space over the aged counts and the
+//     clamp is applied once, so batches and replicas agree.
 //  3. From then on the choice minimises the expected cost per session (cost.h): mean time to
 //     connect, a failure counting the whole connect budget (and `failure_cost_ms` more), plus
 //     `relay_cost_ms` per session that tries the relay.
@@ -49,6 +49,10 @@ namespace advisor::strategy {
 struct EngineConfig {
   float min_confidence = 0.5f;  // below this a reported NAT type counts as unknown
   double min_samples = 50;      // aged direct attempts needed before history moves a decision
+  // Aged direct attempts needed before the seed's rule moves a thin pair's direct timeout: the
+  // rule's steps compound, so without a gate a single report of failures could set the timeout of
+  // a whole NAT pair.
+  double min_timeout_samples = 20;
   absl::Duration half_life = absl::Hours(24);  // age at which an outcome weighs half
   // Aged sessions of a pair, reported in newer buckets, after which an outcome weighs half again.
   // 1000 keeps about 1400 sessions in view (W / ln 2), enough to measure a rate to ±2.5 %.
