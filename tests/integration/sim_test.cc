@@ -1,9 +1,12 @@
 // advisor-sim's driver against an in-process advisor-server and a real PostgreSQL: short scenarios
 // where the pooled reports must move the advisor's answer for one pair — off DIRECT where the
 // cold-start rules are wrong, and to TURN_ONLY when a pair's odds change inside one hourly bucket.
+// The server verifies JWTs and every simulated install sends its own, as the advice benchmark does,
+// so that the per-identity limits see a fleet and every honest report counts.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <string>
@@ -11,8 +14,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "connectivity/advisor/v1/advisor.grpc.pb.h"
+#include "lib/auth/jwks.h"
 #include "services/advisor/server.h"
 #include "services/sim/evaluation.h"
+#include "services/sim/identity.h"
 #include "services/sim/model.h"
 #include "services/sim/runner.h"
 #include "services/sim/scenario.h"
@@ -55,7 +60,17 @@ class SimIntegrationTest : public ::testing::Test {
     ASSERT_TRUE(cluster_.Init().ok());
     auto applied = store::Migrate(cluster_.url());
     ASSERT_TRUE(applied.ok()) << applied.status();
+    auto jwks = auth::GenerateJwks("HS256", "sim-integration");
+    ASSERT_TRUE(jwks.ok()) << jwks.status();
+    const std::string keys_file = absl::StrCat(::testing::TempDir(), "/sim_integration_keys.jwks");
+    std::ofstream(keys_file) << *jwks;
+    auto keys = auth::KeySet::FromJson(*jwks);
+    ASSERT_TRUE(keys.ok()) << keys.status();
+    auto credentials = sim::InstallCredentials::Create(*std::move(keys), "");
+    ASSERT_TRUE(credentials.ok()) << credentials.status();
+    credentials_ = *std::move(credentials);
     ServerOptions options;
+    options.auth_keys_file = keys_file;
     options.listen = "127.0.0.1:0";
     options.metrics_listen = "127.0.0.1:0";
     options.token_key = "sim-integration-test-key-0123456789";
@@ -75,11 +90,15 @@ class SimIntegrationTest : public ::testing::Test {
     EXPECT_TRUE(scenario.ok()) << scenario.status();
     if (!scenario.ok()) return {};
     scenario_ = *std::move(scenario);
-    const auto sessions = sim::DrawSessions(scenario_, scenario_.sessions, seed);
+    const auto sessions =
+        sim::DrawSessions(scenario_, scenario_.sessions, seed, sim::kDefaultInstalls);
     sim::RunOptions run_options;
     run_options.target = target_;
     run_options.concurrency = 16;
     run_options.rate = rate;
+    run_options.credentials = [this](int64_t install) {
+      return credentials_->Jwt(install, absl::Now());
+    };
     auto run = sim::Drive(run_options, scenario_, sessions);
     EXPECT_TRUE(run.ok()) << run.status();
     if (!run.ok()) return {};
@@ -94,6 +113,10 @@ class SimIntegrationTest : public ::testing::Test {
       v1::NatType a, v1::NatType b, const std::function<bool(v1::Strategy)>& moved) {
     auto stub = v1::ConnectivityAdvisor::NewStub(
         grpc::CreateChannel(target_, grpc::InsecureChannelCredentials()));
+    // An observer of its own, outside the simulated fleet.
+    auto jwt = credentials_->Jwt(sim::kDefaultInstalls, absl::Now());
+    EXPECT_TRUE(jwt.ok()) << jwt.status();
+    const std::string bearer = absl::StrCat("Bearer ", jwt.ok() ? *jwt : "");
     v1::GetStrategyResponse answer;
     const absl::Time deadline = absl::Now() + absl::Seconds(20);
     while (absl::Now() < deadline) {
@@ -104,9 +127,11 @@ class SimIntegrationTest : public ::testing::Test {
       request.mutable_remote()->set_confidence(1);
       grpc::ClientContext context;
       context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      context.AddMetadata("authorization", bearer);
       EXPECT_TRUE(stub->GetStrategy(&context, request, &answer).ok());
       if (moved(answer.strategy()) && answer.history_samples() > 0) return {answer, true};
-      absl::SleepFor(absl::Milliseconds(50));
+      // Well within the default per-identity rate limit.
+      absl::SleepFor(absl::Milliseconds(200));
     }
     return {answer, false};
   }
@@ -120,6 +145,7 @@ class SimIntegrationTest : public ::testing::Test {
   }
 
   testing::PostgresCluster cluster_;
+  std::unique_ptr<sim::InstallCredentials> credentials_;
   std::unique_ptr<AdvisorServer> server_;
   std::string target_;
   sim::Scenario scenario_;
