@@ -23,7 +23,8 @@
 # /metrics; then SIGTERM (the server flushes on shutdown); stored = sum(sessions) in
 # outcome_aggregates. Every token is reported once, so duplicates (advisor_reports_duplicate_total)
 # must be 0 and stored must equal acknowledged. The per-identity cap on what one identity adds to a
-# pair is lifted (one identity sends every report here), so that every acknowledged report is stored.
+# pair is off (one identity sends every report here), so capped reports (advisor_reports_capped_total)
+# must be 0 too and every acknowledged report takes the full path to PostgreSQL.
 # Prints both and "missing: N"; exits non-zero if N != 0 or a duplicate was counted. With --strict, a
 # missed throughput goal also fails.
 #
@@ -124,7 +125,7 @@ log "migrate"
 advisor_migrate "$SERVER_BIN" "$db_url" "$work/migrate.log"
 
 # One identity sends every report of a load: lift the cap on what one identity adds to a pair.
-export ADVISOR_RATE_LIMIT=0 ADVISOR_MAX_REPORTS_PER_IDENTITY=1000000000
+export ADVISOR_RATE_LIMIT=0 ADVISOR_MAX_REPORTS_PER_IDENTITY=0 # 0: off
 # One keys file with two kids, as an operator holding keys of both kinds would have.
 if ((auth)); then
   log "keys: one HS256 and one ES256 key (advisorctl gen-keys)"
@@ -242,6 +243,7 @@ strategy_err=$(handled GetStrategy '!OK')
 acknowledged=$(handled ReportOutcome OK)
 report_err=$(handled ReportOutcome '!OK')
 duplicates=$(metric advisor_reports_duplicate_total)
+capped=$(metric advisor_reports_capped_total)
 
 # --- durability: stop (flush) and count ------------------------------------------------------------
 
@@ -312,6 +314,7 @@ gRPC status counts (server side, whole run with warm-up)
 reports
   acknowledged (ReportOutcome OK)   $acknowledged
   duplicates counted                $duplicates
+  capped (per-identity cap)         $capped
   stored (sum of sessions)          $stored
   missing: $missing
 server exit status after SIGTERM: $server_exit
@@ -330,6 +333,10 @@ if ((missing != 0)); then
 fi
 if ((duplicates != 0)); then
   log "FAIL: $duplicates duplicate report(s) counted, though every token was reported once"
+  failed=1
+fi
+if ((capped != 0)); then
+  log "FAIL: $capped report(s) capped, though the per-identity cap is off"
   failed=1
 fi
 ((failed == 0)) || exit 1
