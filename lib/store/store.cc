@@ -398,7 +398,9 @@ absl::Status PgStore::Call(const std::string& what,
 
 std::vector<BucketAggregate> FoldSessions(std::span<const ReportedSession> sessions) {
   Rows rows;
-  for (const ReportedSession& session : sessions) Fold(session, rows);
+  for (const ReportedSession& session : sessions) {
+    if (session.count) Fold(session, rows);
+  }
   std::vector<BucketAggregate> aggregates;
   aggregates.reserve(rows.size());
   for (const auto& [key, counts] : rows) {
@@ -457,8 +459,12 @@ absl::StatusOr<FlushResult> PgStore::ApplyFlush(const FlushBatch& batch) {
         std::ranges::sort(fresh);
 
         Rows rows;
+        int64_t counted = 0;
         for (const ReportedSession* session : firsts) {
-          if (std::ranges::binary_search(fresh, session->token_id)) Fold(*session, rows);
+          if (session->count && std::ranges::binary_search(fresh, session->token_id)) {
+            Fold(*session, rows);
+            ++counted;
+          }
         }
         if (!rows.empty()) {
           // The upsert and the row count of the flush record in one round trip.
@@ -467,8 +473,8 @@ absl::StatusOr<FlushResult> PgStore::ApplyFlush(const FlushBatch& batch) {
         }
         tx.commit();
         result.rows = rows.size();
-        result.counted = static_cast<int64_t>(fresh.size());
-        result.duplicates = static_cast<int64_t>(batch.sessions.size()) - result.counted;
+        result.counted = counted;
+        result.duplicates = static_cast<int64_t>(batch.sessions.size() - fresh.size());
       });
   if (!status.ok()) return status;
   return result;

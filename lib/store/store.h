@@ -60,6 +60,9 @@ struct ReportedSession {
   strategy::Strategy strategy = strategy::Strategy::kUnspecified;
   absl::Time bucket_start;
   strategy::Outcome outcome;  // folded with strategy::CountsOf at flush time
+  // False for a report whose reporter had used up its share of the pair: its token is still
+  // consumed (it can never count later, and a repeat is still a duplicate), its outcome is not.
+  bool count = true;
 };
 
 // Reports gathered by one server, written together. `flush_id` makes the write idempotent.
@@ -70,8 +73,8 @@ struct FlushBatch {
 
 // What one ApplyFlush did.
 struct FlushResult {
-  size_t rows = 0;         // aggregate rows written
-  int64_t counted = 0;     // sessions whose token was new: folded into the aggregates
+  size_t rows = 0;      // aggregate rows written
+  int64_t counted = 0;  // sessions whose token was new and that count: folded into the aggregates
   int64_t duplicates = 0;  // sessions whose token id was already used (another replica, an earlier
                            // flush, or earlier in the same batch)
   friend bool operator==(const FlushResult&, const FlushResult&) = default;
@@ -93,8 +96,8 @@ class OutcomeStore {
       absl::Time since) = 0;
 };
 
-// The counts of `sessions` summed per (pair, strategy, bucket), in key order: what ApplyFlush adds
-// for the sessions it counts.
+// The counts of the `sessions` that count, summed per (pair, strategy, bucket), in key order: what
+// ApplyFlush adds for those whose token is new.
 std::vector<strategy::BucketAggregate> FoldSessions(std::span<const ReportedSession> sessions);
 
 class PgStore;

@@ -25,6 +25,11 @@ AddResult OutcomeBuffer::Add(store::ReportedSession session) {
   return AddResult::kHeld;
 }
 
+bool OutcomeBuffer::Holds(const store::TokenId& id) const {
+  std::lock_guard lock(mu_);
+  return pending_ids_.contains(id) || in_flight_ids_.contains(id);
+}
+
 std::optional<store::FlushBatch> OutcomeBuffer::NextBatch() {
   std::shared_ptr<const store::FlushBatch> batch;
   {

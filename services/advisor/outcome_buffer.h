@@ -41,6 +41,9 @@ class OutcomeBuffer {
   explicit OutcomeBuffer(int64_t max_reports) : max_reports_(max_reports) {}
 
   AddResult Add(store::ReportedSession session);
+  // Whether a session with this token id is held (pending or in flight): a repeat that needs no
+  // further look.
+  bool Holds(const store::TokenId& id) const;
 
   // The batch to write next: the one in flight if a previous write failed, else a new batch of
   // everything pending (with a fresh flush id). nullopt when there is nothing to write.

@@ -146,6 +146,22 @@ absl::StatusOr<store::FlushResult> AdvisorServer::Flush() {
   return result;
 }
 
+void AdvisorServer::ForgetExpiredTokens(absl::Time now) {
+  // A margin beyond the tokens' own expiry (which allows for one replica's clock skew already):
+  // a replica whose clock runs fast must not delete a record another one still needs.
+  constexpr absl::Duration kMargin = absl::Minutes(5);
+  constexpr int kMaxBatches = 10;
+  for (int i = 0; i < kMaxBatches; ++i) {
+    absl::StatusOr<int64_t> forgotten =
+        flush_store_->ForgetExpiredTokens(now - kMargin, options_.expired_token_batch);
+    if (!forgotten.ok()) {
+      spdlog::warn("cannot delete expired used-token records: {}", forgotten.status().ToString());
+      return;
+    }
+    if (*forgotten < options_.expired_token_batch) return;
+  }
+}
+
 void AdvisorServer::FlushLoop(std::stop_token stop) {
   absl::Duration wait = options_.flush_interval;
   bool failing = false;
@@ -158,18 +174,12 @@ void AdvisorServer::FlushLoop(std::stop_token stop) {
       if (failing) spdlog::info("outcome flush succeeded again");
       failing = false;
       wait = options_.flush_interval;
-      // Used-token records outlive their tokens by nothing: every replica deletes a bounded batch
-      // now and then, so the table stays at about one token lifetime of reports.
+      // Used-token records go once no replica can accept their token any more. Every replica
+      // deletes in bounded batches, and keeps at it while whole batches come back, so deletion
+      // keeps pace with the reports coming in.
       if (const absl::Time now = absl::Now(); now >= next_expiry) {
         next_expiry = now + options_.expired_token_interval;
-        absl::StatusOr<int64_t> forgotten =
-            flush_store_->ForgetExpiredTokens(now, options_.expired_token_batch);
-        if (!forgotten.ok()) {
-          spdlog::warn("cannot delete expired used-token records: {}",
-                       forgotten.status().ToString());
-        } else if (*forgotten == options_.expired_token_batch) {
-          next_expiry = now;  // more are waiting
-        }
+        ForgetExpiredTokens(now);
       }
       continue;
     }

@@ -53,7 +53,7 @@ struct ServerOptions {
   int max_reports_per_identity = 3;
   // Used-token records are deleted in batches of this many once their tokens have expired.
   int64_t expired_token_batch = 10'000;
-  absl::Duration expired_token_interval = absl::Minutes(1);
+  absl::Duration expired_token_interval = absl::Seconds(10);
 };
 
 class AdvisorServer {
@@ -83,6 +83,8 @@ class AdvisorServer {
   void ReloadOnce();
   // Writes one batch; counts the duplicates the database found.
   absl::StatusOr<store::FlushResult> Flush();
+  // Deletes the used-token records of tokens that expired before `now`, a few batches at most.
+  void ForgetExpiredTokens(absl::Time now);
   // Sleeps for `duration` or until `stop` is requested; false when stopped.
   bool Sleep(std::stop_token stop, absl::Duration duration);
 

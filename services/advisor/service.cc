@@ -302,21 +302,29 @@ Answer AdvisorService::HandleReportOutcome(const v1::ReportOutcomeRequest& reque
   }
   const int64_t width = absl::ToInt64Seconds(options_.bucket_width);
   const absl::Time bucket = absl::FromUnixSeconds(absl::ToUnixSeconds(now) / width * width);
-  if (options_.max_reports_per_identity > 0 &&
-      !reporter_cap_.Admit(caller.identity, claims->pair.Index(), bucket)) {
-    metrics_.RecordCapped();
+  // A repeat still held here needs nothing more; any other report consumes its token (so a capped
+  // report can never count later either), and counts only within its reporter's share of the pair.
+  if (buffer_.Holds(claims->id)) {
+    metrics_.RecordDuplicates(1);
     return Answer::Ok();
   }
+  const bool count = options_.max_reports_per_identity <= 0 ||
+                     reporter_cap_.Admit(caller.identity, claims->pair.Index(), bucket);
   const PathAndConnect summary{PathOf(*outcome), outcome->connected, outcome->time_to_connect_ms};
   switch (buffer_.Add({.token_id = claims->id,
                        .token_expires = signer_.ExpiresAt(*claims),
                        .pair = claims->pair,
                        .strategy = claims->strategy,
                        .bucket_start = bucket,
-                       .outcome = *std::move(outcome)})) {
+                       .outcome = *std::move(outcome),
+                       .count = count})) {
     case AddResult::kHeld:
-      metrics_.RecordOutcome(claims->strategy, summary.path, summary.connected,
-                             summary.time_to_connect_ms);
+      if (count) {
+        metrics_.RecordOutcome(claims->strategy, summary.path, summary.connected,
+                               summary.time_to_connect_ms);
+      } else {
+        metrics_.RecordCapped();
+      }
       return Answer::Ok();
     case AddResult::kDuplicate:
       metrics_.RecordDuplicates(1);

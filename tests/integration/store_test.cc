@@ -334,6 +334,22 @@ TEST_F(StoreTest, ATokenCountsOnceAcrossBatches) {
   EXPECT_EQ(Query(db, "SELECT rows FROM applied_flushes WHERE flush_id = 'f3'"), "0");
 }
 
+TEST_F(StoreTest, ASessionThatDoesNotCountStillUsesItsToken) {
+  const std::string db = NewDatabase();
+  PgStore store(cluster_->url(db));
+  const ReportedSession counted = Session(1, DirectSuccess(300));
+  ReportedSession capped = Session(2, TotalFailure());
+  capped.count = false;
+  EXPECT_EQ(Apply(store, {"f1", {counted, capped}}), Result(1, 1, 0));
+  EXPECT_TRUE(OnlyRow(store) == SumOf({&counted}));
+  // The same token later, from a reporter with its share to spare: still a duplicate.
+  ReportedSession again = capped;
+  again.count = true;
+  EXPECT_EQ(Apply(store, {"f2", {again}}), Result(0, 0, 1));
+  EXPECT_TRUE(OnlyRow(store) == SumOf({&counted}));
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM used_decision_tokens"), "2");
+}
+
 TEST_F(StoreTest, ATokenCountsOnceAcrossReplicas) {
   const std::string url = cluster_->url(NewDatabase());
   PgStore replica_a(url);

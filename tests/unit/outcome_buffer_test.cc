@@ -139,6 +139,20 @@ TEST(OutcomeBuffer, ADuplicateIsRecognisedWhileInFlight) {
   EXPECT_EQ(buffer.held_reports(), 2);
 }
 
+TEST(OutcomeBuffer, HoldsTellsPendingAndInFlightIds) {
+  OutcomeBuffer buffer(100);
+  EXPECT_FALSE(buffer.Holds(Report(1).token_id));
+  buffer.Add(Report(1));
+  EXPECT_TRUE(buffer.Holds(Report(1).token_id));
+  ASSERT_TRUE(buffer.NextBatch());
+  buffer.Add(Report(2));
+  EXPECT_TRUE(buffer.Holds(Report(1).token_id)) << "in flight";
+  EXPECT_TRUE(buffer.Holds(Report(2).token_id)) << "pending";
+  buffer.Committed();
+  EXPECT_FALSE(buffer.Holds(Report(1).token_id));
+  EXPECT_TRUE(buffer.Holds(Report(2).token_id));
+}
+
 TEST(OutcomeBuffer, AfterCommitTheIdIsNoLongerHeldAndTheStoreCatchesIt) {
   OutcomeBuffer buffer(100);
   FakeStore store;
