@@ -382,12 +382,12 @@ Answer AdvisorService::HandleListTurnServers(const v1::ListTurnServersRequest& r
   return Answer::Ok();
 }
 
-void AdvisorService::LogRefusal(Method method, const Answer& answer, std::string_view who,
-                                absl::Time now) {
+void AdvisorService::LogRefusal(Method method, const Answer& answer,
+                                absl::FunctionRef<std::string()> who, absl::Time now) {
   metrics_.RecordRefusal(method, answer.reason);
   int64_t suppressed = 0;
   if (!refusal_log_.Allow(now, suppressed)) return;
-  spdlog::info("refused {} from {}: {} ({}){}", MethodName(method), who,
+  spdlog::info("refused {} from {}: {} ({}){}", MethodName(method), who(),
                RefusalReasonName(answer.reason), answer.status.error_message(),
                suppressed > 0 ? absl::StrCat(" [", suppressed, " earlier refusals not logged]")
                               : std::string());
@@ -404,18 +404,19 @@ grpc::ServerUnaryReactor* AdvisorService::Serve(Method method, grpc::CallbackSer
   if (auto it = metadata.find("authorization"); it != metadata.end()) {
     authorization.emplace(it->second.data(), it->second.size());
   }
-  const std::string peer = context->peer();
-  absl::StatusOr<Caller> caller = Authenticate(authorization, peer, now);
+  // The peer string is built anew on every call: only anonymous callers and log lines need it.
+  absl::StatusOr<Caller> caller = Authenticate(
+      authorization, authorization.has_value() ? std::string() : context->peer(), now);
   Answer answer;
   if (!caller.ok()) {
     answer = Refuse(RefusalReason::kUnauthenticated, caller.status());
-    LogRefusal(method, answer, peer, now);
+    LogRefusal(method, answer, [&] { return context->peer(); }, now);
     reactor->Finish(answer.status);
     return reactor;
   }
   // Logs name clients by the opaque id TURN usernames carry, never by their raw subject.
   auto who = [&] {
-    return absl::StrCat("client ", signer_.OpaqueId(caller->identity), " at ", peer);
+    return absl::StrCat("client ", signer_.OpaqueId(caller->identity), " at ", context->peer());
   };
   if (options_.rate_limit > 0) {
     if (std::optional<absl::Duration> wait = rate_limiter_.Acquire(caller->identity, now)) {
@@ -427,7 +428,7 @@ grpc::ServerUnaryReactor* AdvisorService::Serve(Method method, grpc::CallbackSer
                           "rate limit: at most %g requests/s per client (bursts of %g); retry in "
                           "%d ms",
                           options_.rate_limit, options_.rate_limit_burst, wait_ms)));
-      LogRefusal(method, answer, who(), now);
+      LogRefusal(method, answer, who, now);
       reactor->Finish(answer.status);
       return reactor;
     }
@@ -442,7 +443,7 @@ grpc::ServerUnaryReactor* AdvisorService::Serve(Method method, grpc::CallbackSer
   } else {
     answer = handler(parsed, *caller);
   }
-  if (!answer.status.ok()) LogRefusal(method, answer, who(), now);
+  if (!answer.status.ok()) LogRefusal(method, answer, who, now);
   reactor->Finish(answer.status);
   return reactor;
 }

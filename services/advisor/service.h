@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "connectivity/advisor/v1/advisor.grpc.pb.h"
 #include "lib/auth/jwt.h"
 #include "services/advisor/advisor_metrics.h"
@@ -118,7 +119,10 @@ class AdvisorService final
   template <typename Request, typename Handler>
   grpc::ServerUnaryReactor* Serve(Method method, grpc::CallbackServerContext* context,
                                   const grpc::ByteBuffer* request, Handler&& handler);
-  void LogRefusal(Method method, const Answer& answer, std::string_view who, absl::Time now);
+  // Counts the refusal and logs it, unless too many were logged this second; `who` names the
+  // caller, built only for a line that is written.
+  void LogRefusal(Method method, const Answer& answer, absl::FunctionRef<std::string()> who,
+                  absl::Time now);
   // The TURN entry of ice_servers for one server with credentials of `caller`, serialized as a
   // GetStrategyResponse.
   std::string TurnIceServer(int server, bool tcp_only, const Caller& caller, absl::Time now);
