@@ -6,12 +6,11 @@
 # loopback ports with a JWKS of one HS256 and one ES256 key and the rate limit off; everything is
 # stopped and removed on exit), mints one JWT per algorithm with `advisorctl mint-jwt`, then drives
 # the server with tests/bench/grpc_load (16 connections × 32 RPCs outstanding, -n requests per load,
-# in R interleaved rounds; medians reported). Each round:
+# in R interleaved rounds). Each round, for HS256 then ES256:
 #   1. grpc.health.v1.Health/Check          the baseline (no JWT, as Kubernetes probes)
-#   2. GetStrategy, HS256 JWT               goal: >= 0.85 x baseline req/s
-#   3. ReportOutcome, HS256 JWT             goal: >= 0.8 x baseline req/s
-#   4. GetStrategy, ES256 JWT               goal: >= 0.85 x baseline req/s
-#   5. ReportOutcome, ES256 JWT             goal: >= 0.8 x baseline req/s
+#   2. GetStrategy with that JWT            goal: >= 0.85 x the baseline just before
+#   3. ReportOutcome with that JWT          goal: >= 0.8 x the baseline just before
+# Rates are medians over the rounds; ratios are medians of the per-round ratios.
 # A JWT is reused across all the requests of its identity, as a client reuses its access token.
 # Decision tokens are single-use: each ReportOutcome load sends one report per token its
 # GetStrategy load received, each consistent with the answer (a direct success within the advised
@@ -36,7 +35,7 @@ usage() {
 Usage: tests/bench/grpc.sh [-n REQUESTS] [--rounds R] [--build-dir DIR] [--no-auth] [--strict] [--keep]
 
   -n REQUESTS       requests per load and round (default 200000, or $ADVISOR_BENCH_REQUESTS)
-  --rounds R        rounds of the loads, taken in turns; figures are medians (default 3)
+  --rounds R        rounds of the loads, taken in turns; figures are medians (default 5)
   --build-dir DIR   where advisor-server, advisorctl and grpc_load were built (default: <project>/build)
   --no-auth         anonymous callers (--allow-anonymous), no JWT: the unauthenticated baseline
   --strict          also exit non-zero when a throughput goal is missed
@@ -53,7 +52,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 LOG_TAG=bench
 
 requests=${ADVISOR_BENCH_REQUESTS:-200000}
-rounds=${ADVISOR_BENCH_ROUNDS:-3}
+rounds=${ADVISOR_BENCH_ROUNDS:-5}
 build_dir=$ADVISOR_ROOT/build
 auth=1
 strict=0
@@ -166,16 +165,23 @@ fi
 
 # load NAME MODE N [ID [ARGS...]]: runs grpc_load, keeps its output in $work/NAME.load, prints
 # req/s. ID names the JWT to send (none for health).
+# server_cpu_ticks: user + system CPU time of advisor-server so far, in clock ticks.
+server_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
+
 load() {
-  local name=$1 mode=$2 n=$3 id=${4:-} out=$work/$1.load token=
+  local name=$1 mode=$2 n=$3 id=${4:-} out=$work/$1.load token= before after
   shift $(($# < 4 ? $# : 4))
   [[ -z $id ]] || token=${jwt[$id]}
+  before=$(server_cpu_ticks)
   ADVISOR_JWT=$token "$LOAD_BIN" "$mode" --target "$target" --channels "$CHANNELS" \
     --outstanding "$OUTSTANDING" --requests "$n" "$@" >"$out" 2>&1 ||
     {
       cat "$out" >&2
       die "grpc_load $mode failed for $name"
     }
+  after=$(server_cpu_ticks)
+  # The server's CPU per request: unlike a rate, it hardly moves when other work shares the cores.
+  echo $(((after - before) * 1000000 / $(getconf CLK_TCK) / n)) >"$work/$name.server_us"
   sed -n 's/.* rps=\([0-9.]*\).*/\1/p' "$out"
 }
 
@@ -194,19 +200,27 @@ log "warm-up: $warmup requests of each load"
 load warmup-health health "$warmup" >/dev/null
 for id in "${identities[@]}"; do strategy_then_report warmup "$id" "$warmup" >/dev/null; done
 
-# The machine is shared and noisy: the loads take turns, round after round, and each figure is the
-# median of its rounds, so a burst of background work cannot land on one method only.
+# The machine is shared and noisy: the loads take turns, round after round. Each GetStrategy and
+# ReportOutcome run is compared with the Health/Check run just before it, and each ratio is the
+# median of those per-round ratios, so a slow spell of the machine moves baseline and load alike
+# rather than one method only.
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 health_runs=()
-declare -A strategy_runs=() report_runs=()
+declare -A strategy_runs=() report_runs=() health_before=() strategy_us=() report_us=()
+health_us=''
 for ((round = 1; round <= rounds; round++)); do
-  log "round $round/$rounds: Health/Check, then GetStrategy and ReportOutcome for ${identities[*]} ($requests requests each)"
-  health_runs+=("$(load "health-$round" health "$requests")")
+  log "round $round/$rounds: for ${identities[*]}, Health/Check then GetStrategy and ReportOutcome ($requests requests each)"
   for id in "${identities[@]}"; do
+    h=$(load "health-$round-$id" health "$requests")
+    health_runs+=("$h")
+    health_before[$id]+="$h "
     pair=$(strategy_then_report "$round" "$id" "$requests")
     read -r s r <<<"$pair"
     strategy_runs[$id]+="$s "
     report_runs[$id]+="$r "
+    health_us+="$(cat "$work/health-$round-$id.server_us") "
+    strategy_us[$id]+="$(cat "$work/get_strategy-$round-$id.server_us") "
+    report_us[$id]+="$(cat "$work/report-$round-$id.server_us") "
   done
 done
 health_rps=$(median "${health_runs[@]}")
@@ -262,25 +276,33 @@ missing=$((acknowledged - stored))
 # --- report ---------------------------------------------------------------------------------------
 
 goal_missed=0
-rate_line() { # NAME RUNS... : prints the median and its ratio to Health/Check
-  local name=$1
+# ratio_stats ID RUNS...: the median rate of RUNS and the median of their ratios to the Health/Check
+# run before each, as "RATE RATIO".
+ratio_stats() {
+  local id=$1
   shift
-  local rps
-  rps=$(median "$@")
-  python3 - "$name" "$rps" "$health_rps" "$*" <<'EOF'
-import sys
-name, rps, base, runs = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-ratio = rps / base if base > 0 else 0.0
-print(f"  {name:<26} {rps:8.0f} req/s  {ratio:5.3f} x Health   (rounds: {runs})")
+  python3 - "${health_before[$id]}" "$*" <<'EOF'
+import statistics, sys
+base = [float(v) for v in sys.argv[1].split()]
+runs = [float(v) for v in sys.argv[2].split()]
+ratios = [r / b if b > 0 else 0.0 for r, b in zip(runs, base)]
+print(f"{statistics.median(runs):.0f} {statistics.median(ratios):.3f}")
 EOF
 }
-goal_line() { # NAME GOAL RUNS...
-  local name=$1 goal=$2
+rate_line() { # NAME ID RUNS...
+  local name=$1 id=$2 stats
   shift 2
-  python3 - "$name" "$(median "$@")" "$health_rps" "$goal" <<'EOF'
+  stats=$(ratio_stats "$id" "$@")
+  printf '  %-26s %8s req/s  %5s x Health   (rounds: %s)\n' "$name" "${stats% *}" "${stats#* }" "$*"
+}
+goal_line() { # NAME GOAL ID RUNS...
+  local name=$1 goal=$2 id=$3 ratio
+  shift 3
+  ratio=$(ratio_stats "$id" "$@")
+  ratio=${ratio#* }
+  python3 - "$name" "$ratio" "$goal" <<'EOF'
 import sys
-name, rps, base, goal = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
-ratio = rps / base if base > 0 else 0.0
+name, ratio, goal = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 ok = ratio >= goal
 print(f"  {name:<36} {ratio:6.3f}  (goal >= {goal:g}: {'met' if ok else 'NOT MET'})")
 sys.exit(0 if ok else 1)
@@ -290,22 +312,31 @@ EOF
 label() { [[ $1 == anonymous ]] && echo "anonymous" || echo "${1^^} JWT"; }
 cat <<EOF
 
-advisor-server gRPC benchmark — grpc_load $CHANNELS connections x $OUTSTANDING outstanding, -n $requests, median of $rounds rounds, $(nproc) cores shared with the server
+advisor-server gRPC benchmark — grpc_load $CHANNELS connections x $OUTSTANDING outstanding, -n $requests, $rounds rounds (medians; ratios to the Health/Check run before each), $(nproc) cores shared with the server
 authentication: $( ((auth)) && echo "on (JWKS with an HS256 and an ES256 key; one JWT per algorithm, reused)" || echo "off (--allow-anonymous)")
   Health/Check               $(printf '%8.0f' "$health_rps") req/s                    (rounds: ${health_runs[*]})
 EOF
 for id in "${identities[@]}"; do
   # shellcheck disable=SC2086 # the runs are a space-separated list
-  rate_line "GetStrategy, $(label "$id")" ${strategy_runs[$id]}
+  rate_line "GetStrategy, $(label "$id")" "$id" ${strategy_runs[$id]}
   # shellcheck disable=SC2086
-  rate_line "ReportOutcome, $(label "$id")" ${report_runs[$id]}
+  rate_line "ReportOutcome, $(label "$id")" "$id" ${report_runs[$id]}
 done
+# shellcheck disable=SC2086 # space-separated lists
+{
+  echo "server CPU per request (µs, median of rounds)"
+  printf '  %-26s %5s\n' "Health/Check" "$(median $health_us)"
+  for id in "${identities[@]}"; do
+    printf '  %-26s %5s\n' "GetStrategy, $(label "$id")" "$(median ${strategy_us[$id]})"
+    printf '  %-26s %5s\n' "ReportOutcome, $(label "$id")" "$(median ${report_us[$id]})"
+  done
+}
 echo "ratios to Health/Check"
 for id in "${identities[@]}"; do
   # shellcheck disable=SC2086
-  goal_line "GetStrategy/Health, $(label "$id")" "$GOAL_STRATEGY" ${strategy_runs[$id]} || goal_missed=1
+  goal_line "GetStrategy/Health, $(label "$id")" "$GOAL_STRATEGY" "$id" ${strategy_runs[$id]} || goal_missed=1
   # shellcheck disable=SC2086
-  goal_line "ReportOutcome/Health, $(label "$id")" "$GOAL_REPORT" ${report_runs[$id]} || goal_missed=1
+  goal_line "ReportOutcome/Health, $(label "$id")" "$GOAL_REPORT" "$id" ${report_runs[$id]} || goal_missed=1
 done
 cat <<EOF
 gRPC status counts (server side, whole run with warm-up)

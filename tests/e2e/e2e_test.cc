@@ -247,7 +247,10 @@ TEST_F(EndToEnd, MetricsAreExposedWithGrpcEcosystemNames) {
   for (const char* name :
        {"grpc_server_started_total", "grpc_server_handling_seconds_bucket",
         "advisor_decisions_total", "advisor_snapshot_age_seconds", "advisor_pending_reports",
-        "advisor_nat_types_reported_total", "advisor_flushes_total"}) {
+        "advisor_nat_types_reported_total", "advisor_flushes_total",
+        "advisor_requests_refused_total{method=\"ReportOutcome\",reason=\"implausible\"} 0",
+        "advisor_reports_duplicate_total 0", "advisor_reports_capped_total 0",
+        "advisor_turn_credentials_issued_total 0"}) {
     EXPECT_NE(out.find(name), std::string::npos) << name;
   }
 }
