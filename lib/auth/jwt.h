@@ -71,11 +71,11 @@ class JwtVerifier {  // thread-safe
 };
 
 struct MintOptions {
-  std::string kid;  // empty: the key set's first key with a private part
-  std::string subject;
-  std::vector<std::string> scopes;
+  std::string kid{};  // empty: the key set's first key with a private part
+  std::string subject{};
+  std::vector<std::string> scopes{};
   std::string audience = "connectivity-advisor";
-  absl::Time issued_at;
+  absl::Time issued_at{};
   absl::Duration ttl = absl::Hours(1);
 };
 

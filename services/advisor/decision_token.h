@@ -44,11 +44,11 @@ store::TokenId NewTokenId();
 
 struct TokenClaims {
   store::TokenId id{};
-  strategy::NatPair pair;
+  strategy::NatPair pair{};
   strategy::Strategy strategy = strategy::Strategy::kUnspecified;
   uint32_t direct_timeout_ms = 0;
   std::string turn_server_id;  // empty when no TURN server was offered
-  absl::Time issued_at;
+  absl::Time issued_at{};
   friend bool operator==(const TokenClaims&, const TokenClaims&) = default;
 };
 

@@ -22,6 +22,7 @@
 #include "services/sim/runner.h"
 #include "services/sim/scenario.h"
 #include "tests/support/postgres.h"
+#include "tests/support/process.h"
 
 namespace advisor {
 namespace {
@@ -62,7 +63,10 @@ class SimIntegrationTest : public ::testing::Test {
     ASSERT_TRUE(applied.ok()) << applied.status();
     auto jwks = auth::GenerateJwks("HS256", "sim-integration");
     ASSERT_TRUE(jwks.ok()) << jwks.status();
-    const std::string keys_file = absl::StrCat(::testing::TempDir(), "/sim_integration_keys.jwks");
+    // A directory of its own: ctest runs this suite's tests side by side, and a keys file they
+    // shared would be rewritten under the other's server, which re-reads it.
+    dir_ = testing::MakeTempDir("sim-integration-test");
+    const std::string keys_file = absl::StrCat(dir_, "/keys.jwks");
     std::ofstream(keys_file) << *jwks;
     auto keys = auth::KeySet::FromJson(*jwks);
     ASSERT_TRUE(keys.ok()) << keys.status();
@@ -144,6 +148,12 @@ class SimIntegrationTest : public ::testing::Test {
     EXPECT_EQ(std::stoll(*stored), scenario_.sessions);
   }
 
+  void TearDown() override {
+    server_.reset();
+    testing::RemoveTree(dir_);
+  }
+
+  std::string dir_;
   testing::PostgresCluster cluster_;
   std::unique_ptr<sim::InstallCredentials> credentials_;
   std::unique_ptr<AdvisorServer> server_;

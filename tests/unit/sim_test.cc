@@ -2,6 +2,7 @@
 // oracle) and the statistics, on tiny cases whose answers can be worked out by hand.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "lib/auth/jwks.h"
 #include "lib/auth/jwt.h"
 #include "services/sim/evaluation.h"
@@ -568,12 +570,15 @@ class InstallCredentialsTest : public ::testing::Test {
   void SetUp() override {
     auto jwks = auth::GenerateJwks("HS256", "sim-key");
     ASSERT_TRUE(jwks.ok()) << jwks.status();
-    keys_file_ = std::filesystem::path(::testing::TempDir()) / "sim_install_keys.jwks";
+    // One file per process: ctest runs these tests side by side.
+    keys_file_ = std::filesystem::path(::testing::TempDir()) /
+                 absl::StrCat("sim_install_keys_", getpid(), ".jwks");
     std::ofstream(keys_file_) << *jwks;
     auto keys = auth::KeySet::FromJson(*jwks);
     ASSERT_TRUE(keys.ok()) << keys.status();
     keys_ = *std::move(keys);
   }
+  void TearDown() override { std::filesystem::remove(keys_file_); }
 
   // The subject the server would see for `jwt` at `now`.
   std::string SubjectOf(const std::string& jwt, absl::Time now) {
