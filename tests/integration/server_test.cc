@@ -61,9 +61,11 @@ TEST_F(ServerTest, LearnsFromReportsThroughTheDatabase) {
   ASSERT_TRUE(Eventually([&] { return SessionsInDatabase() == 60; }));
   v1::GetStrategyResponse later;
   Client app = ClientOf("app");
+  // Sessions flushed apart age by the volume that followed them (--sample-half-life), so the
+  // pair's aged count may sit a little below 60; all of them must be in view.
   ASSERT_TRUE(Eventually([&] {
     return app.GetStrategy(v1::NAT_TYPE_RESTRICTED_CONE, v1::NAT_TYPE_FULL_CONE, later).ok() &&
-           later.history_samples() == 60;
+           later.history_samples() >= 57;
   })) << later.history_samples();
   EXPECT_NE(later.strategy(), v1::STRATEGY_DIRECT);
 }
