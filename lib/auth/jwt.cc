@@ -355,6 +355,15 @@ absl::StatusOr<Principal> JwtVerifier::Verify(std::string_view jwt, absl::Time n
   return std::move(verified->principal);
 }
 
+bool JwtVerifier::Remembers(std::string_view jwt) const {
+  State& s = *state_;
+  State::Shard& shard = s.ShardFor(jwt);
+  const uint64_t generation = s.generation.load(std::memory_order_acquire);
+  absl::ReaderMutexLock lock(&shard.mu);
+  auto it = shard.entries.find(Absl(jwt));
+  return it != shard.entries.end() && it->second.generation == generation;
+}
+
 int64_t JwtVerifier::signature_checks() const {
   return state_->signature_checks.load(std::memory_order_relaxed);
 }

@@ -57,6 +57,9 @@ class JwtVerifier {  // thread-safe
   // starting "authorization: ". Every time decision uses `now`, including when the keys file is
   // next stat()ed.
   absl::StatusOr<Principal> Verify(std::string_view jwt, absl::Time now);
+  // Whether Verify would answer `jwt` from its cache, without a signature check: callers that
+  // limit what failed verifications may cost let such tokens through regardless.
+  bool Remembers(std::string_view jwt) const;
 
   // How many signature verifications were done (cache misses that got as far as the signature).
   int64_t signature_checks() const;

@@ -51,6 +51,16 @@ std::optional<absl::Duration> RateLimiter::Acquire(std::string_view identity, ab
   return absl::Seconds((1 - bucket.tokens) / rate_);
 }
 
+bool RateLimiter::Exhausted(std::string_view identity, absl::Time now) {
+  const uint64_t hash = HashOf(identity);
+  Shard& shard = shards_[hash % kShards];
+  absl::MutexLock lock(&shard.mu);
+  auto it = shard.buckets.find(hash);
+  if (it == shard.buckets.end()) return false;
+  const double elapsed = static_cast<double>(absl::ToUnixNanos(now) - it->second.updated_ns) * 1e-9;
+  return it->second.tokens + std::max(elapsed, 0.0) * rate_ < 1;
+}
+
 ReporterCap::ReporterCap(int max_per_bucket)
     : max_per_bucket_(std::clamp(max_per_bucket, 0, 255)), rows_(2 * kCells) {}
 

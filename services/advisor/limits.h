@@ -28,6 +28,8 @@ class RateLimiter {
   RateLimiter(double rate, double burst, size_t max_identities = size_t{1} << 20);
   // nullopt when the request may go ahead; otherwise how long until it would.
   std::optional<absl::Duration> Acquire(std::string_view identity, absl::Time now);
+  // Whether Acquire would refuse now, without taking anything.
+  bool Exhausted(std::string_view identity, absl::Time now);
 
  private:
   struct Bucket {

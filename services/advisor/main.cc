@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "lib/config/flags.h"
 #include "lib/config/turn_servers.h"
 #include "lib/store/store.h"
@@ -165,6 +165,10 @@ int main(int argc, char** argv) {
             "reports one client identity adds to one NAT pair per bucket per replica; more are "
             "answered OK and not counted; 0 turns the cap off",
             0, 255);
+  flags.Double("auth-failure-limit", "ADVISOR_AUTH_FAILURE_LIMIT", &options.auth_failure_limit,
+               "JWTs failing verification per second per peer address (bursts of 5x) before that "
+               "address's unverified tokens are refused without a signature check; 0 turns it off",
+               0, 1e9);
   flags.Double("min-timeout-samples", "ADVISOR_MIN_TIMEOUT_SAMPLES", &engine.min_timeout_samples,
                "aged direct attempts a NAT pair needs before the seed's rule moves its direct "
                "timeout",

@@ -95,7 +95,8 @@ AdvisorServer::AdvisorServer(const ServerOptions& options, TokenSigner signer,
                        .allow_anonymous = options.allow_anonymous,
                        .rate_limit = options.rate_limit,
                        .rate_limit_burst = options.rate_limit_burst,
-                       .max_reports_per_identity = options.max_reports_per_identity},
+                       .max_reports_per_identity = options.max_reports_per_identity,
+                       .auth_failure_limit = options.auth_failure_limit},
       render_([this](const strategy::Decision& decision) {
         return RenderGetStrategyResponse(decision, service_options_);
       }),

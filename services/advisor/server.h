@@ -51,6 +51,7 @@ struct ServerOptions {
   double rate_limit = 10;
   double rate_limit_burst = 20;
   int max_reports_per_identity = 3;
+  double auth_failure_limit = 10;
   // Used-token records are deleted in batches of this many once their tokens have expired.
   int64_t expired_token_batch = 10'000;
   absl::Duration expired_token_interval = absl::Seconds(10);

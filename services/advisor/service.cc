@@ -107,6 +107,7 @@ AdvisorService::AdvisorService(ServiceOptions options, const SnapshotHolder& sna
       verifier_(verifier),
       clock_(std::move(clock)),
       rate_limiter_(options_.rate_limit, options_.rate_limit_burst),
+      auth_failures_(options_.auth_failure_limit, 5 * options_.auth_failure_limit),
       reporter_cap_(options_.max_reports_per_identity) {
   for (const config::TurnServerConfig& config : options_.turn_servers) {
     for (bool tcp_only : {false, true}) {
@@ -124,10 +125,12 @@ AdvisorService::AdvisorService(ServiceOptions options, const SnapshotHolder& sna
 }
 
 absl::StatusOr<Caller> AdvisorService::Authenticate(std::optional<std::string_view> authorization,
-                                                    std::string_view peer, absl::Time now) {
+                                                    absl::FunctionRef<std::string()> peer,
+                                                    absl::Time now) {
   if (!authorization.has_value()) {
     if (options_.allow_anonymous) {
-      const std::string_view host = PeerHost(peer);
+      const std::string from = peer();
+      const std::string_view host = PeerHost(from);
       return Caller{.identity = absl::StrCat("addr:", absl::string_view(host.data(), host.size()))};
     }
     return absl::UnauthenticatedError(
@@ -145,9 +148,25 @@ absl::StatusOr<Caller> AdvisorService::Authenticate(std::optional<std::string_vi
     return absl::UnauthenticatedError(
         "authorization: this server has no JWT keys configured and cannot verify the token");
   }
-  absl::StatusOr<auth::Principal> principal =
-      verifier_->Verify(std::string_view(value.data(), value.size()), now);
-  if (!principal.ok()) return principal.status();
+  const std::string_view jwt(value.data(), value.size());
+  // A token verified before costs a lookup; any other may cost a signature check, which an
+  // address that keeps sending bad ones no longer gets.
+  std::string host;
+  if (options_.auth_failure_limit > 0 && !verifier_->Remembers(jwt)) {
+    const std::string from = peer();
+    host = std::string(PeerHost(from));
+    if (auth_failures_.Exhausted(host, now)) {
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "authorization: too many JWTs that failed verification from this address (more than "
+          "%g/s); retry later with a valid one",
+          options_.auth_failure_limit));
+    }
+  }
+  absl::StatusOr<auth::Principal> principal = verifier_->Verify(jwt, now);
+  if (!principal.ok()) {
+    if (!host.empty()) auth_failures_.Acquire(host, now);
+    return principal.status();
+  }
   return Caller{.identity = absl::StrCat("sub:", principal->subject),
                 .authenticated = true,
                 .admin = principal->admin};
@@ -404,13 +423,16 @@ grpc::ServerUnaryReactor* AdvisorService::Serve(Method method, grpc::CallbackSer
   if (auto it = metadata.find("authorization"); it != metadata.end()) {
     authorization.emplace(it->second.data(), it->second.size());
   }
-  // The peer string is built anew on every call: only anonymous callers and log lines need it.
-  absl::StatusOr<Caller> caller = Authenticate(
-      authorization, authorization.has_value() ? std::string() : context->peer(), now);
+  // gRPC builds the peer string anew on every call: only some callers and log lines need it.
+  auto peer = [context] { return context->peer(); };
+  absl::StatusOr<Caller> caller = Authenticate(authorization, peer, now);
   Answer answer;
   if (!caller.ok()) {
-    answer = Refuse(RefusalReason::kUnauthenticated, caller.status());
-    LogRefusal(method, answer, [&] { return context->peer(); }, now);
+    answer = Refuse(caller.status().code() == absl::StatusCode::kResourceExhausted
+                        ? RefusalReason::kRateLimited
+                        : RefusalReason::kUnauthenticated,
+                    caller.status());
+    LogRefusal(method, answer, peer, now);
     reactor->Finish(answer.status);
     return reactor;
   }

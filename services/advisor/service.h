@@ -50,6 +50,10 @@ struct ServiceOptions {
   // Reports one identity adds to one NAT pair within one aggregate bucket; beyond, reports are
   // answered OK and not counted. 0 turns the cap off.
   int max_reports_per_identity = 3;
+  // JWTs that fail verification, per second per peer address (bursts of five times as many); past
+  // it, tokens not already verified are refused from that address without a signature check, which
+  // bounds what forged ES256/RS256 tokens cost. 0 turns it off.
+  double auth_failure_limit = 10;
 };
 
 // Who is calling, as far as the service is concerned.
@@ -96,9 +100,10 @@ class AdvisorService final
                                             grpc::ByteBuffer* response) override;
 
   // The caller of a request with this `authorization` metadata (if any) from `peer` (gRPC's peer
-  // string, e.g. "ipv4:10.0.0.7:51234"). UNAUTHENTICATED saying why.
+  // string, e.g. "ipv4:10.0.0.7:51234", built only when needed). UNAUTHENTICATED saying why;
+  // RESOURCE_EXHAUSTED when the address has sent too many JWTs that failed verification.
   absl::StatusOr<Caller> Authenticate(std::optional<std::string_view> authorization,
-                                      std::string_view peer, absl::Time now);
+                                      absl::FunctionRef<std::string()> peer, absl::Time now);
 
   // The handlers proper, callable without a gRPC context (used by the reactors above).
   // HandleGetStrategy returns the serialized GetStrategyResponse.
@@ -139,6 +144,7 @@ class AdvisorService final
   // Per server: the keyed HMAC-SHA1 of its REST secret, if it has one.
   std::vector<std::optional<Hmac>> turn_secrets_;
   RateLimiter rate_limiter_;
+  RateLimiter auth_failures_;  // by peer address
   ReporterCap reporter_cap_;
   LogLimiter refusal_log_{10};
   std::atomic<bool> accepting_reports_{true};

@@ -218,7 +218,8 @@ TEST_F(AbuseTest, CallsWithoutAValidJwtAreUnauthenticatedButHealthIsOpen) {
   EXPECT_EQ(bad.error_code(), grpc::StatusCode::UNAUTHENTICATED);
 
   auto expired = auth::MintJwt(
-      keys_.keys(), {.subject = "app", .issued_at = absl::Now() - absl::Hours(2), .ttl = absl::Hours(1)});
+      keys_.keys(),
+      {.subject = "app", .issued_at = absl::Now() - absl::Hours(2), .ttl = absl::Hours(1)});
   ASSERT_TRUE(expired.ok());
   grpc::Status late =
       Client(target(*server_), *expired).GetStrategy(v1::NAT_TYPE_OPEN, v1::NAT_TYPE_OPEN, answer);
@@ -242,6 +243,36 @@ TEST_F(AbuseTest, CallsWithoutAValidJwtAreUnauthenticatedButHealthIsOpen) {
   grpc::health::v1::HealthCheckResponse serving;
   ASSERT_TRUE(health->Check(&context, {}, &serving).ok());
   EXPECT_EQ(serving.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
+TEST_F(AbuseTest, ForgedJwtsFromOneAddressStopCostingSignatureChecks) {
+  ASSERT_NO_FATAL_FAILURE(StartServer());
+  Client honest = ClientOf("honest");
+  v1::GetStrategyResponse answer;
+  ASSERT_TRUE(honest.GetStrategy(v1::NAT_TYPE_OPEN, v1::NAT_TYPE_OPEN, answer).ok());
+  // A token with a known kid and a wrong signature: each one reaching the verifier costs a check.
+  std::string forged = Jwt("mallory");
+  forged.back() = forged.back() == 'A' ? 'B' : 'A';
+  Client attacker(target(*server_), forged);
+  const absl::Time start = absl::Now();
+  int checked = 0, cut_off = 0;
+  for (int i = 0; i < 300; ++i) {
+    const grpc::StatusCode code =
+        attacker.GetStrategy(v1::NAT_TYPE_OPEN, v1::NAT_TYPE_OPEN, answer).error_code();
+    checked += code == grpc::StatusCode::UNAUTHENTICATED;
+    cut_off += code == grpc::StatusCode::RESOURCE_EXHAUSTED;
+  }
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  EXPECT_EQ(checked + cut_off, 300);
+  // A burst of 5 × 10, then 10 a second.
+  EXPECT_LE(checked, 50 + 10 * seconds + 1);
+  EXPECT_GT(cut_off, 0);
+  EXPECT_GT(Metric("advisor_requests_refused_total{method=\"GetStrategy\",reason="
+                   "\"rate_limited\"}"),
+            0);
+  // A token the server verified before still works from that address: the cut-off costs those
+  // clients nothing.
+  EXPECT_TRUE(honest.GetStrategy(v1::NAT_TYPE_OPEN, v1::NAT_TYPE_OPEN, answer).ok());
 }
 
 TEST_F(AbuseTest, NoKeysFileMeansNoStartUnlessAnonymousIsAllowed) {

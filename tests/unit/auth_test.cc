@@ -394,8 +394,10 @@ TEST_F(VerifierTest, GarbageAndOversizeAreRefused) {
 
 TEST_F(VerifierTest, CacheSavesSignatureChecksButHonoursExpiry) {
   const std::string token = Mint(es_, Alice());
+  EXPECT_FALSE(verifier_->Remembers(token));
   EXPECT_EQ(Refusal(token), "");
   EXPECT_EQ(verifier_->signature_checks(), 1);
+  EXPECT_TRUE(verifier_->Remembers(token));
   absl::StatusOr<Principal> again = verifier_->Verify(token, kNow + absl::Minutes(30));
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->subject, "alice");
@@ -407,6 +409,7 @@ TEST_F(VerifierTest, CacheSavesSignatureChecksButHonoursExpiry) {
   Refusal(forged);
   Refusal(forged);
   EXPECT_EQ(verifier_->signature_checks(), 3);
+  EXPECT_FALSE(verifier_->Remembers(forged));
 }
 
 TEST(VerifierCache, StaysBoundedWhenFull) {

@@ -21,6 +21,17 @@ TEST(RateLimiter, BurstThenRate) {
   EXPECT_TRUE(limiter.Acquire("a", kNow + absl::Milliseconds(100)).has_value());
 }
 
+TEST(RateLimiter, ExhaustedLooksWithoutTaking) {
+  RateLimiter limiter(/*rate=*/1, /*burst=*/2);
+  EXPECT_FALSE(limiter.Exhausted("a", kNow)) << "never seen: a full bucket";
+  limiter.Acquire("a", kNow);
+  EXPECT_FALSE(limiter.Exhausted("a", kNow));
+  EXPECT_FALSE(limiter.Exhausted("a", kNow)) << "looking took nothing";
+  limiter.Acquire("a", kNow);
+  EXPECT_TRUE(limiter.Exhausted("a", kNow));
+  EXPECT_FALSE(limiter.Exhausted("a", kNow + absl::Seconds(1)));
+}
+
 TEST(RateLimiter, MemoryStaysBoundedAndIdleIdentitiesAreForgottenFirst) {
   RateLimiter limiter(/*rate=*/1, /*burst=*/2, /*max_identities=*/16 * 4);
   // "busy" has used its burst; 10,000 one-off identities come through later.

@@ -94,6 +94,11 @@ class ServiceFixture : public ::testing::Test {
 
 using ServiceTest = ServiceFixture;
 
+// A peer-string source for Authenticate.
+std::function<std::string()> Peer(std::string peer) {
+  return [peer] { return peer; };
+}
+
 bool HasReason(const v1::GetStrategyResponse& response, std::string_view text) {
   for (const auto& reason : response.reasons()) {
     if (reason.find(text) != std::string::npos) return true;
@@ -204,25 +209,26 @@ TEST_F(ServiceTest, AnIdentityAddsAtMostItsShareToAPair) {
 }
 
 TEST_F(ServiceTest, AuthenticationNamesTheCaller) {
-  auto missing = service_.Authenticate(std::nullopt, "ipv4:10.0.0.7:51234", now_);
+  auto missing = service_.Authenticate(std::nullopt, Peer("ipv4:10.0.0.7:51234"), now_);
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kUnauthenticated);
   EXPECT_NE(missing.status().message().find("Bearer"), std::string::npos);
-  EXPECT_EQ(service_.Authenticate("Basic dXNlcjpwYXNz", "ipv4:10.0.0.7:1", now_).status().code(),
-            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(
+      service_.Authenticate("Basic dXNlcjpwYXNz", Peer("ipv4:10.0.0.7:1"), now_).status().code(),
+      absl::StatusCode::kUnauthenticated);
   // No keys file: a JWT cannot be verified, and saying so beats ignoring it.
-  auto unverifiable = service_.Authenticate("Bearer a.b.c", "ipv4:10.0.0.7:1", now_);
+  auto unverifiable = service_.Authenticate("Bearer a.b.c", Peer("ipv4:10.0.0.7:1"), now_);
   EXPECT_EQ(unverifiable.status().code(), absl::StatusCode::kUnauthenticated);
 
   ServiceOptions anonymous = options_;
   anonymous.allow_anonymous = true;
   AdvisorService service(anonymous, snapshots_, signer_, buffer_, metrics_, nullptr,
                          [this] { return now_; });
-  auto v4 = service.Authenticate(std::nullopt, "ipv4:10.0.0.7:51234", now_);
+  auto v4 = service.Authenticate(std::nullopt, Peer("ipv4:10.0.0.7:51234"), now_);
   ASSERT_TRUE(v4.ok());
   EXPECT_EQ(v4->identity, "addr:10.0.0.7") << "the port changes with every connection";
   EXPECT_FALSE(v4->authenticated);
   EXPECT_FALSE(v4->admin);
-  EXPECT_EQ(service.Authenticate(std::nullopt, "ipv6:[2001:db8::1]:443", now_)->identity,
+  EXPECT_EQ(service.Authenticate(std::nullopt, Peer("ipv6:[2001:db8::1]:443"), now_)->identity,
             "addr:[2001:db8::1]");
 }
 
