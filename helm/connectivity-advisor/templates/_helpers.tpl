@@ -230,6 +230,7 @@ ADVISOR_ALLOW_ANONYMOUS: "true"
 ADVISOR_RATE_LIMIT: {{ include "connectivity-advisor.envValue" .Values.server.rateLimit | quote }}
 ADVISOR_RATE_LIMIT_BURST: {{ include "connectivity-advisor.envValue" .Values.server.rateLimitBurst | quote }}
 ADVISOR_MAX_REPORTS_PER_IDENTITY: {{ include "connectivity-advisor.envValue" .Values.server.maxReportsPerIdentity | quote }}
+ADVISOR_AUTH_FAILURE_LIMIT: {{ include "connectivity-advisor.envValue" .Values.server.authFailureLimit | quote }}
 ADVISOR_TURN_SERVERS_FILE: {{ include "connectivity-advisor.turnServersFile" . | quote }}
 {{- range $key, $value := .Values.server.extraConfig }}
 {{ $key }}: {{ include "connectivity-advisor.envValue" $value | quote }}
