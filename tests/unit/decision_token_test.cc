@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 
@@ -144,6 +146,14 @@ TEST(DecisionToken, NoncesMakeEveryTokenDistinct) {
   EXPECT_NE(ta, tb);
   EXPECT_EQ(signer.Verify(ta, kAlice, kNow)->id, a.id);
   EXPECT_EQ(signer.Verify(tb, kAlice, kNow)->id, b.id);
+}
+
+TEST(DecisionToken, IdsStayDistinctAcrossPoolRefills) {
+  // 256 ids come from each 4 KiB draw of the CSPRNG; 2,000 span several.
+  std::set<store::TokenId> ids;
+  for (int i = 0; i < 2000; ++i) ids.insert(NewTokenId());
+  EXPECT_EQ(ids.size(), 2000u);
+  EXPECT_EQ(ids.count(store::TokenId{}), 0u);
 }
 
 TEST(DecisionToken, OnlyTheCanonicalSpellingVerifies) {
