@@ -8,8 +8,9 @@
 # the server with tests/bench/grpc_load (16 connections × 32 RPCs outstanding, -n requests per load,
 # in R interleaved rounds). Each round, for HS256 then ES256:
 #   1. grpc.health.v1.Health/Check          the baseline (no JWT, as Kubernetes probes)
-#   2. GetStrategy with that JWT            goal: >= 0.85 x the baseline just before
-#   3. ReportOutcome with that JWT          goal: >= 0.8 x the baseline just before
+#   2. Health/Check carrying that JWT       no goal: what the header alone costs (Health ignores it)
+#   3. GetStrategy with that JWT            goal: >= 0.85 x the baseline just before
+#   4. ReportOutcome with that JWT          goal: >= 0.8 x the baseline just before
 # Rates are medians over the rounds; ratios are medians of the per-round ratios.
 # A JWT is reused across all the requests of its identity, as a client reuses its access token.
 # Decision tokens are single-use: each ReportOutcome load sends one report per token its
@@ -206,7 +207,7 @@ for id in "${identities[@]}"; do strategy_then_report warmup "$id" "$warmup" >/d
 # rather than one method only.
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 health_runs=()
-declare -A strategy_runs=() report_runs=() health_before=() strategy_us=() report_us=()
+declare -A strategy_runs=() report_runs=() health_before=() strategy_us=() report_us=() header_runs=()
 health_us=''
 for ((round = 1; round <= rounds; round++)); do
   log "round $round/$rounds: for ${identities[*]}, Health/Check then GetStrategy and ReportOutcome ($requests requests each)"
@@ -214,6 +215,10 @@ for ((round = 1; round <= rounds; round++)); do
     h=$(load "health-$round-$id" health "$requests")
     health_runs+=("$h")
     health_before[$id]+="$h "
+    # The same Health/Check carrying the JWT, which it ignores: what the header alone costs.
+    if [[ -n $id && $id != anonymous ]]; then
+      header_runs[$id]+="$(load "health_jwt-$round-$id" health "$requests" "$id" --jwt-on-health) "
+    fi
     pair=$(strategy_then_report "$round" "$id" "$requests")
     read -r s r <<<"$pair"
     strategy_runs[$id]+="$s "
@@ -321,6 +326,10 @@ for id in "${identities[@]}"; do
   rate_line "GetStrategy, $(label "$id")" "$id" ${strategy_runs[$id]}
   # shellcheck disable=SC2086
   rate_line "ReportOutcome, $(label "$id")" "$id" ${report_runs[$id]}
+  if [[ -n ${header_runs[$id]:-} ]]; then
+    # shellcheck disable=SC2086
+    rate_line "Health/Check + $(label "$id")" "$id" ${header_runs[$id]}
+  fi
 done
 # shellcheck disable=SC2086 # space-separated lists
 {

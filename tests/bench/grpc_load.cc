@@ -115,6 +115,7 @@ struct Settings {
   int64_t outstanding = 32;
   int64_t requests = 200000;
   std::string jwt;
+  bool jwt_on_health = false;
   std::string tokens_in;
   std::string tokens_out;
   absl::Duration rpc_timeout = absl::Seconds(10);
@@ -303,6 +304,8 @@ int main(int argc, char** argv) {
             "requests to send; report sends at most one per token", 1, 100'000'000);
   flags.Secret("jwt", "ADVISOR_JWT", &settings.jwt,
                "JWT sent as 'authorization: Bearer' on GetStrategy and ReportOutcome");
+  flags.Bool("jwt-on-health", "", &settings.jwt_on_health,
+             "health: send the JWT too (Health/Check ignores it): what carrying it costs alone");
   flags.String("tokens-in", "", &settings.tokens_in, "report: the answers get-strategy kept");
   flags.String("tokens-out", "", &settings.tokens_out,
                "get-strategy: keep each OK answer's token, strategy and timeout here");
@@ -362,7 +365,7 @@ int main(int argc, char** argv) {
   bool authorized = true;
   if (mode == "health") {
     method = "/grpc.health.v1.Health/Check";
-    authorized = false;
+    authorized = settings.jwt_on_health;
     request_bytes.push_back(Serialize(health::HealthCheckRequest()));
   } else if (mode == "get-strategy") {
     method = "/connectivity.advisor.v1.ConnectivityAdvisor/GetStrategy";
