@@ -22,10 +22,6 @@ constexpr size_t kKeyIdAt = 1, kNonceAt = 5, kReceiverAt = 21, kPairAt = 33, kSt
 constexpr size_t kReceiverBytes = 12;  // 96 bits: a collision between two clients is not a concern
 constexpr size_t kMacBytes = 16;       // HMAC-SHA256 truncated: 128 bits is ample against forgery
 
-void PutBigEndian(std::string& out, uint64_t value, int bytes) {
-  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
-}
-
 uint64_t GetBigEndian(std::string_view in, size_t offset, int bytes) {
   uint64_t value = 0;
   for (int i = 0; i < bytes; ++i) value = (value << 8) | static_cast<uint8_t>(in[offset + i]);
@@ -46,8 +42,6 @@ bool DecodeCanonical(std::string_view text, std::string& out) {
   const absl::string_view in(text.data(), text.size());
   return absl::WebSafeBase64Unescape(in, &out) && absl::WebSafeBase64Escape(out) == in;
 }
-
-absl::string_view Absl(std::string_view text) { return {text.data(), text.size()}; }
 
 struct DigestCtxFree {
   void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
@@ -86,11 +80,16 @@ Hmac::Hmac(Hash hash, std::string_view key) {
 }
 
 std::string Hmac::Mac(std::string_view message, size_t length) const {
+  return Mac({}, message, length);
+}
+
+std::string Hmac::Mac(std::string_view prefix, std::string_view message, size_t length) const {
   // One scratch context per thread: the keyed states are copied into it, never changed.
   thread_local DigestCtx work{EVP_MD_CTX_new()};
   unsigned char inner[EVP_MAX_MD_SIZE], mac[EVP_MAX_MD_SIZE];
   unsigned int inner_length = 0, mac_length = 0;
   EVP_MD_CTX_copy_ex(work.get(), state_->inner.get());
+  if (!prefix.empty()) EVP_DigestUpdate(work.get(), prefix.data(), prefix.size());
   EVP_DigestUpdate(work.get(), message.data(), message.size());
   EVP_DigestFinal_ex(work.get(), inner, &inner_length);
   EVP_MD_CTX_copy_ex(work.get(), state_->outer.get());
@@ -149,31 +148,41 @@ absl::StatusOr<TokenSigner> TokenSigner::Create(std::string key, std::string pre
 }
 
 std::string TokenSigner::ReceiverDigest(const Key& key, std::string_view receiver) const {
-  return key.mac.Mac(absl::StrCat("receiver\n", Absl(receiver)), kReceiverBytes);
+  return key.mac.Mac("receiver\n", receiver, kReceiverBytes);
 }
 
 std::string TokenSigner::OpaqueId(std::string_view identity) const {
-  return absl::WebSafeBase64Escape(key_.mac.Mac(absl::StrCat("turn user\n", Absl(identity)), 12));
+  return absl::WebSafeBase64Escape(key_.mac.Mac("turn user\n", identity, 12));
 }
 
 std::string TokenSigner::Sign(const TokenClaims& claims, std::string_view receiver) const {
   std::string_view id = claims.turn_server_id;
   id = id.substr(0, kMaxTurnServerIdBytes);
-  std::string payload;
-  payload.reserve(kFixedBytes + id.size());
-  payload.push_back(static_cast<char>(kVersion));
-  payload.append(reinterpret_cast<const char*>(key_.id.data()), key_.id.size());
-  payload.append(reinterpret_cast<const char*>(claims.id.data()), claims.id.size());
-  payload.append(ReceiverDigest(key_, receiver));
-  payload.push_back(static_cast<char>(claims.pair.a));
-  payload.push_back(static_cast<char>(claims.pair.b));
-  payload.push_back(static_cast<char>(claims.strategy));
-  PutBigEndian(payload, claims.direct_timeout_ms, 4);
-  PutBigEndian(payload, static_cast<uint64_t>(absl::ToUnixSeconds(claims.issued_at)), 8);
-  payload.push_back(static_cast<char>(id.size()));
-  payload.append(id);
-  return absl::StrCat(absl::WebSafeBase64Escape(payload), ".",
-                      absl::WebSafeBase64Escape(key_.mac.Mac(payload, kMacBytes)));
+  // Built on the stack: a token is signed for every answer.
+  std::array<char, kFixedBytes + kMaxTurnServerIdBytes> buffer;
+  char* at = buffer.data();
+  auto put = [&at](std::string_view bytes) { at = std::copy(bytes.begin(), bytes.end(), at); };
+  auto put_big_endian = [&at](uint64_t value, int bytes) {
+    for (int i = bytes - 1; i >= 0; --i) *at++ = static_cast<char>((value >> (8 * i)) & 0xff);
+  };
+  *at++ = static_cast<char>(kVersion);
+  put({reinterpret_cast<const char*>(key_.id.data()), key_.id.size()});
+  put({reinterpret_cast<const char*>(claims.id.data()), claims.id.size()});
+  put(ReceiverDigest(key_, receiver));
+  *at++ = static_cast<char>(claims.pair.a);
+  *at++ = static_cast<char>(claims.pair.b);
+  *at++ = static_cast<char>(claims.strategy);
+  put_big_endian(claims.direct_timeout_ms, 4);
+  put_big_endian(static_cast<uint64_t>(absl::ToUnixSeconds(claims.issued_at)), 8);
+  *at++ = static_cast<char>(id.size());
+  put(id);
+  const absl::string_view payload(buffer.data(), static_cast<size_t>(at - buffer.data()));
+  std::string token;
+  absl::WebSafeBase64Escape(payload, &token);
+  token.push_back('.');
+  token.append(
+      absl::WebSafeBase64Escape(key_.mac.Mac({payload.data(), payload.size()}, kMacBytes)));
+  return token;
 }
 
 absl::StatusOr<TokenClaims> TokenSigner::Verify(std::string_view token, std::string_view receiver,

@@ -33,6 +33,8 @@ class Hmac {
   Hmac(Hash hash, std::string_view key);
   // The first `length` bytes (at most the digest size) of HMAC(key, message).
   std::string Mac(std::string_view message, size_t length) const;
+  // The same for the message `prefix` + `message`, without joining them first.
+  std::string Mac(std::string_view prefix, std::string_view message, size_t length) const;
 
  private:
   struct State;

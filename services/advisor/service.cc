@@ -267,15 +267,18 @@ absl::StatusOr<grpc::ByteBuffer> AdvisorService::HandleGetStrategy(
   }
   NoteLowConfidence("local", request.local(), local, options_.engine, extra);
   NoteLowConfidence("remote", request.remote(), remote, options_.engine, extra);
-  std::string tail = extra.SerializeAsString();
-  AppendBytesField(tail, v1::GetStrategyResponse::kDecisionTokenFieldNumber,
-                   signer_.Sign({.id = NewTokenId(),
-                                 .pair = pair,
-                                 .strategy = decision.strategy,
-                                 .direct_timeout_ms = decision.direct_timeout_ms,
-                                 .turn_server_id = turn < 0 ? "" : options_.turn_servers[turn].id,
-                                 .issued_at = now},
-                                caller.identity));
+  const std::string token =
+      signer_.Sign({.id = NewTokenId(),
+                    .pair = pair,
+                    .strategy = decision.strategy,
+                    .direct_timeout_ms = decision.direct_timeout_ms,
+                    .turn_server_id = turn < 0 ? "" : options_.turn_servers[turn].id,
+                    .issued_at = now},
+                   caller.identity);
+  std::string tail;
+  tail.reserve(extra.ByteSizeLong() + token.size() + 8);
+  extra.AppendToString(&tail);
+  AppendBytesField(tail, v1::GetStrategyResponse::kDecisionTokenFieldNumber, token);
   if (turn >= 0) {
     tail.append(TurnIceServer(turn, tcp_only, caller, now));
     metrics_.RecordTurnCredentialsIssued();
