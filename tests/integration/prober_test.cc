@@ -2,12 +2,8 @@
 // with `once`, the registry synced without secrets, a wrong secret's 401, and with `run` the leader
 // election: one prober per region probes, a standby takes over within one period after the leader
 // is killed, and SIGTERM ends a prober cleanly.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <fstream>
 #include <functional>
@@ -35,30 +31,9 @@ const std::string kProber = ADVISOR_BINARY_DIR "/services/prober/turn-prober";
 constexpr char kSecret[] = "prober-test-secret-7f3a";
 constexpr char kStaticPassword[] = "static-password-c41d";
 
-// GET http://127.0.0.1:port/metrics; empty when nothing answers.
-std::string ScrapeMetrics(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  timeval timeout{.tv_sec = 2, .tv_usec = 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string response;
-  if (connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
-      char buffer[4096];
-      for (ssize_t n; (n = read(fd, buffer, sizeof(buffer))) > 0;) response.append(buffer, n);
-    }
-  }
-  close(fd);
-  return response;
-}
-
 // The value of the unlabelled series `name` in a prober's metrics; -1 when absent.
 double MetricValue(int port, const std::string& name) {
-  for (absl::string_view line : absl::StrSplit(ScrapeMetrics(port), '\n')) {
+  for (absl::string_view line : absl::StrSplit(testing::HttpGet(port, "/metrics"), '\n')) {
     std::vector<absl::string_view> parts = absl::StrSplit(line, ' ');
     double value = 0;
     if (parts.size() == 2 && parts[0] == name && absl::SimpleAtod(parts[1], &value)) return value;

@@ -52,6 +52,10 @@ class ChildProcess {
 // Polls until something accepts TCP connections on 127.0.0.1:port, or the deadline passes.
 bool WaitForPort(int port, absl::Duration timeout);
 
+// GET http://127.0.0.1:port/path over a plain socket (HTTP/1.0), headers included, as Prometheus
+// itself would read it; empty when nothing answers within 5 s.
+std::string HttpGet(int port, const std::string& path);
+
 std::string ReadFile(const std::string& path);
 
 }  // namespace advisor::testing

@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "lib/telemetry/logging.h"
 #include "lib/telemetry/metrics.h"
+#include "tests/support/process.h"
 
 namespace advisor::telemetry {
 namespace {
@@ -119,27 +120,6 @@ class GrpcMetricsTest : public ::testing::Test {
   std::unique_ptr<ConnectivityAdvisor::Stub> stub_;
 };
 
-// GET over a plain socket, so the test checks what Prometheus itself would read.
-std::string HttpGet(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  timeval timeout{.tv_sec = 5, .tv_usec = 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string response;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
-    const std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    if (send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size())) {
-      char buffer[4096];
-      for (ssize_t n; (n = recv(fd, buffer, sizeof buffer, 0)) > 0;) response.append(buffer, n);
-    }
-  }
-  close(fd);
-  return response;
-}
-
 TEST_F(GrpcMetricsTest, CountsCallsByMethodAndCode) {
   StartServer(/*initialize=*/true);
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(CallGetStrategy().ok());
@@ -183,7 +163,7 @@ TEST_F(GrpcMetricsTest, ScrapeShowsGoGrpcPrometheusNames) {
   ASSERT_TRUE(CallGetStrategy().ok());
   ASSERT_FALSE(CallReportOutcome().ok());
 
-  const std::string page = HttpGet(exposer_.port(), "/metrics");
+  const std::string page = testing::HttpGet(exposer_.port(), "/metrics");
   ASSERT_THAT(page, HasSubstr("200 OK"));
   const std::string service = absl::StrCat("grpc_service=\"", kService, "\"");
   for (const std::string& line : {
@@ -237,7 +217,7 @@ TEST(MetricsExposer, ServesOnAnEphemeralPort) {
   EXPECT_EQ(exposer.port(), 0);
   ASSERT_TRUE(exposer.Start("127.0.0.1:0").ok());
   EXPECT_GT(exposer.port(), 0);
-  EXPECT_THAT(HttpGet(exposer.port(), "/metrics"), HasSubstr("200 OK"));
+  EXPECT_THAT(testing::HttpGet(exposer.port(), "/metrics"), HasSubstr("200 OK"));
   EXPECT_EQ(exposer.Start("127.0.0.1:0").code(), absl::StatusCode::kFailedPrecondition);
 }
 
