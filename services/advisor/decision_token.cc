@@ -50,20 +50,18 @@ using DigestCtx = std::unique_ptr<EVP_MD_CTX, DigestCtxFree>;
 
 }  // namespace
 
-struct Hmac::State {
-  const EVP_MD* md = nullptr;
-  DigestCtx inner{EVP_MD_CTX_new()};  // the digest after absorbing key ^ ipad
-  DigestCtx outer{EVP_MD_CTX_new()};  // the digest after absorbing key ^ opad
+struct HmacSha256::State {
+  DigestCtx inner{EVP_MD_CTX_new()};  // SHA-256 after absorbing key ^ ipad
+  DigestCtx outer{EVP_MD_CTX_new()};  // SHA-256 after absorbing key ^ opad
 };
 
-Hmac::Hmac(Hash hash, std::string_view key) {
-  constexpr size_t kBlock = 64;  // SHA-1 and SHA-256 alike
+HmacSha256::HmacSha256(std::string_view key) {
+  constexpr size_t kBlock = 64;
   auto state = std::make_shared<State>();
-  state->md = hash == Hash::kSha1 ? EVP_sha1() : EVP_sha256();
   unsigned char block[kBlock] = {};
   if (key.size() > kBlock) {
     unsigned int length = 0;
-    EVP_Digest(key.data(), key.size(), block, &length, state->md, nullptr);
+    EVP_Digest(key.data(), key.size(), block, &length, EVP_sha256(), nullptr);
   } else {
     std::memcpy(block, key.data(), key.size());
   }
@@ -72,18 +70,19 @@ Hmac::Hmac(Hash hash, std::string_view key) {
     ipad[i] = block[i] ^ 0x36;
     opad[i] = block[i] ^ 0x5c;
   }
-  EVP_DigestInit_ex(state->inner.get(), state->md, nullptr);
+  EVP_DigestInit_ex(state->inner.get(), EVP_sha256(), nullptr);
   EVP_DigestUpdate(state->inner.get(), ipad, kBlock);
-  EVP_DigestInit_ex(state->outer.get(), state->md, nullptr);
+  EVP_DigestInit_ex(state->outer.get(), EVP_sha256(), nullptr);
   EVP_DigestUpdate(state->outer.get(), opad, kBlock);
   state_ = std::move(state);
 }
 
-std::string Hmac::Mac(std::string_view message, size_t length) const {
+std::string HmacSha256::Mac(std::string_view message, size_t length) const {
   return Mac({}, message, length);
 }
 
-std::string Hmac::Mac(std::string_view prefix, std::string_view message, size_t length) const {
+std::string HmacSha256::Mac(std::string_view prefix, std::string_view message,
+                            size_t length) const {
   // One scratch context per thread: the keyed states are copied into it, never changed.
   thread_local DigestCtx work{EVP_MD_CTX_new()};
   unsigned char inner[EVP_MAX_MD_SIZE], mac[EVP_MAX_MD_SIZE];
@@ -122,7 +121,7 @@ store::TokenId NewTokenId() {
   return id;
 }
 
-TokenSigner::Key::Key(std::string_view secret) : mac(Hmac::Hash::kSha256, secret) {
+TokenSigner::Key::Key(std::string_view secret) : mac(secret) {
   // The id names the key without revealing anything about it.
   const std::string digest = mac.Mac("decision-token key id", id.size());
   std::copy(digest.begin(), digest.end(), id.begin());

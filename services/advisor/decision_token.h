@@ -25,13 +25,12 @@
 
 namespace advisor {
 
-// HMAC with one key, its padded-key digest states computed once: a MAC then costs two short
-// digests instead of a key schedule and a provider lookup per call. Thread-safe.
-class Hmac {
+// HMAC-SHA256 with one key, its padded-key digest states computed once: a MAC then costs two
+// short digests instead of a key schedule and a provider lookup per call. Thread-safe.
+class HmacSha256 {
  public:
-  enum class Hash { kSha1, kSha256 };
-  Hmac(Hash hash, std::string_view key);
-  // The first `length` bytes (at most the digest size) of HMAC(key, message).
+  explicit HmacSha256(std::string_view key);
+  // The first `length` bytes (at most 32) of HMAC-SHA256(key, message).
   std::string Mac(std::string_view message, size_t length) const;
   // The same for the message `prefix` + `message`, without joining them first.
   std::string Mac(std::string_view prefix, std::string_view message, size_t length) const;
@@ -84,7 +83,7 @@ class TokenSigner {
  private:
   struct Key {
     explicit Key(std::string_view secret);
-    Hmac mac;
+    HmacSha256 mac;
     std::array<uint8_t, 4> id;
   };
   TokenSigner(std::string_view key, std::string_view previous_key, absl::Duration ttl);

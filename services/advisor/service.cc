@@ -7,10 +7,10 @@
 #include <random>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "lib/turn/credentials.h"
 #include "services/advisor/validation.h"
 
 namespace advisor {
@@ -117,10 +117,6 @@ AdvisorService::AdvisorService(ServiceOptions options, const SnapshotHolder& sna
       }
       turn_urls_.push_back(ice.SerializeAsString());
     }
-    turn_secrets_.push_back(
-        config.auth.rest_secret.empty()
-            ? std::nullopt
-            : std::optional<Hmac>(std::in_place, Hmac::Hash::kSha1, config.auth.rest_secret));
   }
 }
 
@@ -176,15 +172,17 @@ std::string AdvisorService::TurnIceServer(int server, bool tcp_only, const Calle
                                           absl::Time now) {
   const config::TurnServerConfig& config = options_.turn_servers[server];
   std::string ice = turn_urls_[server * 2 + (tcp_only ? 1 : 0)];
-  if (turn_secrets_[server].has_value()) {
-    // TURN REST API credentials (what coturn's use-auth-secret checks): the username names the
-    // client by an opaque id, so coturn's logs and quotas can tell clients apart.
-    const std::string username =
-        absl::StrCat(absl::ToUnixSeconds(now + options_.turn_credential_ttl), ":",
-                     signer_.OpaqueId(caller.identity));
-    AppendBytesField(ice, v1::IceServer::kUsernameFieldNumber, username);
-    AppendBytesField(ice, v1::IceServer::kCredentialFieldNumber,
-                     absl::Base64Escape(turn_secrets_[server]->Mac(username, 20)));
+  if (!config.auth.rest_secret.empty()) {
+    // TURN REST API credentials (what coturn's use-auth-secret checks), the user an opaque id of
+    // the client, so that coturn's logs and quotas can tell clients apart.
+    auto credentials =
+        turn::MakeRestCredentials(config.auth.rest_secret, signer_.OpaqueId(caller.identity), now,
+                                  options_.turn_credential_ttl);
+    // Only an empty secret or a non-positive TTL fail, and configuration rules both out.
+    if (credentials.ok()) {
+      AppendBytesField(ice, v1::IceServer::kUsernameFieldNumber, credentials->username);
+      AppendBytesField(ice, v1::IceServer::kCredentialFieldNumber, credentials->password);
+    }
   } else {
     AppendBytesField(ice, v1::IceServer::kUsernameFieldNumber, config.auth.username);
     AppendBytesField(ice, v1::IceServer::kCredentialFieldNumber, config.auth.password);

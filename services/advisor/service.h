@@ -141,8 +141,6 @@ class AdvisorService final
   const Clock clock_;
   // Per server and transport set ([server * 2 + tcp_only]): the serialized `urls` of its IceServer.
   std::vector<std::string> turn_urls_;
-  // Per server: the keyed HMAC-SHA1 of its REST secret, if it has one.
-  std::vector<std::optional<Hmac>> turn_secrets_;
   RateLimiter rate_limiter_;
   RateLimiter auth_failures_;  // by peer address
   ReporterCap reporter_cap_;
