@@ -61,8 +61,9 @@ bool RateLimiter::Exhausted(std::string_view identity, absl::Time now) {
   return it->second.tokens + std::max(elapsed, 0.0) * rate_ < 1;
 }
 
-ReporterCap::ReporterCap(int max_per_bucket)
-    : max_per_bucket_(std::clamp(max_per_bucket, 0, 255)), rows_(2 * kCells) {}
+ReporterCap::ReporterCap(int64_t max_per_bucket)
+    : max_per_bucket_(static_cast<uint8_t>(std::clamp<int64_t>(max_per_bucket, 0, 255))),
+      rows_(2 * kCells) {}
 
 bool ReporterCap::Admit(std::string_view identity, int pair, absl::Time bucket_start) {
   const uint64_t first = Remix(HashOf(identity) ^ (static_cast<uint64_t>(pair) << 56));

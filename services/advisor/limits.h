@@ -55,13 +55,13 @@ class RateLimiter {
 class ReporterCap {
  public:
   static constexpr size_t kCells = size_t{1} << 22;
-  explicit ReporterCap(int max_per_bucket);
+  explicit ReporterCap(int64_t max_per_bucket);
   // True when this report counts (and is counted against the cap); false when the identity has
   // used up its share of `pair` in the bucket starting at `bucket_start`.
   bool Admit(std::string_view identity, int pair, absl::Time bucket_start);
 
  private:
-  const int max_per_bucket_;
+  const uint8_t max_per_bucket_;
   absl::Mutex mu_;
   int64_t bucket_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<uint8_t> rows_ ABSL_GUARDED_BY(mu_);  // 2 × kCells

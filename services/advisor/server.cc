@@ -23,13 +23,13 @@ absl::StatusOr<std::unique_ptr<AdvisorServer>> AdvisorServer::Start(
         {.keys_file = options.auth_keys_file, .audience = options.auth_audience});
     if (!created.ok()) return created.status();
     verifier = *std::move(created);
-  } else if (!options.allow_anonymous) {
+  } else if (!options.clients.allow_anonymous) {
     return absl::FailedPreconditionError(
         "no client keys: give --auth-keys-file (ADVISOR_AUTH_KEYS_FILE), a JWKS file of the keys "
         "that sign your clients' JWTs; for local development only, --allow-anonymous "
         "(ADVISOR_ALLOW_ANONYMOUS=true) serves callers without one, known by their address");
   }
-  if (options.allow_anonymous) {
+  if (options.clients.allow_anonymous) {
     spdlog::warn(
         "--allow-anonymous: callers without a JWT are served and known by their address; never "
         "expose this server to the internet like this");
@@ -92,11 +92,7 @@ AdvisorServer::AdvisorServer(const ServerOptions& options, TokenSigner signer,
                        .stun_urls = options.stun_urls,
                        .turn_servers = options_.snapshot.turn_servers,
                        .turn_credential_ttl = options.turn_credential_ttl,
-                       .allow_anonymous = options.allow_anonymous,
-                       .rate_limit = options.rate_limit,
-                       .rate_limit_burst = options.rate_limit_burst,
-                       .max_reports_per_identity = options.max_reports_per_identity,
-                       .auth_failure_limit = options.auth_failure_limit},
+                       .clients = options.clients},
       render_([this](const strategy::Decision& decision) {
         return RenderGetStrategyResponse(decision, service_options_);
       }),

@@ -44,14 +44,10 @@ struct ServerOptions {
                                         "stun:stun1.l.google.com:19302"};
   absl::Duration turn_credential_ttl = absl::Minutes(10);
   // Client authentication: a JWKS file of the keys that sign clients' JWTs. Without one the server
-  // refuses to start unless allow_anonymous is set (development only).
+  // refuses to start unless clients.allow_anonymous is set (development only).
   std::string auth_keys_file;
   std::string auth_audience = "connectivity-advisor";
-  bool allow_anonymous = false;
-  double rate_limit = 10;
-  double rate_limit_burst = 20;
-  int max_reports_per_identity = 3;
-  double auth_failure_limit = 10;
+  ClientPolicy clients;
   // Used-token records are deleted in batches of this many once their tokens have expired.
   int64_t expired_token_batch = 10'000;
   absl::Duration expired_token_interval = absl::Seconds(10);

@@ -106,9 +106,9 @@ AdvisorService::AdvisorService(ServiceOptions options, const SnapshotHolder& sna
       metrics_(metrics),
       verifier_(verifier),
       clock_(std::move(clock)),
-      rate_limiter_(options_.rate_limit, options_.rate_limit_burst),
-      auth_failures_(options_.auth_failure_limit, 5 * options_.auth_failure_limit),
-      reporter_cap_(options_.max_reports_per_identity) {
+      rate_limiter_(options_.clients.rate_limit, options_.clients.rate_limit_burst),
+      auth_failures_(options_.clients.auth_failure_limit, 5 * options_.clients.auth_failure_limit),
+      reporter_cap_(options_.clients.max_reports_per_identity) {
   for (const config::TurnServerConfig& config : options_.turn_servers) {
     for (bool tcp_only : {false, true}) {
       v1::IceServer ice;
@@ -124,7 +124,7 @@ absl::StatusOr<Caller> AdvisorService::Authenticate(std::optional<std::string_vi
                                                     absl::FunctionRef<std::string()> peer,
                                                     absl::Time now) {
   if (!authorization.has_value()) {
-    if (options_.allow_anonymous) {
+    if (options_.clients.allow_anonymous) {
       const std::string from = peer();
       const std::string_view host = PeerHost(from);
       return Caller{.identity = absl::StrCat("addr:", absl::string_view(host.data(), host.size()))};
@@ -148,14 +148,14 @@ absl::StatusOr<Caller> AdvisorService::Authenticate(std::optional<std::string_vi
   // A token verified before costs a lookup; any other may cost a signature check, which an
   // address that keeps sending bad ones no longer gets.
   std::string host;
-  if (options_.auth_failure_limit > 0 && !verifier_->Remembers(jwt)) {
+  if (options_.clients.auth_failure_limit > 0 && !verifier_->Remembers(jwt)) {
     const std::string from = peer();
     host = std::string(PeerHost(from));
     if (auth_failures_.Exhausted(host, now)) {
       return absl::ResourceExhaustedError(absl::StrFormat(
           "authorization: too many JWTs that failed verification from this address (more than "
           "%g/s); retry later with a valid one",
-          options_.auth_failure_limit));
+          options_.clients.auth_failure_limit));
     }
   }
   absl::StatusOr<auth::Principal> principal = verifier_->Verify(jwt, now);
@@ -328,7 +328,7 @@ Answer AdvisorService::HandleReportOutcome(const v1::ReportOutcomeRequest& reque
     metrics_.RecordDuplicates(1);
     return Answer::Ok();
   }
-  const bool count = options_.max_reports_per_identity <= 0 ||
+  const bool count = options_.clients.max_reports_per_identity <= 0 ||
                      reporter_cap_.Admit(caller.identity, claims->pair.Index(), bucket);
   const PathAndConnect summary{PathOf(*outcome), outcome->connected, outcome->time_to_connect_ms};
   switch (buffer_.Add({.token_id = claims->id,
@@ -441,16 +441,17 @@ grpc::ServerUnaryReactor* AdvisorService::Serve(Method method, grpc::CallbackSer
   auto who = [&] {
     return absl::StrCat("client ", signer_.OpaqueId(caller->identity), " at ", context->peer());
   };
-  if (options_.rate_limit > 0) {
+  if (options_.clients.rate_limit > 0) {
     if (std::optional<absl::Duration> wait = rate_limiter_.Acquire(caller->identity, now)) {
       const int64_t wait_ms = std::max<int64_t>(1, absl::ToInt64Milliseconds(*wait) + 1);
       // gRPC clients with a retry policy honour this trailer as the time to wait.
       context->AddTrailingMetadata("grpc-retry-pushback-ms", absl::StrCat(wait_ms));
-      answer = Refuse(RefusalReason::kRateLimited,
-                      absl::ResourceExhaustedError(absl::StrFormat(
-                          "rate limit: at most %g requests/s per client (bursts of %g); retry in "
-                          "%d ms",
-                          options_.rate_limit, options_.rate_limit_burst, wait_ms)));
+      answer =
+          Refuse(RefusalReason::kRateLimited,
+                 absl::ResourceExhaustedError(absl::StrFormat(
+                     "rate limit: at most %g requests/s per client (bursts of %g); retry in "
+                     "%d ms",
+                     options_.clients.rate_limit, options_.clients.rate_limit_burst, wait_ms)));
       LogRefusal(method, answer, who, now);
       reactor->Finish(answer.status);
       return reactor;

@@ -31,6 +31,24 @@
 
 namespace advisor {
 
+// Who may call, and how much one caller may cost or count. The server's settings of the same
+// names (README, "Security model") fill it in.
+struct ClientPolicy {
+  // Callers without a JWT are served, identified by their address (development only). With
+  // neither this nor a verifier, every call needs a JWT and none can succeed.
+  bool allow_anonymous = false;
+  // Requests per second per identity, with bursts up to rate_limit_burst; 0 turns it off.
+  double rate_limit = 10;
+  double rate_limit_burst = 20;
+  // Reports one identity adds to one NAT pair within one aggregate bucket; beyond, reports are
+  // answered OK and not counted. 0 turns the cap off.
+  int64_t max_reports_per_identity = 3;
+  // JWTs that fail verification, per second per peer address (bursts of five times as many); past
+  // it, tokens not already verified are refused from that address without a signature check, which
+  // bounds what forged ES256/RS256 tokens cost. 0 turns it off.
+  double auth_failure_limit = 10;
+};
+
 struct ServiceOptions {
   strategy::EngineConfig engine;
   absl::Duration bucket_width = absl::Hours(1);
@@ -41,19 +59,7 @@ struct ServiceOptions {
   // slow ICE exchange, short enough that leaked credentials stop working within minutes. A client
   // asks again (GetStrategy) before every connection.
   absl::Duration turn_credential_ttl = absl::Minutes(10);
-  // Callers without a JWT are served, identified by their address (development only). With
-  // neither this nor a verifier, every call needs a JWT and none can succeed.
-  bool allow_anonymous = false;
-  // Requests per second per identity, with bursts up to rate_limit_burst; 0 turns it off.
-  double rate_limit = 10;
-  double rate_limit_burst = 20;
-  // Reports one identity adds to one NAT pair within one aggregate bucket; beyond, reports are
-  // answered OK and not counted. 0 turns the cap off.
-  int max_reports_per_identity = 3;
-  // JWTs that fail verification, per second per peer address (bursts of five times as many); past
-  // it, tokens not already verified are refused from that address without a signature check, which
-  // bounds what forged ES256/RS256 tokens cost. 0 turns it off.
-  double auth_failure_limit = 10;
+  ClientPolicy clients;
 };
 
 // Who is calling, as far as the service is concerned.

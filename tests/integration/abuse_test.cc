@@ -107,7 +107,7 @@ TEST_F(AbuseTest, OneTokenReportedTenThousandTimesCountsOnce) {
 }
 
 TEST_F(AbuseTest, WithoutTheRateLimitOneTokenStillCountsOnce) {
-  options_.rate_limit = 0;
+  options_.clients.rate_limit = 0;
   ASSERT_NO_FATAL_FAILURE(StartServer());
   Client attacker = ClientOf("attacker");
   v1::GetStrategyResponse answer;
@@ -146,18 +146,19 @@ TEST_F(AbuseTest, OneIdentityWithThreeThousandFreshTokensCannotSteerAPair) {
   const v1::GetStrategyResponse before = OpenPair();
   Attack(1, 3'000);
   SettleAndReload();
-  EXPECT_LE(SessionsInDatabase(), options_.max_reports_per_identity);
+  EXPECT_LE(SessionsInDatabase(), options_.clients.max_reports_per_identity);
   ExpectUnchanged(before);
 }
 
 TEST_F(AbuseTest, TheReportCapHoldsWithoutTheRateLimit) {
-  options_.rate_limit = 0;
+  options_.clients.rate_limit = 0;
   ASSERT_NO_FATAL_FAILURE(StartServer());
   const v1::GetStrategyResponse before = OpenPair();
   EXPECT_EQ(Attack(1, 3'000), 3'000) << "every report is answered OK";
   SettleAndReload();
-  EXPECT_EQ(SessionsInDatabase(), options_.max_reports_per_identity);
-  EXPECT_EQ(Metric("advisor_reports_capped_total"), 3'000 - options_.max_reports_per_identity);
+  EXPECT_EQ(SessionsInDatabase(), options_.clients.max_reports_per_identity);
+  EXPECT_EQ(Metric("advisor_reports_capped_total"),
+            3'000 - options_.clients.max_reports_per_identity);
   ExpectUnchanged(before);
 }
 
@@ -166,17 +167,17 @@ TEST_F(AbuseTest, FiveIdentitiesTogetherCannotSteerAPair) {
   const v1::GetStrategyResponse before = OpenPair();
   Attack(5, 600);
   SettleAndReload();
-  EXPECT_LE(SessionsInDatabase(), 5 * options_.max_reports_per_identity);
+  EXPECT_LE(SessionsInDatabase(), 5 * options_.clients.max_reports_per_identity);
   ExpectUnchanged(before);
 }
 
 TEST_F(AbuseTest, FiveIdentitiesWithoutTheRateLimitCannotSteerAPairEither) {
-  options_.rate_limit = 0;
+  options_.clients.rate_limit = 0;
   ASSERT_NO_FATAL_FAILURE(StartServer());
   const v1::GetStrategyResponse before = OpenPair();
   EXPECT_EQ(Attack(5, 600), 3'000);
   SettleAndReload();
-  EXPECT_EQ(SessionsInDatabase(), 5 * options_.max_reports_per_identity);
+  EXPECT_EQ(SessionsInDatabase(), 5 * options_.clients.max_reports_per_identity);
   ExpectUnchanged(before);
 }
 
@@ -284,7 +285,7 @@ TEST_F(AbuseTest, NoKeysFileMeansNoStartUnlessAnonymousIsAllowed) {
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("--allow-anonymous"));
 
   // Anonymous callers are known by their address, so the limits still apply to them.
-  options_.allow_anonymous = true;
+  options_.clients.allow_anonymous = true;
   ASSERT_NO_FATAL_FAILURE(StartServer());
   Client anonymous = ClientOf("");
   int limited = 0;
@@ -329,7 +330,7 @@ TEST_F(AbuseTest, ATokenHasOneSpelling) {
 }
 
 TEST_F(AbuseTest, ImplausibleReportsAreRefusedNamingTheRule) {
-  options_.rate_limit = 0;
+  options_.clients.rate_limit = 0;
   options_.snapshot.turn_servers = {};
   ASSERT_NO_FATAL_FAILURE(StartServer());
   Client client = ClientOf("app");
@@ -485,7 +486,7 @@ servers:
 )");
   ASSERT_TRUE(servers.ok()) << servers.status();
   options_.snapshot.turn_servers = *servers;
-  options_.allow_anonymous = true;
+  options_.clients.allow_anonymous = true;
   ASSERT_NO_FATAL_FAILURE(StartServer());
 
   auto turn_entry = [](const v1::GetStrategyResponse& answer) -> const v1::IceServer* {
@@ -528,7 +529,7 @@ servers:
 }
 
 TEST_F(AbuseTest, ARollingRestartWhileTheTokenKeyRotatesRejectsNoHonestReport) {
-  options_.rate_limit = 0;
+  options_.clients.rate_limit = 0;
   const std::string old_key = "the-old-token-key-0123456789";
   const std::string new_key = "the-new-token-key-9876543210";
   // Step 1 of the rotation rolls every replica to "sign with the old key, accept the new one";

@@ -54,7 +54,7 @@ class TurnFailoverTest : public ::testing::Test {
     jwt_ = keys->Jwt("operator", {"advisor.admin"});
     ServerOptions options;
     options.auth_keys_file = keys->path();
-    options.rate_limit = 0;
+    options.clients.rate_limit = 0;
     options.listen = "127.0.0.1:0";
     options.metrics_listen = "127.0.0.1:0";
     options.token_key = "turn-failover-test-key-0123456789";

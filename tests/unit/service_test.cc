@@ -201,7 +201,8 @@ TEST_F(ServiceTest, AnIdentityAddsAtMostItsShareToAPair) {
     return std::make_pair(n, static_cast<int>(batch->sessions.size()));
   };
   for (int i = 0; i < 10; ++i) report(v1::NAT_TYPE_OPEN);
-  EXPECT_EQ(counted(), std::make_pair(options_.max_reports_per_identity, 10));
+  EXPECT_EQ(counted(),
+            std::make_pair(static_cast<int>(options_.clients.max_reports_per_identity), 10));
   // Another pair, and the next bucket, have shares of their own.
   report(v1::NAT_TYPE_FULL_CONE);
   EXPECT_EQ(counted(), std::make_pair(1, 1));
@@ -222,7 +223,7 @@ TEST_F(ServiceTest, AuthenticationNamesTheCaller) {
   EXPECT_EQ(unverifiable.status().code(), absl::StatusCode::kUnauthenticated);
 
   ServiceOptions anonymous = options_;
-  anonymous.allow_anonymous = true;
+  anonymous.clients.allow_anonymous = true;
   AdvisorService service(anonymous, snapshots_, signer_, buffer_, metrics_, nullptr,
                          [this] { return now_; });
   auto v4 = service.Authenticate(std::nullopt, Peer("ipv4:10.0.0.7:51234"), now_);
