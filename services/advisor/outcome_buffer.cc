@@ -30,35 +30,30 @@ bool OutcomeBuffer::Holds(const store::TokenId& id) const {
   return pending_ids_.contains(id) || in_flight_ids_.contains(id);
 }
 
-std::optional<store::FlushBatch> OutcomeBuffer::NextBatch() {
-  std::shared_ptr<const store::FlushBatch> batch;
-  {
-    // Prepared before taking the lock; unused (and freed after it) when a batch is in flight or
-    // nothing is pending.
-    const size_t reserve = std::min(last_batch_size_.load(std::memory_order_relaxed),
-                                    static_cast<size_t>(max_reports_));
-    std::vector<store::ReportedSession> next;
-    next.reserve(reserve);
-    absl::flat_hash_set<store::TokenId> next_ids;
-    next_ids.reserve(reserve);
-    std::string flush_id = NewFlushId();
+std::shared_ptr<const store::FlushBatch> OutcomeBuffer::NextBatch() {
+  // Prepared before taking the lock, and destroyed after it is released; unused when a batch is in
+  // flight or nothing is pending.
+  const size_t reserve =
+      std::min(last_batch_size_.load(std::memory_order_relaxed), static_cast<size_t>(max_reports_));
+  std::vector<store::ReportedSession> next;
+  next.reserve(reserve);
+  absl::flat_hash_set<store::TokenId> next_ids;
+  next_ids.reserve(reserve);
+  std::string flush_id = NewFlushId();
 
-    std::lock_guard lock(mu_);
-    if (!in_flight_) {
-      if (pending_.empty()) return std::nullopt;
-      auto fresh = std::make_shared<store::FlushBatch>();
-      fresh->flush_id = std::move(flush_id);
-      fresh->sessions = std::exchange(pending_, std::move(next));
-      in_flight_ids_ = std::exchange(pending_ids_, std::move(next_ids));
-      in_flight_keys_ = static_cast<int64_t>(pending_keys_.size());
-      pending_keys_.clear();
-      last_batch_size_.store(fresh->sessions.size(), std::memory_order_relaxed);
-      in_flight_ = std::move(fresh);
-    }
-    batch = in_flight_;
+  std::lock_guard lock(mu_);
+  if (!in_flight_) {
+    if (pending_.empty()) return nullptr;
+    auto fresh = std::make_shared<store::FlushBatch>();
+    fresh->flush_id = std::move(flush_id);
+    fresh->sessions = std::exchange(pending_, std::move(next));
+    in_flight_ids_ = std::exchange(pending_ids_, std::move(next_ids));
+    in_flight_keys_ = static_cast<int64_t>(pending_keys_.size());
+    pending_keys_.clear();
+    last_batch_size_.store(fresh->sessions.size(), std::memory_order_relaxed);
+    in_flight_ = std::move(fresh);
   }
-  // The copy handed out is made outside the lock: reports keep arriving meanwhile.
-  return *batch;
+  return in_flight_;
 }
 
 void OutcomeBuffer::Committed() {
@@ -89,7 +84,7 @@ std::string NewFlushId() {
 }
 
 absl::StatusOr<store::FlushResult> FlushOnce(OutcomeBuffer& buffer, store::OutcomeStore& store) {
-  std::optional<store::FlushBatch> batch = buffer.NextBatch();
+  std::shared_ptr<const store::FlushBatch> batch = buffer.NextBatch();
   if (!batch) return store::FlushResult{};
   absl::StatusOr<store::FlushResult> result = store.ApplyFlush(*batch);
   if (result.ok()) buffer.Committed();

@@ -16,7 +16,6 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -35,7 +34,7 @@ enum class AddResult {
 
 // Thread-safe. Add is on the request path: its critical section is two hash probes, one insert and
 // a vector push_back; NextBatch and Committed (the flusher's) swap containers under the lock and do
-// any copying or freeing outside it.
+// any allocating or freeing outside it.
 class OutcomeBuffer {
  public:
   explicit OutcomeBuffer(int64_t max_reports) : max_reports_(max_reports) {}
@@ -46,8 +45,10 @@ class OutcomeBuffer {
   bool Holds(const store::TokenId& id) const;
 
   // The batch to write next: the one in flight if a previous write failed, else a new batch of
-  // everything pending (with a fresh flush id). nullopt when there is nothing to write.
-  std::optional<store::FlushBatch> NextBatch();
+  // everything pending (with a fresh flush id). Shared, not copied: a batch may hold a million
+  // reports, and the flusher hands it out again on every retry. Null when there is nothing to
+  // write.
+  std::shared_ptr<const store::FlushBatch> NextBatch();
   // The batch returned by NextBatch has committed: forget it and its token ids.
   void Committed();
 
