@@ -79,11 +79,11 @@ void AppendBytesField(std::string& out, int field, const std::string& value) {
   out.append(value);
 }
 
-struct PathAndConnect {
-  OutcomePath path;
-  bool connected;
-  uint32_t time_to_connect_ms;
-};
+// A whole answer message as a raw method's response.
+grpc::ByteBuffer Serialized(const google::protobuf::Message& message) {
+  grpc::Slice slice(message.SerializeAsString());
+  return grpc::ByteBuffer(&slice, 1);
+}
 
 OutcomePath PathOf(const strategy::Outcome& outcome) {
   for (const strategy::Attempt& attempt : outcome.attempts) {
@@ -330,7 +330,10 @@ Answer AdvisorService::HandleReportOutcome(const v1::ReportOutcomeRequest& reque
   }
   const bool count = options_.clients.max_reports_per_identity <= 0 ||
                      reporter_cap_.Admit(caller.identity, claims->pair.Index(), bucket);
-  const PathAndConnect summary{PathOf(*outcome), outcome->connected, outcome->time_to_connect_ms};
+  // Read before the outcome moves into the buffer, for the metrics of a counted report.
+  const OutcomePath path = PathOf(*outcome);
+  const bool connected = outcome->connected;
+  const uint32_t time_to_connect_ms = outcome->time_to_connect_ms;
   switch (buffer_.Add({.token_id = claims->id,
                        .token_expires = signer_.ExpiresAt(*claims),
                        .pair = claims->pair,
@@ -340,8 +343,7 @@ Answer AdvisorService::HandleReportOutcome(const v1::ReportOutcomeRequest& reque
                        .count = count})) {
     case AddResult::kHeld:
       if (count) {
-        metrics_.RecordOutcome(claims->strategy, summary.path, summary.connected,
-                               summary.time_to_connect_ms);
+        metrics_.RecordOutcome(claims->strategy, path, connected, time_to_connect_ms);
       } else {
         metrics_.RecordCapped();
       }
@@ -492,11 +494,7 @@ grpc::ServerUnaryReactor* AdvisorService::ReportOutcome(grpc::CallbackServerCont
       Method::kReportOutcome, context, request,
       [&](const v1::ReportOutcomeRequest& parsed, const Caller& caller) {
         Answer answer = HandleReportOutcome(parsed, caller);
-        // An empty message serializes to no bytes; gRPC still wants a buffer holding a slice.
-        if (answer.status.ok()) {
-          grpc::Slice empty;
-          *response = grpc::ByteBuffer(&empty, 1);
-        }
+        if (answer.status.ok()) *response = Serialized(v1::ReportOutcomeResponse());
         return answer;
       });
 }
@@ -509,11 +507,7 @@ grpc::ServerUnaryReactor* AdvisorService::ListTurnServers(grpc::CallbackServerCo
       [&](const v1::ListTurnServersRequest& parsed, const Caller& caller) {
         v1::ListTurnServersResponse list;
         Answer answer = HandleListTurnServers(parsed, caller, list);
-        if (answer.status.ok()) {
-          const std::string bytes = list.SerializeAsString();
-          grpc::Slice slice(bytes);
-          *response = grpc::ByteBuffer(&slice, 1);
-        }
+        if (answer.status.ok()) *response = Serialized(list);
         return answer;
       });
 }
