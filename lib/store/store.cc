@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -128,7 +129,9 @@ Rows MergeDeltas(std::span<const BucketAggregate> deltas) {
   return rows;
 }
 
-constexpr char kHexDigits[] = "0123456789abcdef";
+absl::string_view Bytes(const TokenId& id) {
+  return {reinterpret_cast<const char*>(id.data()), id.size()};
+}
 
 // `{id,id,...}`, each id as 32 hex digits: a uuid[] literal that needs no quoting.
 std::string UuidArrayLiteral(std::span<const TokenId* const> ids) {
@@ -137,10 +140,7 @@ std::string UuidArrayLiteral(std::span<const TokenId* const> ids) {
   literal += '{';
   for (const TokenId* id : ids) {
     if (literal.size() > 1) literal += ',';
-    for (uint8_t byte : *id) {
-      literal += kHexDigits[byte >> 4];
-      literal += kHexDigits[byte & 0xf];
-    }
+    literal += absl::BytesToHexString(Bytes(*id));
   }
   literal += '}';
   return literal;
@@ -148,27 +148,15 @@ std::string UuidArrayLiteral(std::span<const TokenId* const> ids) {
 
 // A uuid as PostgreSQL prints it (8-4-4-4-12 hex digits) back into its 16 bytes.
 TokenId ParseUuid(absl::string_view text) {
-  TokenId id{};
-  size_t byte = 0;
-  int high = -1;
-  for (char c : text) {
-    if (c == '-') continue;
-    int digit = -1;
-    if (c >= '0' && c <= '9') digit = c - '0';
-    if (c >= 'a' && c <= 'f') digit = c - 'a' + 10;
-    if (digit < 0 || byte == id.size()) {
-      throw std::runtime_error(absl::StrCat("unexpected token id '", text, "' from the database"));
-    }
-    if (high < 0) {
-      high = digit;
-    } else {
-      id[byte++] = static_cast<uint8_t>(high << 4 | digit);
-      high = -1;
-    }
-  }
-  if (byte != id.size()) {
+  const std::string hex = absl::StrReplaceAll(text, {{"-", ""}});
+  if (hex.size() != 2 * sizeof(TokenId) || !std::all_of(hex.begin(), hex.end(), [](char c) {
+        return absl::ascii_isxdigit(c) && !absl::ascii_isupper(c);
+      })) {
     throw std::runtime_error(absl::StrCat("unexpected token id '", text, "' from the database"));
   }
+  const std::string bytes = absl::HexStringToBytes(hex);
+  TokenId id{};
+  std::copy(bytes.begin(), bytes.end(), id.begin());
   return id;
 }
 
