@@ -348,6 +348,14 @@ TEST_F(AbuseTest, ImplausibleReportsAreRefusedNamingTheRule) {
     a.set_duration_ms(ms);
     return a;
   };
+  // A report of the session `answer` began, connected after `time_to_connect_ms` (0: never).
+  auto report = [](const v1::GetStrategyResponse& answer, uint32_t time_to_connect_ms) {
+    v1::ReportOutcomeRequest r;
+    r.set_decision_token(answer.decision_token());
+    r.set_connected(time_to_connect_ms > 0);
+    r.set_time_to_connect_ms(time_to_connect_ms);
+    return r;
+  };
   struct Case {
     std::string name;
     v1::ReportOutcomeRequest report;
@@ -355,61 +363,41 @@ TEST_F(AbuseTest, ImplausibleReportsAreRefusedNamingTheRule) {
   };
   std::vector<Case> cases;
   {
-    v1::ReportOutcomeRequest r;
-    r.set_decision_token(fallback.decision_token());
-    r.set_connected(true);
-    r.set_time_to_connect_ms(900);
+    v1::ReportOutcomeRequest r = report(fallback, 900);
     cases.push_back({"connected with no attempts", r, "attempts:"});
   }
   {
-    v1::ReportOutcomeRequest r;
-    r.set_decision_token(fallback.decision_token());
+    v1::ReportOutcomeRequest r = report(fallback, 100);
     attempt(r, v1::PATH_DIRECT, v1::ATTEMPT_RESULT_TIMED_OUT, 5000);
     attempt(r, v1::PATH_RELAY, v1::ATTEMPT_RESULT_SUCCEEDED, 900);
-    r.set_connected(true);
-    r.set_time_to_connect_ms(100);
     cases.push_back({"connected in 100 ms after 5.9 s of attempts", r, "time_to_connect_ms:"});
   }
   {
-    v1::ReportOutcomeRequest r;
-    r.set_decision_token(fallback.decision_token());
+    v1::ReportOutcomeRequest r = report(fallback, 1000);
     attempt(r, v1::PATH_DIRECT, v1::ATTEMPT_RESULT_SUCCEEDED, 1000);
     attempt(r, v1::PATH_RELAY, v1::ATTEMPT_RESULT_SUCCEEDED, 900);
-    r.set_connected(true);
-    r.set_time_to_connect_ms(1000);
     cases.push_back({"two successful attempts", r, "attempts[1].result:"});
   }
   {
-    v1::ReportOutcomeRequest r;
-    r.set_decision_token(relay_only.decision_token());
+    v1::ReportOutcomeRequest r = report(relay_only, 100);
     for (int i = 0; i < 16; ++i) attempt(r, v1::PATH_RELAY, v1::ATTEMPT_RESULT_SUCCEEDED, 100);
-    r.set_connected(true);
-    r.set_time_to_connect_ms(100);
     cases.push_back({"16 relay successes", r, "attempts:"});
   }
   {
-    v1::ReportOutcomeRequest r;
-    r.set_decision_token(fallback.decision_token());
+    v1::ReportOutcomeRequest r = report(fallback, 5900);
     attempt(r, v1::PATH_DIRECT, v1::ATTEMPT_RESULT_TIMED_OUT, 5000);
     attempt(r, v1::PATH_RELAY, v1::ATTEMPT_RESULT_SUCCEEDED, 900).set_turn_server_id("elsewhere");
-    r.set_connected(true);
-    r.set_time_to_connect_ms(5900);
     cases.push_back({"a relay the answer did not offer", r, "attempts[1].turn_server_id:"});
   }
   {
-    v1::ReportOutcomeRequest r;
-    r.set_decision_token(relay_only.decision_token());
+    v1::ReportOutcomeRequest r = report(relay_only, 5900);
     attempt(r, v1::PATH_DIRECT, v1::ATTEMPT_RESULT_TIMED_OUT, 5000);
     attempt(r, v1::PATH_RELAY, v1::ATTEMPT_RESULT_SUCCEEDED, 900);
-    r.set_connected(true);
-    r.set_time_to_connect_ms(5900);
     cases.push_back({"a direct attempt under TURN_ONLY", r, "attempts[0].path:"});
   }
   {
-    v1::ReportOutcomeRequest r;
-    r.set_decision_token(fallback.decision_token());
+    v1::ReportOutcomeRequest r = report(fallback, 0);
     attempt(r, v1::PATH_DIRECT, v1::ATTEMPT_RESULT_TIMED_OUT, 30000);
-    r.set_connected(false);
     cases.push_back({"a direct attempt past the timeout", r, "attempts[0].duration_ms:"});
   }
   for (const Case& c : cases) {
