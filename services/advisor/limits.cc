@@ -23,26 +23,27 @@ RateLimiter::RateLimiter(double rate, double burst, size_t max_identities)
       burst_(std::max(burst, 1.0)),
       max_per_shard_(std::max<size_t>(max_identities / kShards, 1)) {}
 
+double RateLimiter::Refilled(const Bucket& bucket, int64_t now_ns) const {
+  const double elapsed = static_cast<double>(now_ns - bucket.updated_ns) * 1e-9;
+  return std::min(burst_, bucket.tokens + std::max(elapsed, 0.0) * rate_);
+}
+
 std::optional<absl::Duration> RateLimiter::Acquire(std::string_view identity, absl::Time now) {
   const uint64_t hash = HashOf(identity);
   const int64_t now_ns = absl::ToUnixNanos(now);
   Shard& shard = shards_[hash % kShards];
   absl::MutexLock lock(&shard.mu);
-  auto refilled = [&](const Bucket& bucket) {
-    const double elapsed = static_cast<double>(now_ns - bucket.updated_ns) * 1e-9;
-    return std::min(burst_, bucket.tokens + std::max(elapsed, 0.0) * rate_);
-  };
   auto it = shard.buckets.find(hash);
   if (it == shard.buckets.end()) {
     if (shard.buckets.size() >= max_per_shard_) {
       absl::erase_if(shard.buckets,
-                     [&](const auto& entry) { return refilled(entry.second) >= burst_; });
+                     [&](const auto& entry) { return Refilled(entry.second, now_ns) >= burst_; });
       if (shard.buckets.size() >= max_per_shard_) shard.buckets.erase(shard.buckets.begin());
     }
     it = shard.buckets.emplace(hash, Bucket{burst_, now_ns}).first;
   }
   Bucket& bucket = it->second;
-  bucket.tokens = refilled(bucket);
+  bucket.tokens = Refilled(bucket, now_ns);
   bucket.updated_ns = std::max(bucket.updated_ns, now_ns);
   if (bucket.tokens >= 1) {
     bucket.tokens -= 1;
@@ -56,9 +57,7 @@ bool RateLimiter::Exhausted(std::string_view identity, absl::Time now) {
   Shard& shard = shards_[hash % kShards];
   absl::MutexLock lock(&shard.mu);
   auto it = shard.buckets.find(hash);
-  if (it == shard.buckets.end()) return false;
-  const double elapsed = static_cast<double>(absl::ToUnixNanos(now) - it->second.updated_ns) * 1e-9;
-  return it->second.tokens + std::max(elapsed, 0.0) * rate_ < 1;
+  return it != shard.buckets.end() && Refilled(it->second, absl::ToUnixNanos(now)) < 1;
 }
 
 ReporterCap::ReporterCap(int64_t max_per_bucket)

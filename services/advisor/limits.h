@@ -41,6 +41,9 @@ class RateLimiter {
     absl::flat_hash_map<uint64_t, Bucket> buckets ABSL_GUARDED_BY(mu);
   };
   static constexpr int kShards = 16;
+  // The bucket's tokens at `now_ns`, topped up at `rate_` since it was last updated.
+  double Refilled(const Bucket& bucket, int64_t now_ns) const;
+
   const double rate_;
   const double burst_;
   const size_t max_per_shard_;
