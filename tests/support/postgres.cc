@@ -5,11 +5,13 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "tests/support/process.h"
 
@@ -87,6 +89,22 @@ absl::Status PostgresCluster::Init() {
       !s.ok()) {
     return s;
   }
+  // The superuser this fixture connects as is trusted; every other role, as a deployment's login
+  // users are, must give its scram-sha-256 password.
+  const std::string hba = dir_ + "/data/pg_hba.conf";
+  {
+    std::ofstream out(hba, std::ios::trunc);
+    out << "local all all trust\n"
+        << "host all " << kUser << " 127.0.0.1/32 trust\n"
+        << "host all all 127.0.0.1/32 scram-sha-256\n";
+    if (!out.good()) return absl::InternalError(absl::StrCat("cannot write ", hba));
+  }
+  if (IsRoot()) {
+    const passwd* user = getpwnam("postgres");
+    if (user == nullptr || chown(hba.c_str(), user->pw_uid, user->pw_gid) != 0) {
+      return absl::InternalError(absl::StrCat("cannot chown ", hba, " to postgres"));
+    }
+  }
   port_ = FreePort();
   if (absl::Status s = Start(); !s.ok()) return s;
   return CreateDatabase(kDatabase);
@@ -140,12 +158,22 @@ absl::Status PostgresCluster::Stop() {
 
 absl::StatusOr<std::string> PostgresCluster::Query(const std::string& sql,
                                                    const std::string& database) const {
-  // psql is only a client: it runs as whoever we are, over TCP with trust authentication.
+  return QueryAs(kUser, "", sql, database);
+}
+
+absl::StatusOr<std::string> PostgresCluster::QueryAs(const std::string& user,
+                                                     const std::string& password,
+                                                     const std::string& sql,
+                                                     const std::string& database) const {
+  // psql is only a client: it runs as whoever we are, over TCP. The password goes in the
+  // environment, as libpq reads it, never on the command line.
+  std::vector<std::string> env = {"PGOPTIONS=-c client_min_messages=error"};
+  if (!password.empty()) env.push_back(absl::StrCat("PGPASSWORD=", password));
   std::string output;
   absl::StatusOr<int> rc =
       Run({absl::StrCat(bin_dir_, "/psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h",
-           "127.0.0.1", "-p", absl::StrCat(port_), "-U", kUser, "-d", database, "-c", sql},
-          &output, {"PGOPTIONS=-c client_min_messages=error"});
+           "127.0.0.1", "-p", absl::StrCat(port_), "-U", user, "-d", database, "-c", sql},
+          &output, env);
   if (!rc.ok()) return rc.status();
   if (*rc != 0) return absl::InternalError(absl::StrCat("psql: ", sql, ": ", output));
   // Tuples-only output still ends in a newline; callers compare values.
@@ -157,8 +185,28 @@ absl::Status PostgresCluster::CreateDatabase(const std::string& name) const {
   return Query(absl::StrCat("CREATE DATABASE ", name), "postgres").status();
 }
 
+absl::Status PostgresCluster::CreateLoginRole(const std::string& name, const std::string& password,
+                                              const std::vector<std::string>& member_of) const {
+  const std::string literal = absl::StrReplaceAll(password, {{"'", "''"}});
+  std::string sql = absl::StrCat(
+      "DO $$ BEGIN "
+      "IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '",
+      name, "') THEN ", "CREATE ROLE ", name,
+      " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE; END IF; END $$; ", "ALTER ROLE ", name,
+      " PASSWORD '", literal, "'");
+  if (!member_of.empty()) {
+    absl::StrAppend(&sql, "; GRANT ", absl::StrJoin(member_of, ", "), " TO ", name);
+  }
+  return Query(sql, "postgres").status();
+}
+
 std::string PostgresCluster::url(const std::string& database) const {
   return absl::StrCat("postgresql://", kUser, "@127.0.0.1:", port_, "/", database);
+}
+
+std::string PostgresCluster::url_as(const std::string& user, const std::string& password,
+                                    const std::string& database) const {
+  return absl::StrCat("postgresql://", user, ":", password, "@127.0.0.1:", port_, "/", database);
 }
 
 }  // namespace advisor::testing

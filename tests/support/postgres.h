@@ -27,11 +27,24 @@ class PostgresCluster {
   // Runs one SQL statement through psql and returns its unaligned, tuples-only output.
   absl::StatusOr<std::string> Query(const std::string& sql,
                                     const std::string& database = "advisor") const;
+  // Runs `sql` as `user` (a login role) with `password`, as a program connecting as that user
+  // would.
+  absl::StatusOr<std::string> QueryAs(const std::string& user, const std::string& password,
+                                      const std::string& sql,
+                                      const std::string& database = "advisor") const;
   // A further empty database (a plain identifier), for tests that need a schema of their own.
   absl::Status CreateDatabase(const std::string& name) const;
+  // A login role (a plain identifier) with `password`, neither superuser nor able to create roles
+  // or databases, and a member of each of `member_of`. Roles belong to the cluster: a role that
+  // exists already gets the password and memberships added.
+  absl::Status CreateLoginRole(const std::string& name, const std::string& password,
+                               const std::vector<std::string>& member_of = {}) const;
 
   // postgresql://advisor@127.0.0.1:<port>/<database>
   std::string url(const std::string& database = "advisor") const;
+  // postgresql://<user>:<password>@127.0.0.1:<port>/<database>, for a role of CreateLoginRole.
+  std::string url_as(const std::string& user, const std::string& password,
+                     const std::string& database = "advisor") const;
   int port() const { return port_; }
 
  private:
