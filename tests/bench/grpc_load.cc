@@ -11,12 +11,23 @@
 // client, so their rates compare like with like. A JWT, when given, is sent on the advisor's RPCs
 // (never on Health/Check, which needs none) and reused across requests, as a client would.
 //
+// With --new-connection-per-request, each request instead gets a channel of its own (TCP connect,
+// TLS handshake, one RPC, channel destroyed), as a mobile client that wakes up does; --channels
+// worker threads do so in parallel. TLS sessions are resumed from a client-side cache shared by
+// those channels unless --tls-session-cache=false.
+//
+// TLS by default (system roots, or --ca-file; --cert-file/--key-file for a client certificate);
+// --insecure for a plaintext server.
+//
 // Output: one line of key=value pairs (mode, requests, ok, seconds, rps, p50_ms, p99_ms,
 // client_cpu_us, the load generator's own CPU time per request, which shares the machine with the
-// server, and errors=CODE:N,... when some RPC was not OK). Exit status: 0 when every RPC was OK, 1
+// server, resumed=N, the TLS sessions resumed, with --new-connection-per-request over TLS, and
+// errors=CODE:N,... when some RPC was not OK). Exit status: 0 when every RPC was OK, 1
 // when some were not or the server could not be reached, 2 on a usage error.
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
+#include <grpc/grpc_security.h>
+#include <grpc/grpc_security_constants.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <sys/resource.h>
@@ -29,10 +40,13 @@
 #include <cstdint>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -120,7 +134,64 @@ struct Settings {
   std::string tokens_out;
   absl::Duration rpc_timeout = absl::Seconds(10);
   absl::Duration connect_timeout = absl::Seconds(10);
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  bool insecure = false;
+  bool new_connection_per_request = false;
+  bool tls_session_cache = true;
 };
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
+}
+
+// How every channel of this process connects: the credentials, and the channel arguments that all
+// channels share (the TLS session cache).
+struct Transport {
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  grpc_ssl_session_cache* session_cache = nullptr;  // lives as long as the process
+
+  grpc::ChannelArguments Arguments(int unique) const {
+    grpc::ChannelArguments args;
+    // Separate connections: a channel argument unique to each channel keeps gRPC from sharing one
+    // subchannel between them.
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    args.SetInt("grpc_load.channel", unique);
+    if (session_cache != nullptr) {
+      grpc_arg arg = grpc_ssl_session_cache_create_channel_arg(session_cache);
+      args.SetPointerWithVtable(arg.key, arg.value.pointer.p, arg.value.pointer.vtable);
+    }
+    return args;
+  }
+};
+
+absl::StatusOr<Transport> MakeTransport(const Settings& settings) {
+  Transport transport;
+  if (settings.insecure) {
+    transport.credentials = grpc::InsecureChannelCredentials();
+    return transport;
+  }
+  if (settings.cert_file.empty() != settings.key_file.empty()) {
+    return absl::InvalidArgumentError("--cert-file and --key-file go together");
+  }
+  grpc::SslCredentialsOptions options;  // empty roots: gRPC's default (system) roots
+  for (auto [path, target] : {std::pair{&settings.ca_file, &options.pem_root_certs},
+                              std::pair{&settings.cert_file, &options.pem_cert_chain},
+                              std::pair{&settings.key_file, &options.pem_private_key}}) {
+    if (path->empty()) continue;
+    auto bytes = ReadFile(*path);
+    if (!bytes.ok()) return bytes.status();
+    *target = std::move(*bytes);
+  }
+  transport.credentials = grpc::SslCredentials(options);
+  if (settings.tls_session_cache) transport.session_cache = grpc_ssl_session_cache_create_lru(64);
+  return transport;
+}
 
 // Starts request `index` on `channel` with `context`; calls `done` with its status.
 using StartFn = std::function<void(size_t channel, size_t index, grpc::ClientContext* context,
@@ -205,18 +276,14 @@ class Load {
   Outcome outcome_;    // latency_us[i] written by the one callback of request i
 };
 
-// Separate connections: a channel argument unique to each channel keeps gRPC from sharing one
-// subchannel between them.
-absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> Connect(const Settings& settings) {
+absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> Connect(const Settings& settings,
+                                                                    const Transport& transport) {
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   const auto deadline =
       std::chrono::system_clock::now() + absl::ToChronoMilliseconds(settings.connect_timeout);
   for (int64_t i = 0; i < settings.channels; ++i) {
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    args.SetInt("grpc_load.channel", static_cast<int>(i));
-    auto channel =
-        grpc::CreateCustomChannel(settings.target, grpc::InsecureChannelCredentials(), args);
+    auto channel = grpc::CreateCustomChannel(settings.target, transport.credentials,
+                                             transport.Arguments(static_cast<int>(i)));
     if (!channel->WaitForConnected(deadline)) {
       return absl::UnavailableError(
           absl::StrFormat("cannot connect to %s within %s", settings.target,
@@ -225,6 +292,57 @@ absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> Connect(const Settin
     channels.push_back(std::move(channel));
   }
   return channels;
+}
+
+// Makes one call and waits for it.
+using CallFn = std::function<grpc::Status(grpc::GenericStub& stub, size_t index,
+                                          grpc::ClientContext* context)>;
+
+// --new-connection-per-request: `workers` threads each take the next request index, create a
+// channel of its own, make that one call and drop the channel, so every request pays for the TCP
+// connection and the TLS handshake, and the latency includes both. Counts in `resumed` the calls
+// whose TLS session was resumed.
+Outcome RunFreshConnections(const Settings& settings, const Transport& transport, size_t workers,
+                            size_t requests, const CallFn& call, std::atomic<int64_t>& resumed) {
+  Outcome outcome;
+  outcome.latency_us.resize(requests);
+  std::array<std::atomic<int64_t>, 17> by_code;
+  for (auto& count : by_code) count.store(0);
+  std::atomic<size_t> next{0};
+  const auto began = std::chrono::steady_clock::now();
+  std::vector<std::thread> threads;
+  for (size_t w = 0; w < workers; ++w) {
+    threads.emplace_back([&] {
+      for (size_t i; (i = next.fetch_add(1)) < requests;) {
+        const auto sent = std::chrono::steady_clock::now();
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() +
+                             absl::ToChronoMilliseconds(settings.rpc_timeout));
+        grpc::Status status;
+        {
+          grpc::GenericStub stub(grpc::CreateCustomChannel(
+              settings.target, transport.credentials, transport.Arguments(static_cast<int>(i))));
+          status = call(stub, i, &context);
+        }
+        const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::steady_clock::now() - sent)
+                            .count();
+        outcome.latency_us[i] = static_cast<uint32_t>(std::min<int64_t>(us, UINT32_MAX));
+        const size_t code = static_cast<size_t>(status.error_code());
+        by_code[code < by_code.size() ? code : by_code.size() - 1].fetch_add(1);
+        const auto auth = context.auth_context();
+        if (status.ok() && auth != nullptr) {
+          for (const auto& value : auth->FindPropertyValues(GRPC_SSL_SESSION_REUSED_PROPERTY)) {
+            if (value == "true") resumed.fetch_add(1);
+          }
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  outcome.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+  for (size_t c = 0; c < by_code.size(); ++c) outcome.by_code[c] = by_code[c].load();
+  return outcome;
 }
 
 double PercentileMs(std::vector<uint32_t> us, double q) {
@@ -311,6 +429,19 @@ int main(int argc, char** argv) {
                "get-strategy: keep each OK answer's token, strategy and timeout here");
   flags.Duration("rpc-timeout", "", &settings.rpc_timeout, "deadline of each RPC");
   flags.Duration("connect-timeout", "", &settings.connect_timeout, "time to connect every channel");
+  flags.String("ca-file", "ADVISOR_CA_FILE", &settings.ca_file,
+               "PEM CA certificates that sign the server's certificate (default: system roots)");
+  flags.String("cert-file", "ADVISOR_CERT_FILE", &settings.cert_file,
+               "PEM client certificate chain, for a server that requires client certificates");
+  flags.String("key-file", "ADVISOR_KEY_FILE", &settings.key_file,
+               "PEM private key of --cert-file");
+  flags.Bool("insecure", "ADVISOR_INSECURE", &settings.insecure,
+             "plaintext, for a server started with --insecure");
+  flags.Bool("new-connection-per-request", "", &settings.new_connection_per_request,
+             "a fresh connection (TCP, TLS handshake) for every request; --channels worker "
+             "threads, one request at a time each");
+  flags.Bool("tls-session-cache", "", &settings.tls_session_cache,
+             "resume TLS sessions from a cache shared by this process's channels");
   const advisor::config::ParsedCommand cli = advisor::config::ParseCommand(
       flags, argc, argv, "grpc_load", {"health", "get-strategy", "report"});
   if (cli.exit_code) return *cli.exit_code;
@@ -341,9 +472,9 @@ int main(int argc, char** argv) {
                               ? std::min(answers.size(), static_cast<size_t>(settings.requests))
                               : static_cast<size_t>(settings.requests);
 
-  auto channels = Connect(settings);
-  if (!channels.ok()) {
-    std::cerr << "grpc_load: " << channels.status().message() << "\n";
+  auto transport = MakeTransport(settings);
+  if (!transport.ok()) {
+    std::cerr << "grpc_load: " << transport.status().message() << "\n";
     return 1;
   }
   const std::string bearer = settings.jwt.empty() ? "" : absl::StrCat("Bearer ", settings.jwt);
@@ -355,9 +486,6 @@ int main(int argc, char** argv) {
   // that the three rates differ by what the server does: requests are serialized beforehand and
   // sent as bytes; of a GetStrategy answer only the three top-level fields a report needs are
   // read. Responses live per request index: each is touched by its own RPC only.
-  std::vector<std::unique_ptr<grpc::GenericStub>> stubs;
-  for (const auto& channel : *channels)
-    stubs.push_back(std::make_unique<grpc::GenericStub>(channel));
   std::vector<grpc::ByteBuffer> request_bytes;  // one shared by every request, or one per request
   std::vector<grpc::ByteBuffer> responses(requests);
   std::vector<Answer> received(mode == "get-strategy" ? requests : 0);
@@ -385,23 +513,52 @@ int main(int argc, char** argv) {
     }
   }
   const bool keep_answers = mode == "get-strategy";
-  StartFn start = [&](size_t c, size_t i, grpc::ClientContext* context,
+  // Starts request i on `stub`; `done` gets its status once the answer (if kept) is scanned.
+  auto start_on = [&](grpc::GenericStub& stub, size_t i, grpc::ClientContext* context,
                       std::function<void(grpc::Status)> done) {
     if (authorized) authorize(context);
     const grpc::ByteBuffer* request = &request_bytes[request_bytes.size() == 1 ? 0 : i];
-    stubs[c]->UnaryCall(context, method, grpc::StubOptions(), request, &responses[i],
-                        [&, i, done = std::move(done)](grpc::Status status) {
-                          if (keep_answers && status.ok()) received[i] = ScanAnswer(responses[i]);
-                          responses[i].Clear();
-                          done(std::move(status));
-                        });
+    stub.UnaryCall(context, method, grpc::StubOptions(), request, &responses[i],
+                   [&, i, done = std::move(done)](grpc::Status status) {
+                     if (keep_answers && status.ok()) received[i] = ScanAnswer(responses[i]);
+                     responses[i].Clear();
+                     done(std::move(status));
+                   });
   };
 
-  const double cpu_before = CpuSeconds();
-  Load load(channels->size(), static_cast<size_t>(settings.outstanding), requests,
-            settings.rpc_timeout, std::move(start));
-  const Outcome outcome = load.Run();
-  const double cpu_seconds = CpuSeconds() - cpu_before;
+  std::atomic<int64_t> resumed{0};
+  Outcome outcome;
+  double cpu_seconds = 0;
+  if (settings.new_connection_per_request) {
+    CallFn call = [&](grpc::GenericStub& stub, size_t i, grpc::ClientContext* context) {
+      std::promise<grpc::Status> finished;
+      start_on(stub, i, context,
+               [&finished](grpc::Status status) { finished.set_value(std::move(status)); });
+      return finished.get_future().get();
+    };
+    const double cpu_before = CpuSeconds();
+    outcome = RunFreshConnections(settings, *transport, static_cast<size_t>(settings.channels),
+                                  requests, call, resumed);
+    cpu_seconds = CpuSeconds() - cpu_before;
+  } else {
+    auto channels = Connect(settings, *transport);
+    if (!channels.ok()) {
+      std::cerr << "grpc_load: " << channels.status().message() << "\n";
+      return 1;
+    }
+    std::vector<std::unique_ptr<grpc::GenericStub>> stubs;
+    for (const auto& channel : *channels)
+      stubs.push_back(std::make_unique<grpc::GenericStub>(channel));
+    StartFn start = [&](size_t c, size_t i, grpc::ClientContext* context,
+                        std::function<void(grpc::Status)> done) {
+      start_on(*stubs[c], i, context, std::move(done));
+    };
+    const double cpu_before = CpuSeconds();
+    Load load(channels->size(), static_cast<size_t>(settings.outstanding), requests,
+              settings.rpc_timeout, std::move(start));
+    outcome = load.Run();
+    cpu_seconds = CpuSeconds() - cpu_before;
+  }
 
   if (!settings.tokens_out.empty()) {
     std::ofstream out(settings.tokens_out);
@@ -423,11 +580,14 @@ int main(int argc, char** argv) {
   }
   std::cout << absl::StrFormat(
       "mode=%s requests=%d ok=%d seconds=%.3f rps=%.0f p50_ms=%.2f p99_ms=%.2f "
-      "client_cpu_us=%.1f%s\n",
+      "client_cpu_us=%.1f%s%s\n",
       mode, requests, ok, outcome.seconds,
       outcome.seconds > 0 ? static_cast<double>(requests) / outcome.seconds : 0,
       PercentileMs(outcome.latency_us, 0.50), PercentileMs(outcome.latency_us, 0.99),
       1e6 * cpu_seconds / static_cast<double>(requests),
+      settings.new_connection_per_request && !settings.insecure
+          ? absl::StrCat(" resumed=", resumed.load())
+          : "",
       errors.empty() ? "" : absl::StrCat(" errors=", errors));
   return ok == static_cast<int64_t>(requests) ? 0 : 1;
 }
