@@ -5,8 +5,9 @@ Usage: docker_check.py --source-dir DIR --build-dir DIR --yaml-to-json BIN
 
 Dockerfile (docker/Dockerfile):
   - stages advisor-server, turn-prober and advisorctl exist, all on debian:bookworm-slim; the build
-    stage runs scripts/setup and scripts/build (what CI runs) and every file the runtime stages copy
-    from it is installed there;
+    stage installs a build-only package set (apt-get, no recommends), each package one scripts/setup
+    installs or a dependency of one (so the image builds with what CI builds with), and runs
+    scripts/build (what CI runs); every file the runtime stages copy from it is installed there;
   - every image runs as uid 10001 and has an ENTRYPOINT naming its binary; advisor-server exposes
     50051 and 9464, turn-prober 9465, each EXPOSE with a comment; advisor-server ships advisorctl
     and its HEALTHCHECK runs `advisorctl ... health`; every ADVISOR_* variable set is one the
@@ -160,6 +161,28 @@ def help_variables(build_dir, binary):
     return set(re.findall(r"\bADVISOR_[A-Z0-9_]+\b", out.stdout + out.stderr))
 
 
+def check_build_packages(source_dir, build):
+    """The build stage's packages: installed without recommends, each one scripts/setup installs or
+    a dependency of one (g++ for build-essential), so the image is built with what CI builds with."""
+    packages = apt_packages(build)
+    if not packages:
+        fail("the build stage installs no packages (apt-get install)")
+        return
+    runs = " ".join(rest for kw, rest, _ in build.instructions if kw == "RUN")
+    if "--no-install-recommends" not in runs:
+        fail("the build stage installs recommended packages too (--no-install-recommends)")
+    setup = run("bash", str(Path(source_dir, "scripts/setup")), "--list", check=False).stdout.split()
+    if not setup:
+        fail("scripts/setup --list printed no packages")
+        return
+    allowed = dependency_closure(setup)
+    outside = [pkg for pkg in packages if pkg not in allowed]
+    if outside:
+        fail(f"build packages {outside} are neither in scripts/setup nor a dependency of its packages")
+    else:
+        ok(f"{len(packages)} build packages, all from scripts/setup's list or its dependencies")
+
+
 def check_dockerfile(source_dir, build_dir, stages_by_name, stages):
     for stage in stages:
         if stage.base not in stages_by_name and stage.base != BASE_IMAGE:
@@ -169,9 +192,9 @@ def check_dockerfile(source_dir, build_dir, stages_by_name, stages):
         fail("Dockerfile has no stage named build")
         return
     runs = " ".join(rest for kw, rest, _ in build.instructions if kw == "RUN")
-    for script in ("scripts/setup", "scripts/build"):
-        if script not in runs:
-            fail(f"the build stage does not run {script}")
+    if "scripts/build" not in runs:
+        fail("the build stage does not run scripts/build")
+    check_build_packages(source_dir, build)
     installed = set(re.findall(r"install\s[^&]*?\s(/out/\S+)", runs))
 
     for target, spec in TARGETS.items():
