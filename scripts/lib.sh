@@ -9,6 +9,7 @@
 # runs as the `postgres` user on a directory that user owns; otherwise as the caller. Clusters listen on
 # 127.0.0.1 only, have no Unix socket (paths under a deep checkout can exceed the socket path limit),
 # trust authentication, and the superuser `advisor`: URL postgresql://advisor@127.0.0.1:PORT/DB.
+# (scripts/dev then switches its cluster to scram-sha-256 passwords and least-privilege logins.)
 
 # shellcheck disable=SC2034 # used by the scripts that source this file
 ADVISOR_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -124,10 +125,13 @@ pg_cluster_stop() {
 }
 
 # pg_psql PORT DB PSQL_ARGS...: psql as the superuser over TCP, unaligned tuples-only, stop on error.
+# When PG_PASSFILE names a libpq password file (a cluster that asks for passwords), psql reads the
+# password there: never on a command line.
 pg_psql() {
   local port=$1 db=$2
   shift 2
-  "$PG_BINDIR/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U "$PG_SUPERUSER" -d "$db" "$@"
+  PGPASSFILE=${PG_PASSFILE:-${PGPASSFILE:-}} \
+    "$PG_BINDIR/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U "$PG_SUPERUSER" -d "$db" "$@"
 }
 
 # pg_create_database PORT NAME: creates database NAME unless it exists.
@@ -220,16 +224,24 @@ stop_pid() {
 
 # --- coturn --------------------------------------------------------------------------------------
 
-# coturn_command DIR PORT MIN_PORT MAX_PORT SECRET REALM: sets COTURN_COMMAND to a turnserver command
-# line on 127.0.0.1:PORT (UDP and TCP) with TURN REST API credentials and relay ports MIN-MAX, its
-# files in DIR (created). -n: no /etc/turnserver.conf. --userdb and --pidfile: files of its own
-# instead of the system's shared /var/lib/turn/turndb and /var/run/turnserver.pid.
-# --allow-loopback-peers: a relay may reach a peer on 127.0.0.1, where probers' peer sockets are. The
-# secret shows in the process list; acceptable for a server that only listens on loopback.
+# coturn_command DIR PORT MIN_PORT MAX_PORT SECRET REALM [CONFIG_FILE]: sets COTURN_COMMAND to a
+# turnserver command line on 127.0.0.1:PORT (UDP and TCP) with TURN REST API credentials and relay
+# ports MIN-MAX, its files in DIR (created). The secret goes into CONFIG_FILE (DIR/turnserver.conf by
+# default; mode 600), read with -c, so that it never shows in the process list; -c also keeps coturn
+# from reading the system's /etc/turnserver.conf. --userdb and --pidfile: files of its own instead of
+# the system's shared /var/lib/turn/turndb and /var/run/turnserver.pid. --allow-loopback-peers: a
+# relay may reach a peer on 127.0.0.1, where probers' peer sockets are.
 coturn_command() {
+  local config=${7:-$1/turnserver.conf}
   mkdir -p "$1"
-  COTURN_COMMAND=(turnserver -n --listening-ip=127.0.0.1 "--listening-port=$2" --relay-ip=127.0.0.1
-    "--min-port=$3" "--max-port=$4" --use-auth-secret "--static-auth-secret=$5" "--realm=$6"
+  (
+    umask 077
+    printf '# Written by scripts/lib.sh coturn_command: the TURN REST API secret.\nuse-auth-secret\nstatic-auth-secret=%s\n' \
+      "$5" >"$config"
+  )
+  chmod 600 "$config"
+  COTURN_COMMAND=(turnserver -c "$config" --listening-ip=127.0.0.1 "--listening-port=$2"
+    --relay-ip=127.0.0.1 "--min-port=$3" "--max-port=$4" "--realm=$6"
     --no-tls --no-dtls --no-cli --allow-loopback-peers
     "--userdb=$1/turndb" "--pidfile=$1/turnserver.pid" --log-file=stdout)
 }
@@ -284,9 +296,10 @@ throwaway_cleanup() {
   exit "$rc"
 }
 
-# advisor_migrate SERVER_BIN DB_URL LOG: applies the migrations; on failure shows LOG and dies.
+# advisor_migrate SERVER_BIN DB_URL LOG: applies the migrations; on failure shows LOG and dies. The
+# URL goes in the environment: it may hold a password.
 advisor_migrate() {
-  "$1" migrate --database-url "$2" >"$3" 2>&1 || {
+  ADVISOR_DATABASE_URL=$2 "$1" migrate >"$3" 2>&1 || {
     cat "$3" >&2
     die "advisor-server migrate failed"
   }
@@ -295,10 +308,15 @@ advisor_migrate() {
 # advisor_serve SERVER_BIN DB_URL GRPC_PORT METRICS_PORT TOKEN_KEY LOG: starts `advisor-server serve`
 # on loopback in the background (its pid in server_pid and STACK_PIDS; ADVISOR_* settings from the
 # environment pass through) and waits for both ports; on failure shows the end of LOG and dies.
+# Plaintext (ADVISOR_INSECURE=true) unless the caller set ADVISOR_TLS_CERT_FILE (or ADVISOR_INSECURE
+# itself): the server refuses to start with neither. Secrets travel in the environment, not argv.
 advisor_serve() {
   local rc=0
-  ADVISOR_DATABASE_URL=$2 ADVISOR_LISTEN=127.0.0.1:$3 ADVISOR_METRICS_LISTEN=127.0.0.1:$4 \
-    ADVISOR_TOKEN_KEY=$5 "$1" serve >"$6" 2>&1 </dev/null &
+  (
+    if [[ -z ${ADVISOR_INSECURE:-} && -z ${ADVISOR_TLS_CERT_FILE:-} ]]; then export ADVISOR_INSECURE=true; fi
+    ADVISOR_DATABASE_URL=$2 ADVISOR_LISTEN=127.0.0.1:$3 ADVISOR_METRICS_LISTEN=127.0.0.1:$4 \
+      ADVISOR_TOKEN_KEY=$5 exec "$1" serve >"$6" 2>&1 </dev/null
+  ) &
   server_pid=$!
   STACK_PIDS+=("$server_pid")
   wait_for_tcp 127.0.0.1 "$3" 30 "$server_pid" || rc=$?

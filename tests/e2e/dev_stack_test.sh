@@ -9,7 +9,15 @@
 #   - `advisorctl get-strategy --local symmetric --remote symmetric` offers turn:127.0.0.1:PORT with
 #     REST API credentials `<expiry>:<opaque client id>`, and coturn accepts them: an Allocate and a relayed
 #     round trip to a peer over UDP and over TCP (coturn's own turnutils_uclient) lose no packet;
-#   - the secret and the servers file are mode 600;
+#   - the secret and the servers file are mode 600, and so are coturn's config file, the database
+#     passwords and the TLS keys;
+#   - the database asks for passwords (scram-sha-256, the superuser's too), the server and the prober
+#     connect as their own logins, each a member of its group role only;
+#   - the server certificate is ECDSA P-256 for localhost and 127.0.0.1, signed by .dev/tls/ca.pem,
+#     and (once the server serves TLS) verifies against it;
+#   - no secret (token key, JWT keys and the operator JWT, TURN secret, database passwords, TLS keys)
+#     appears in any process's command line, in the stack's logs or in the server's and the
+#     prober's /metrics; the same scan finds a secret planted on purpose in each of them;
 #   - a second `up` starts nothing (same pids);
 #   - a server added to the servers file by hand survives `down` and `up` and is probed (a silent
 #     port here, so it shows failures);
@@ -46,8 +54,14 @@ export ADVISOR_DEV_TURN_MAX_PORT=${ADVISOR_DEV_TURN_MAX_PORT:-49339}
 export ADVISOR_PROBE_INTERVAL=60s
 
 dev() { "$ADVISOR_ROOT/scripts/dev" "$@"; }
+# The stack's CA: outside the project folder advisorctl does not find .dev/tls/ca.pem alone. A build
+# without --ca-file speaks plaintext, as its server then does.
+CTL_TLS=()
+if "$CTL" --help 2>&1 | grep -q -- '--ca-file'; then CTL_TLS=(--ca-file "$ADVISOR_DEV_DIR/tls/ca.pem"); fi
 # The stack's own advisorctl JWT: outside the project folder advisorctl does not find it alone.
-ctl() { "$CTL" --target "127.0.0.1:$GRPC_PORT" --jwt-file "$ADVISOR_DEV_DIR/advisorctl.jwt" "$@"; }
+ctl() {
+  "$CTL" --target "127.0.0.1:$GRPC_PORT" "${CTL_TLS[@]}" --jwt-file "$ADVISOR_DEV_DIR/advisorctl.jwt" "$@"
+}
 
 PEER_PID=
 cleanup() {
@@ -140,11 +154,131 @@ check "turn.secret is mode 600" [ "$(stat -c %a "$ADVISOR_DEV_DIR/turn.secret")"
 check "turn-servers.yaml is mode 600" [ "$(stat -c %a "$ADVISOR_DEV_DIR/turn-servers.yaml")" == 600 ]
 check "auth-keys.json is mode 600" [ "$(stat -c %a "$ADVISOR_DEV_DIR/auth-keys.json")" == 600 ]
 check "advisorctl.jwt is mode 600" [ "$(stat -c %a "$ADVISOR_DEV_DIR/advisorctl.jwt")" == 600 ]
-if "$CTL" --target "127.0.0.1:$GRPC_PORT" --jwt "" get-strategy --local open --remote open >/dev/null 2>&1; then
+for f in coturn.conf pgpass pg-superuser.password pg-owner.password pg-server.password \
+  pg-prober.password token.key tls/ca.key tls/server.key; do
+  check "$f is mode 600" [ "$(stat -c %a "$ADVISOR_DEV_DIR/$f")" == 600 ]
+done
+check "coturn.conf holds the TURN secret" \
+  grep -qxF "static-auth-secret=$(<"$ADVISOR_DEV_DIR/turn.secret")" "$ADVISOR_DEV_DIR/coturn.conf"
+if "$CTL" --target "127.0.0.1:$GRPC_PORT" "${CTL_TLS[@]}" --jwt "" get-strategy --local open --remote open >/dev/null 2>&1; then
   fail "get-strategy without a JWT succeeded"
 else
   pass "get-strategy without a JWT is refused"
 fi
+
+# --- database logins ---------------------------------------------------------------------------------
+# psql_as USER [PASSWORD]: psql as USER with PASSWORD (in the environment), or none at all.
+psql_as() {
+  PGPASSFILE=/dev/null PGPASSWORD=${2:-} PGCONNECT_TIMEOUT=5 "$PG_BINDIR/psql" -X -q -At -w \
+    -h 127.0.0.1 -p "$PG_PORT" -U "$1" -d advisor -c "${3:-SELECT 1}" 2>&1
+}
+# fails CMD...: true when CMD fails (its output dropped).
+fails() { ! "$@" >/dev/null 2>&1; }
+check "the superuser needs its password" fails psql_as advisor
+for who in superuser owner server prober; do
+  case $who in
+    superuser) login=advisor ;;
+    owner) login=advisor_owner ;;
+    *) login=advisor_${who}_login ;;
+  esac
+  password=$(<"$ADVISOR_DEV_DIR/pg-$who.password")
+  check "$login logs in with its password" [ "$(psql_as "$login" "$password")" == 1 ]
+  if [[ $(psql_as "$login" "x$password") == 1 ]]; then fail "$login logs in with a wrong password"; fi
+done
+su_password=$(<"$ADVISOR_DEV_DIR/pg-superuser.password")
+check "the password hashes are scram-sha-256" [ "$(psql_as advisor "$su_password" \
+  "SELECT count(*) FROM pg_authid WHERE rolcanlogin AND rolpassword NOT LIKE 'SCRAM-SHA-256\$%'")" == 0 ]
+members=$(psql_as advisor "$su_password" "SELECT string_agg(m.rolname || '>' || g.rolname, ','
+  ORDER BY m.rolname, g.rolname) FROM pg_auth_members a JOIN pg_roles m ON m.oid = a.member
+  JOIN pg_roles g ON g.oid = a.roleid WHERE m.rolname LIKE 'advisor%'")
+check "each login is a member of its group role only ($members)" \
+  [ "$members" == "advisor_prober_login>advisor_prober,advisor_server_login>advisor_server" ]
+sessions=$(psql_as advisor "$su_password" "SELECT string_agg(DISTINCT usename, ',') FROM
+  pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")
+check "the server and the prober connect as their logins ($sessions)" \
+  [ "$sessions" == "advisor_prober_login,advisor_server_login" ]
+check "the database belongs to advisor_owner" [ "$(psql_as advisor "$su_password" \
+  "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'advisor'")" == advisor_owner ]
+check "the server's login cannot read server files" fails \
+  psql_as advisor_server_login "$(<"$ADVISOR_DEV_DIR/pg-server.password")" "SELECT pg_read_file('PG_VERSION')"
+
+# --- TLS -------------------------------------------------------------------------------------------------
+cert=$(openssl x509 -noout -text -in "$ADVISOR_DEV_DIR/tls/server.pem")
+check "the server certificate is ECDSA P-256" grep -q 'NIST CURVE: P-256' <<<"$cert"
+check "the server certificate is for localhost and 127.0.0.1" \
+  grep -q 'DNS:localhost, IP Address:127.0.0.1' <<<"$cert"
+check "the server certificate is signed by the local CA" \
+  openssl verify -CAfile "$ADVISOR_DEV_DIR/tls/ca.pem" "$ADVISOR_DEV_DIR/tls/server.pem"
+if ((${#CTL_TLS[@]})); then
+  handshake=$(openssl s_client -connect "127.0.0.1:$GRPC_PORT" -servername localhost -alpn h2 \
+    -CAfile "$ADVISOR_DEV_DIR/tls/ca.pem" -verify_return_error </dev/null 2>&1) || true
+  check "the server serves TLS with the certificate" grep -q 'Verify return code: 0 (ok)' <<<"$handshake"
+else
+  log "skip: this advisorctl has no --ca-file yet, so the stack runs plaintext"
+fi
+
+# --- no secret in argv, logs or metrics ------------------------------------------------------------------
+# The secrets, one per line, in a file: grep reads them with -f, never from a command line. The JWKS
+# holds HS256 keys in "k" (private EC/RSA parts in "d", "p", "q", ...); a PEM key by its first line.
+secrets=$WORK/secrets
+{
+  for f in token.key turn.secret pg-superuser.password pg-owner.password pg-server.password \
+    pg-prober.password advisorctl.jwt; do
+    tr -d '\n' <"$ADVISOR_DEV_DIR/$f"
+    echo
+  done
+  python3 -c '
+import json, sys
+for key in json.load(open(sys.argv[1]))["keys"]:
+    for part in ("k", "d", "p", "q", "dp", "dq", "qi"):
+        if part in key:
+            print(key[part])
+' "$ADVISOR_DEV_DIR/auth-keys.json"
+  sed -n 2p "$ADVISOR_DEV_DIR/tls/server.key"
+  sed -n 2p "$ADVISOR_DEV_DIR/tls/ca.key"
+} | grep -E '.{16}' >"$secrets"
+check "secrets to look for: $(wc -l <"$secrets")" [ "$(wc -l <"$secrets")" -ge 10 ]
+
+# leaks: reads text on stdin and prints the start of each secret found in it; true when one was.
+leaks() { grep -oF -f "$secrets" | sort -u | cut -c1-8 | sed 's/$/.../' | grep .; }
+# cmdlines: every process's command line, one per line.
+cmdlines() {
+  local f
+  for f in /proc/[0-9]*/cmdline; do
+    tr '\0' ' ' <"$f" 2>/dev/null && echo
+  done
+}
+# scanned NAME CMD...: fails the check NAME when the output of CMD holds a secret.
+scanned() {
+  local what=$1 found
+  shift
+  if found=$("$@" | leaks); then fail "$what holds secrets: $(tr '\n' ' ' <<<"$found")"; else pass "$what: no secret"; fi
+}
+stack_logs() { cat "$ADVISOR_DEV_DIR"/*.log "$ADVISOR_DEV_DIR"/pg/postgresql.log "$WORK/up.log" 2>/dev/null; }
+metrics() { curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics"; }
+scanned "command lines" cmdlines
+scanned "logs" stack_logs
+scanned "server /metrics" metrics "$METRICS_PORT"
+scanned "prober /metrics" metrics "$PROBER_PORT"
+
+# The scan would see a secret: one planted in a command line, in a log and beside the metrics.
+planted=$(sed -n 1p "$secrets")
+python3 -c 'import time; time.sleep(20)' "$planted" &
+planted_pid=$!
+found_in() { "$@" | leaks >/dev/null; }
+planted_log() {
+  stack_logs
+  sed -n 2p "$secrets"
+}
+planted_metrics() {
+  metrics "$METRICS_PORT"
+  tail -n 1 "$secrets"
+}
+check "the scan finds a secret planted in a command line" found_in cmdlines
+kill "$planted_pid" 2>/dev/null || true
+wait "$planted_pid" 2>/dev/null || true
+check "the scan finds a secret planted in a log" found_in planted_log
+check "the scan finds a secret planted in metrics" found_in planted_metrics
 
 # --- idempotent up ------------------------------------------------------------------------------------
 before=$(stack_pids)
