@@ -467,6 +467,13 @@ MessageBuilder& MessageBuilder::AddAttribute(uint16_t type, std::span<const uint
     return Fail(absl::InvalidArgumentError(absl::StrCat(
         AttributeName(type), " value of ", value.size(), " bytes does not fit in a message")));
   }
+  if (type == attr::kMessageIntegritySha256) {
+    if (integrity_sha256_) {
+      return Fail(absl::InvalidArgumentError("MESSAGE-INTEGRITY-SHA256 added twice"));
+    }
+    integrity_sha256_.emplace(value.begin(), value.end());
+    return *this;
+  }
   Append16(bytes_, type);
   Append16(bytes_, static_cast<uint16_t>(value.size()));
   bytes_.insert(bytes_.end(), value.begin(), value.end());
@@ -568,8 +575,10 @@ MessageBuilder& MessageBuilder::WithFingerprint() {
 
 absl::StatusOr<std::vector<uint8_t>> MessageBuilder::Build() const {
   if (!status_.ok()) return status_;
-  const size_t trailer = (integrity_key_ ? kAttributeHeaderSize + kIntegritySize : 0) +
-                         (fingerprint_ ? kAttributeHeaderSize + kFingerprintSize : 0);
+  const size_t trailer =
+      (integrity_key_ ? kAttributeHeaderSize + kIntegritySize : 0) +
+      (integrity_sha256_ ? kAttributeHeaderSize + Padded(integrity_sha256_->size()) : 0) +
+      (fingerprint_ ? kAttributeHeaderSize + kFingerprintSize : 0);
   if (bytes_.size() - kHeaderSize + trailer > kMaxBodySize) {
     return absl::InvalidArgumentError(absl::StrCat("message body of ", bytes_.size() - kHeaderSize,
                                                    " + ", trailer,
@@ -587,6 +596,12 @@ absl::StatusOr<std::vector<uint8_t>> MessageBuilder::Build() const {
     Append16(out, attr::kMessageIntegrity);
     Append16(out, kIntegritySize);
     out.insert(out.end(), mac->begin(), mac->end());
+  }
+  if (integrity_sha256_) {
+    Append16(out, attr::kMessageIntegritySha256);
+    Append16(out, static_cast<uint16_t>(integrity_sha256_->size()));
+    out.insert(out.end(), integrity_sha256_->begin(), integrity_sha256_->end());
+    out.resize(kHeaderSize + Padded(out.size() - kHeaderSize), 0);
   }
   if (fingerprint_) {
     Write16(

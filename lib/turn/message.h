@@ -143,10 +143,12 @@ absl::Status VerifyIntegrity(std::span<const uint8_t> datagram, std::span<const 
 // parse.
 absl::Status VerifyFingerprint(std::span<const uint8_t> datagram);
 
-// Encodes one message. Attributes go out in the order they are added; MESSAGE-INTEGRITY and then
-// FINGERPRINT, when asked for, are appended by Build, so that they come last in the order the RFC
-// requires. An invalid argument to any Add call is remembered and returned by Build, which keeps
-// call sites a single chain.
+// Encodes one message. Attributes go out in the order they are added; MESSAGE-INTEGRITY,
+// MESSAGE-INTEGRITY-SHA256 (given as raw bytes to AddAttribute) and then FINGERPRINT, when asked
+// for, are appended by Build, so that they come last in the order RFC 8489 §14.6 requires: the
+// reverse order would leave MESSAGE-INTEGRITY among the attributes a receiver ignores, and the
+// builder's own output would not verify. An invalid argument to any Add call is remembered and
+// returned by Build, which keeps call sites a single chain.
 class MessageBuilder {
  public:
   MessageBuilder(Method method, MessageClass message_class, const TransactionId& transaction_id);
@@ -164,7 +166,8 @@ class MessageBuilder {
   MessageBuilder& AddUnknownAttributes(std::span<const uint16_t> types);
   MessageBuilder& AddChannelNumber(uint16_t channel);  // 0x4000-0x4FFF (RFC 8656 §12)
   // Any attribute as raw bytes, for types without a typed helper. Not MESSAGE-INTEGRITY or
-  // FINGERPRINT: those are computed by Build.
+  // FINGERPRINT: those are computed by Build. MESSAGE-INTEGRITY-SHA256 is kept aside and placed
+  // by Build; at most one.
   MessageBuilder& AddAttribute(uint16_t type, std::span<const uint8_t> value);
 
   MessageBuilder& WithIntegrity(std::span<const uint8_t> key);
@@ -179,6 +182,7 @@ class MessageBuilder {
   std::vector<uint8_t> bytes_;  // header (length field filled in by Build) and attributes so far
   absl::Status status_;
   std::optional<std::vector<uint8_t>> integrity_key_;
+  std::optional<std::vector<uint8_t>> integrity_sha256_;  // MESSAGE-INTEGRITY-SHA256's value
   bool fingerprint_ = false;
 };
 

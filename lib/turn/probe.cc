@@ -579,15 +579,18 @@ class Session {
 
   // Waits until the server sends a message, the peer socket receives a datagram, or `until`.
   // Whatever is already buffered comes first: TLS may hold decrypted bytes that poll cannot see.
+  // Once `until` has passed it answers with the timer before looking for more, so that a server
+  // (or anyone sending to the peer socket) that never stops sending messages other than the one
+  // awaited cannot hold a step, or the check, past its time.
   absl::StatusOr<Event> WaitEvent(Clock::time_point until) {
     for (;;) {
+      if (Clock::now() >= until) return Event{};
       absl::StatusOr<std::optional<std::vector<uint8_t>>> message = connection_->TryReceive();
       if (!message.ok()) return message.status();
       if (*message) return Event{Event::Kind::kServer, std::move(**message), {}};
       absl::StatusOr<std::optional<UdpSocket::Datagram>> datagram = peer_->TryReceive();
       if (!datagram.ok()) return datagram.status();
       if (*datagram) return Event{Event::Kind::kPeer, {}, std::move(**datagram)};
-      if (Clock::now() >= until) return Event{};
       std::array<pollfd, 2> fds = {pollfd{connection_->fd(), POLLIN, 0},
                                    pollfd{peer_->fd(), POLLIN, 0}};
       if (poll(fds.data(), fds.size(), PollTimeoutMs(until)) < 0 && errno != EINTR) {

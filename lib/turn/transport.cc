@@ -179,10 +179,15 @@ class StreamConnection final : public StunConnection {
     return FlushTls();
   }
 
+  // Bounded by the connection's deadline as well: a server that streams ChannelData (skipped
+  // here) as fast as it is read would otherwise keep this loop from ever returning.
   absl::StatusOr<std::optional<std::vector<uint8_t>>> TryReceive() override {
     for (;;) {
       absl::StatusOr<std::optional<std::vector<uint8_t>>> frame = TakeFrame();
       if (!frame.ok() || frame->has_value()) return frame;
+      if (Clock::now() >= deadline_) {
+        return absl::DeadlineExceededError(absl::StrCat("reading from ", name_));
+      }
       if (!ssl_) {
         absl::StatusOr<size_t> n = ReadSocket();
         if (!n.ok()) return n.status();

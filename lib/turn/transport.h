@@ -65,7 +65,8 @@ class StunConnection {
 
   virtual absl::Status Send(std::span<const uint8_t> message) = 0;
   // The next whole message if one is there without waiting; nullopt when the caller should
-  // poll(fd(), POLLIN) first. An error means the connection is unusable.
+  // poll(fd(), POLLIN) first. An error means the connection is unusable; on streams,
+  // DeadlineExceeded once the deadline passes while bytes keep coming without a message.
   virtual absl::StatusOr<std::optional<std::vector<uint8_t>>> TryReceive() = 0;
 
   int fd() const { return fd_.get(); }
