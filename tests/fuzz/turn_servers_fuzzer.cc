@@ -1,0 +1,15 @@
+// Fuzz target: the TURN servers file (YAML or JSON), parsed and validated, then each server turned
+// into its registry row, as advisor-server and turn-prober do at start.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "lib/config/turn_servers.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  auto servers = advisor::config::ParseTurnServers(text);
+  if (!servers.ok()) return 0;
+  for (const auto& server : *servers) (void)advisor::config::RegistryRow(server);
+  return 0;
+}
