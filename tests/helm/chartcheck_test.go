@@ -284,7 +284,8 @@ func TestChartRefusesToRenderWithoutKeysUnlessAnonymous(t *testing.T) {
 	}
 	// secrets.create without secrets.authKeys has no keys either.
 	r, _ = renderChart(t, map[string]interface{}{"secrets": map[string]interface{}{
-		"create": true, "databaseUrl": "postgresql://x", "tokenKey": "0123456789abcdef", "turnServers": "servers: []"}})
+		"create": true, "migrateDatabaseUrl": "postgresql://o", "serverDatabaseUrl": "postgresql://s",
+		"proberDatabaseUrl": "postgresql://p", "tokenKey": "0123456789abcdef", "turnServers": "servers: []"}})
 	if !strings.Contains(strings.Join(r.Errors, "\n"), "auth.existingSecret is required") {
 		t.Fatalf("rendered with secrets.create and no secrets.authKeys: errors %v", r.Errors)
 	}
@@ -305,8 +306,8 @@ func TestChartRefusesToRenderWithoutKeysUnlessAnonymous(t *testing.T) {
 			t.Errorf("a keys volume is mounted without keys: %v", m)
 		}
 	}
-	if n := len(listAt(d.Body, "spec", "template", "spec", "volumes")); n != 2 {
-		t.Errorf("%d volumes, want turn-servers and tmp only", n)
+	if n := len(listAt(d.Body, "spec", "template", "spec", "volumes")); n != 4 {
+		t.Errorf("%d volumes, want turn-servers, token-key, tls and tmp only", n)
 	}
 	notes := r.Out["connectivity-advisor/templates/NOTES.txt"]
 	if !strings.Contains(notes, "WARNING: auth.allowAnonymous is true") {
@@ -321,7 +322,8 @@ func TestChartRefusesToRenderWithoutKeysUnlessAnonymous(t *testing.T) {
 func TestChartMadeSecretCarriesTheKeys(t *testing.T) {
 	jwks := `{"keys":[{"kty":"oct","kid":"k","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"}]}`
 	r, objs := renderChart(t, map[string]interface{}{"secrets": map[string]interface{}{
-		"create": true, "databaseUrl": "postgresql://x", "tokenKey": "0123456789abcdef",
+		"create": true, "migrateDatabaseUrl": "postgresql://o", "serverDatabaseUrl": "postgresql://s",
+		"proberDatabaseUrl": "postgresql://p", "tokenKey": "0123456789abcdef",
 		"turnServers": "servers: []", "authKeys": jwks}})
 	if len(r.Errors) > 0 {
 		t.Fatal(r.Errors)
@@ -341,5 +343,194 @@ func TestChartMadeSecretCarriesTheKeys(t *testing.T) {
 	}
 	if !ok {
 		t.Error("the server does not mount jwks.json from the chart-made Secret")
+	}
+}
+
+// The env entry `name` of container c, or nil.
+func envEntry(c map[string]interface{}, name string) interface{} {
+	for _, e := range listAt(c, "env") {
+		if strAt(e, "name") == name {
+			return e
+		}
+	}
+	return nil
+}
+
+// The only container of the workload of `kind` whose name ends in `suffix`.
+func onlyContainer(t *testing.T, objs []*Object, kind, suffix string) map[string]interface{} {
+	t.Helper()
+	o := findObject(objs, kind, suffix)
+	if o == nil {
+		t.Fatalf("no %s *%s rendered", kind, suffix)
+	}
+	cs := containers(mapAt(o.Body, "spec", "template", "spec"))
+	if len(cs) != 1 {
+		t.Fatalf("%s has %d containers", o.ID(), len(cs))
+	}
+	return cs[0]
+}
+
+// The Secret volume of workload `o` that container c mounts at the directory holding `file`.
+func secretVolumeOf(t *testing.T, o *Object, c map[string]interface{}, file string) (mount, volume interface{}) {
+	t.Helper()
+	for _, m := range listAt(c, "volumeMounts") {
+		if strings.HasPrefix(file, strAt(m, "mountPath")+"/") {
+			mount = m
+		}
+	}
+	if mount == nil {
+		t.Fatalf("no volumeMount holds %s: %v", file, listAt(c, "volumeMounts"))
+	}
+	for _, v := range listAt(o.Body, "spec", "template", "spec", "volumes") {
+		if strAt(v, "name") == strAt(mount, "name") {
+			volume = v
+		}
+	}
+	return mount, volume
+}
+
+func itemPaths(volume interface{}) map[string]string {
+	items := map[string]string{}
+	for _, it := range listAt(volume, "secret", "items") {
+		items[strAt(it, "key")] = strAt(it, "path")
+	}
+	return items
+}
+
+// The migration Job, the server and the prober each connect with a URL of their own Secret: the
+// owner, a member of advisor_server and a member of advisor_prober.
+func TestChartGivesEachProgramItsOwnDatabaseLogin(t *testing.T) {
+	_, objs := renderChart(t, nil)
+	want := map[string][2]string{
+		"-migrate": {"Job", "connectivity-advisor-database-migrate"},
+		"-server":  {"Deployment", "connectivity-advisor-database-server"},
+		"-prober":  {"Deployment", "connectivity-advisor-database-prober"},
+	}
+	for suffix, w := range want {
+		c := onlyContainer(t, objs, w[0], suffix)
+		ref := mapAt(envEntry(c, "ADVISOR_DATABASE_URL"), "valueFrom", "secretKeyRef")
+		if strAt(ref, "name") != w[1] || strAt(ref, "key") != "url" {
+			t.Errorf("%s%s: ADVISOR_DATABASE_URL from %v, want Secret %s key url", w[0], suffix, ref, w[1])
+		}
+	}
+
+	// The chart-made Secret holds three URLs under keys of their own.
+	r, objs := renderChart(t, map[string]interface{}{"secrets": map[string]interface{}{
+		"create": true, "migrateDatabaseUrl": "postgresql://owner", "serverDatabaseUrl": "postgresql://server",
+		"proberDatabaseUrl": "postgresql://prober", "tokenKey": "0123456789abcdef", "turnServers": "servers: []",
+		"authKeys": `{"keys":[]}`}})
+	if len(r.Errors) > 0 {
+		t.Fatal(r.Errors)
+	}
+	secret := findObject(objs, "Secret", "-secrets")
+	urls := map[string]string{"-migrate": "postgresql://owner", "-server": "postgresql://server", "-prober": "postgresql://prober"}
+	for suffix, w := range want {
+		c := onlyContainer(t, objs, w[0], suffix)
+		ref := mapAt(envEntry(c, "ADVISOR_DATABASE_URL"), "valueFrom", "secretKeyRef")
+		got, _ := base64.StdEncoding.DecodeString(strAt(secret.Body, "data", strAt(ref, "key")))
+		if strAt(ref, "name") != secret.Name || string(got) != urls[suffix] {
+			t.Errorf("%s%s: ADVISOR_DATABASE_URL from %v = %q, want %q", w[0], suffix, ref, got, urls[suffix])
+		}
+	}
+}
+
+// The token key is a file from its Secret, in no environment variable.
+func TestChartMountsTheTokenKeyAsAFile(t *testing.T) {
+	_, objs := renderChart(t, nil)
+	env, c, d := serverEnv(t, objs)
+	if envEntry(c, "ADVISOR_TOKEN_KEY") != nil {
+		t.Error("ADVISOR_TOKEN_KEY is still an environment variable")
+	}
+	file := env["ADVISOR_TOKEN_KEY_FILE"]
+	if file != "/etc/connectivity-advisor/token/token.key" {
+		t.Fatalf("ADVISOR_TOKEN_KEY_FILE = %q", file)
+	}
+	_, volume := secretVolumeOf(t, d, c, file)
+	if strAt(volume, "secret", "secretName") != "connectivity-advisor-token" ||
+		itemPaths(volume)["token-key"] != "token.key" || len(itemPaths(volume)) != 1 {
+		t.Errorf("the token key volume is not key token-key of connectivity-advisor-token: %v", volume)
+	}
+}
+
+// TLS by default, from a cert-manager style Secret mounted without subPath; client certificates
+// with requireClientCerts; plaintext only with insecure.
+func TestChartServesTLSFromACertManagerSecret(t *testing.T) {
+	_, objs := renderChart(t, nil)
+	env, c, d := serverEnv(t, objs)
+	if _, ok := env["ADVISOR_INSECURE"]; ok {
+		t.Error("ADVISOR_INSECURE is set by default")
+	}
+	if env["ADVISOR_TLS_CERT_FILE"] != "/etc/connectivity-advisor/tls/tls.crt" ||
+		env["ADVISOR_TLS_KEY_FILE"] != "/etc/connectivity-advisor/tls/tls.key" {
+		t.Fatalf("TLS files: cert %q key %q", env["ADVISOR_TLS_CERT_FILE"], env["ADVISOR_TLS_KEY_FILE"])
+	}
+	if _, ok := env["ADVISOR_TLS_CLIENT_CA_FILE"]; ok {
+		t.Error("client certificates are required by default")
+	}
+	mount, volume := secretVolumeOf(t, d, c, env["ADVISOR_TLS_CERT_FILE"])
+	if strAt(mount, "subPath") != "" || at(mount, "readOnly") != true {
+		t.Errorf("the TLS mount must be read-only and without subPath (renewal): %v", mount)
+	}
+	items := itemPaths(volume)
+	if strAt(volume, "secret", "secretName") != "connectivity-advisor-tls" || len(items) != 2 ||
+		items["tls.crt"] != "tls.crt" || items["tls.key"] != "tls.key" {
+		t.Errorf("the TLS volume is not tls.crt and tls.key of connectivity-advisor-tls: %v", volume)
+	}
+	if at(c, "livenessProbe", "grpc") != nil || at(c, "readinessProbe", "grpc") != nil {
+		t.Error("a plaintext gRPC probe against a TLS port")
+	}
+
+	_, objs = renderChart(t, map[string]interface{}{"tls": map[string]interface{}{
+		"existingSecret": "edge-cert", "requireClientCerts": true}})
+	env, c, d = serverEnv(t, objs)
+	if env["ADVISOR_TLS_CLIENT_CA_FILE"] != "/etc/connectivity-advisor/tls/ca.crt" {
+		t.Errorf("requireClientCerts: ADVISOR_TLS_CLIENT_CA_FILE = %q", env["ADVISOR_TLS_CLIENT_CA_FILE"])
+	}
+	_, volume = secretVolumeOf(t, d, c, env["ADVISOR_TLS_CERT_FILE"])
+	if strAt(volume, "secret", "secretName") != "edge-cert" || itemPaths(volume)["ca.crt"] != "ca.crt" {
+		t.Errorf("requireClientCerts: the volume lacks ca.crt of edge-cert: %v", volume)
+	}
+
+	_, objs = renderChart(t, map[string]interface{}{"tls": map[string]interface{}{"insecure": true}})
+	env, c, _ = serverEnv(t, objs)
+	if env["ADVISOR_INSECURE"] != "true" || env["ADVISOR_TLS_CERT_FILE"] != "" {
+		t.Errorf("insecure: ADVISOR_INSECURE %q, ADVISOR_TLS_CERT_FILE %q", env["ADVISOR_INSECURE"], env["ADVISOR_TLS_CERT_FILE"])
+	}
+	if at(c, "readinessProbe", "grpc") == nil {
+		t.Error("insecure: the readiness probe is not the gRPC health check")
+	}
+
+	r, _ := renderChart(t, map[string]interface{}{"tls": map[string]interface{}{"existingSecret": ""}})
+	if !strings.Contains(strings.Join(r.Errors, "\n"), "tls.existingSecret is required") {
+		t.Errorf("rendered without a certificate and without insecure: errors %v", r.Errors)
+	}
+}
+
+// No secret reaches a container as a literal: every env value of every workload is a setting, and
+// secret material comes from secretKeyRef or files.
+func TestChartPutsNoSecretInPlainEnvironment(t *testing.T) {
+	for _, values := range []map[string]interface{}{nil, {"secrets": map[string]interface{}{
+		"create": true, "migrateDatabaseUrl": "postgresql://owner:pw-1@db/advisor",
+		"serverDatabaseUrl": "postgresql://server:pw-2@db/advisor", "proberDatabaseUrl": "postgresql://prober:pw-3@db/advisor",
+		"tokenKey": "token-key-secret-0123", "turnServers": "servers: []", "authKeys": `{"keys":[]}`}}} {
+		r, objs := renderChart(t, values)
+		if len(r.Errors) > 0 {
+			t.Fatal(r.Errors)
+		}
+		byID := map[string]*Object{}
+		for _, o := range objs {
+			byID[o.ID()] = o
+		}
+		for _, w := range workloads(objs) {
+			for _, c := range containers(w.Pod) {
+				for name, v := range resolveEnv(c, byID) {
+					for _, secret := range []string{"pw-1", "pw-2", "pw-3", "token-key-secret"} {
+						if strings.Contains(v, secret) {
+							t.Errorf("%s: env %s holds a secret in plain text", w.Obj.ID(), name)
+						}
+					}
+				}
+			}
+		}
 	}
 }

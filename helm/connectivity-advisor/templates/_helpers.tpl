@@ -74,13 +74,6 @@ helm.sh/chart: {{ include "connectivity-advisor.chart" .root }}
 {{- end -}}
 
 {{/* Secret names the pods read: the chart's own with secrets.create, else the existing ones. */}}
-{{- define "connectivity-advisor.databaseSecret" -}}
-{{- if .Values.secrets.create -}}
-{{- include "connectivity-advisor.secretsName" . -}}
-{{- else -}}
-{{- required "database.existingSecret is required (or set secrets.create=true for a test install)" .Values.database.existingSecret -}}
-{{- end -}}
-{{- end -}}
 {{- define "connectivity-advisor.tokenSecret" -}}
 {{- if .Values.secrets.create -}}
 {{- include "connectivity-advisor.secretsName" . -}}
@@ -173,13 +166,82 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
-{{/* The ADVISOR_DATABASE_URL variable, from its Secret. */}}
+{{/*
+The ADVISOR_DATABASE_URL variable of one program, from its own Secret: each connects as a login of
+its own. Call with (dict "root" $ "login" "migrate"|"server"|"prober"). In the chart-made Secret the
+three URLs sit under keys of their own.
+*/}}
 {{- define "connectivity-advisor.databaseEnv" -}}
+{{- $v := .root.Values -}}
+{{- $name := "" -}}
+{{- $key := "" -}}
+{{- if $v.secrets.create -}}
+{{- $name = include "connectivity-advisor.secretsName" .root -}}
+{{- $key = printf "%s-database-url" .login -}}
+{{- else if eq .login "migrate" -}}
+{{- $name = required "database.migrate.existingSecret is required (or set secrets.create=true for a test install)" .root.Values.database.migrate.existingSecret -}}
+{{- $key = .root.Values.database.migrate.key -}}
+{{- else if eq .login "server" -}}
+{{- $name = required "database.server.existingSecret is required (or set secrets.create=true for a test install)" .root.Values.database.server.existingSecret -}}
+{{- $key = .root.Values.database.server.key -}}
+{{- else if eq .login "prober" -}}
+{{- $name = required "database.prober.existingSecret is required (or set secrets.create=true for a test install)" .root.Values.database.prober.existingSecret -}}
+{{- $key = .root.Values.database.prober.key -}}
+{{- else -}}
+{{- fail (printf "connectivity-advisor.databaseEnv: unknown login %q" .login) -}}
+{{- end -}}
 - name: ADVISOR_DATABASE_URL
   valueFrom:
     secretKeyRef:
-      name: {{ include "connectivity-advisor.databaseSecret" . }}
-      key: {{ .Values.database.key }}
+      name: {{ $name }}
+      key: {{ $key }}
+{{- end -}}
+
+{{/* Where the token key is mounted, and the file's path. */}}
+{{- define "connectivity-advisor.tokenKeyDir" -}}
+/etc/connectivity-advisor/token
+{{- end -}}
+{{- define "connectivity-advisor.tokenKeyFile" -}}
+{{- include "connectivity-advisor.tokenKeyDir" . }}/token.key
+{{- end -}}
+
+{{/* The volume of the token key file: the signing key only, read once at start. */}}
+{{- define "connectivity-advisor.tokenKeyVolume" -}}
+- name: token-key
+  secret:
+    secretName: {{ include "connectivity-advisor.tokenSecret" . }}
+    # 0440: readable by the pod's fsGroup, nobody else.
+    defaultMode: 288
+    items:
+      - key: {{ .Values.tokenKeys.key }}
+        path: token.key
+{{- end -}}
+
+{{/* Where the TLS Secret is mounted, and its files. */}}
+{{- define "connectivity-advisor.tlsDir" -}}
+/etc/connectivity-advisor/tls
+{{- end -}}
+
+{{/*
+The volume of the TLS certificate: a whole-Secret volume, never mounted with subPath, so that a
+certificate cert-manager renews in the Secret reaches the pod and the server serves it without a
+restart.
+*/}}
+{{- define "connectivity-advisor.tlsVolume" -}}
+- name: tls
+  secret:
+    secretName: {{ required "tls.existingSecret is required: the kubernetes.io/tls Secret with the server certificate (e.g. a cert-manager Certificate's secretName), or tls.insecure=true behind a mesh that terminates TLS" .Values.tls.existingSecret }}
+    # 0440: readable by the pod's fsGroup, nobody else.
+    defaultMode: 288
+    items:
+      - key: {{ .Values.tls.certKey }}
+        path: tls.crt
+      - key: {{ .Values.tls.privateKeyKey }}
+        path: tls.key
+      {{- if .Values.tls.requireClientCerts }}
+      - key: {{ .Values.tls.caKey }}
+        path: ca.crt
+      {{- end }}
 {{- end -}}
 
 {{/* Volume with the TURN servers file, from its Secret. */}}
@@ -223,6 +285,16 @@ ADVISOR_STUN_URLS: {{ .Values.server.stunUrls | quote }}
 {{- if include "connectivity-advisor.authSecret" . }}
 ADVISOR_AUTH_KEYS_FILE: {{ include "connectivity-advisor.authKeysFile" . | quote }}
 {{- end }}
+ADVISOR_TOKEN_KEY_FILE: {{ include "connectivity-advisor.tokenKeyFile" . | quote }}
+{{- if .Values.tls.insecure }}
+ADVISOR_INSECURE: "true"
+{{- else }}
+ADVISOR_TLS_CERT_FILE: {{ printf "%s/tls.crt" (include "connectivity-advisor.tlsDir" .) | quote }}
+ADVISOR_TLS_KEY_FILE: {{ printf "%s/tls.key" (include "connectivity-advisor.tlsDir" .) | quote }}
+{{- if .Values.tls.requireClientCerts }}
+ADVISOR_TLS_CLIENT_CA_FILE: {{ printf "%s/ca.crt" (include "connectivity-advisor.tlsDir" .) | quote }}
+{{- end }}
+{{- end }}
 ADVISOR_AUTH_AUDIENCE: {{ .Values.auth.audience | quote }}
 {{- if .Values.auth.allowAnonymous }}
 ADVISOR_ALLOW_ANONYMOUS: "true"
@@ -254,7 +326,9 @@ ADVISOR_TURN_SERVERS_FILE: {{ include "connectivity-advisor.turnServersFile" . |
 
 {{/* The chart-made Secret's data (secrets.create only); hashed into pod annotations too. */}}
 {{- define "connectivity-advisor.secretData" -}}
-{{ .Values.database.key }}: {{ required "secrets.databaseUrl is required with secrets.create" .Values.secrets.databaseUrl | b64enc | quote }}
+migrate-database-url: {{ required "secrets.migrateDatabaseUrl is required with secrets.create" .Values.secrets.migrateDatabaseUrl | b64enc | quote }}
+server-database-url: {{ required "secrets.serverDatabaseUrl is required with secrets.create" .Values.secrets.serverDatabaseUrl | b64enc | quote }}
+prober-database-url: {{ required "secrets.proberDatabaseUrl is required with secrets.create" .Values.secrets.proberDatabaseUrl | b64enc | quote }}
 {{ .Values.tokenKeys.key }}: {{ required "secrets.tokenKey is required with secrets.create" .Values.secrets.tokenKey | b64enc | quote }}
 {{- if .Values.secrets.previousTokenKey }}
 {{ .Values.tokenKeys.previousKey }}: {{ .Values.secrets.previousTokenKey | b64enc | quote }}
