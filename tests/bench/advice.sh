@@ -25,7 +25,7 @@ set -euo pipefail
 usage() {
   cat <<'EOF'
 Usage: tests/bench/advice.sh [--build-dir DIR] [--seed S] [--rate R] [--concurrency C]
-                             [--sessions N] [--strict] [--keep] [SCENARIO.json...]
+                             [--sessions N] [--insecure] [--strict] [--keep] [SCENARIO.json...]
 
   SCENARIO.json     scenarios to run (default: every services/sim/scenarios/*.json)
   --build-dir DIR   where advisor-server, advisorctl and advisor-sim were built (default: <project>/build)
@@ -34,6 +34,7 @@ Usage: tests/bench/advice.sh [--build-dir DIR] [--seed S] [--rate R] [--concurre
   --concurrency C   advisor-sim --concurrency (default: advisor-sim's own)
   --sessions N      run N sessions of each scenario instead of its own count (a quick look; the
                     goals are meant for the full runs)
+  --insecure        plaintext gRPC (advisor-server --insecure) instead of TLS with a throwaway CA
   --strict          exit 3 when a goal is not met
   --keep            keep the temp directory (server logs, PostgreSQL, each scenario's JSON report)
   -h, --help
@@ -45,11 +46,14 @@ EOF
 
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
+# shellcheck source=tests/bench/tls.sh
+source "$(dirname "${BASH_SOURCE[0]}")/tls.sh"
 LOG_TAG=advice
 
 build_dir=$ADVISOR_ROOT/build
 seed=1
 sim_args=()
+insecure=0
 strict=0
 keep=0
 scenarios=()
@@ -64,6 +68,7 @@ while (($#)); do
       esac
       shift
       ;;
+    --insecure) insecure=1 ;;
     --strict) strict=1 ;;
     --keep) keep=1 ;;
     -h | --help)
@@ -97,6 +102,7 @@ pg_require
 
 # Settings the script gives the server itself: where it is, not how it decides.
 OWN_SETTINGS=" ADVISOR_DATABASE_URL ADVISOR_LISTEN ADVISOR_METRICS_LISTEN ADVISOR_TOKEN_KEY ADVISOR_AUTH_KEYS_FILE "
+OWN_SETTINGS+="ADVISOR_TLS_CERT_FILE ADVISOR_TLS_KEY_FILE ADVISOR_CA_FILE ADVISOR_INSECURE "
 non_default=()
 while IFS='=' read -r name _; do
   [[ $name == ADVISOR_* && $name != ADVISOR_SIM_* && $OWN_SETTINGS != *" $name "* ]] || continue
@@ -109,6 +115,8 @@ fi
 # --- throwaway stack ------------------------------------------------------------------------------
 
 throwaway_workdir advisor-advice
+# TLS as deployed (advisor-sim gets the CA through ADVISOR_CA_FILE), or plaintext with --insecure.
+bench_tls_setup "$SERVER_BIN" "$work/tls" "$insecure"
 
 pg_port=$(free_ports 1)
 log "PostgreSQL on 127.0.0.1:$pg_port ($pg_dir)"

@@ -3,8 +3,9 @@
 # no-lost-reports check. A benchmark, not a test: ctest does not run it.
 #
 # Starts a throwaway stack (PostgreSQL 15 cluster in a temp dir on a free port, advisor-server on free
-# loopback ports with a JWKS of one HS256 and one ES256 key and the rate limit off; everything is
-# stopped and removed on exit), mints one JWT per algorithm with `advisorctl mint-jwt`, then drives
+# loopback ports over TLS, with a throwaway CA and an ECDSA P-256 certificate made by openssl, with a
+# JWKS of one HS256 and one ES256 key and the rate limit off; everything is stopped and removed on
+# exit; --insecure serves plaintext instead), mints one JWT per algorithm with `advisorctl mint-jwt`, then drives
 # the server with tests/bench/grpc_load (16 connections × 32 RPCs outstanding, -n requests per load,
 # in R interleaved rounds). Each round, for HS256 then ES256:
 #   1. grpc.health.v1.Health/Check          the baseline (no JWT, as Kubernetes probes)
@@ -13,6 +14,10 @@
 #   4. ReportOutcome with that JWT          goal: >= 0.8 x the baseline just before
 # Rates are medians over the rounds; ratios are medians of the per-round ratios.
 # A JWT is reused across all the requests of its identity, as a client reuses its access token.
+# New connections, in the same rounds (--new-connections N requests each, 0 skips them): one RPC per
+# fresh connection (TCP connect, TLS handshake, the RPC, the channel closed), as a mobile client that
+# wakes up does, from 8 threads: Health/Check, and GetStrategy with the first identity's JWT, both
+# with TLS session resumption (a client-side session cache) and, over TLS, without it.
 # Decision tokens are single-use: each ReportOutcome load sends one report per token its
 # GetStrategy load received, each consistent with the answer (a direct success within the advised
 # timeout, or a relay success under TURN_ONLY).
@@ -33,12 +38,15 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: tests/bench/grpc.sh [-n REQUESTS] [--rounds R] [--build-dir DIR] [--no-auth] [--strict] [--keep]
+Usage: tests/bench/grpc.sh [-n REQUESTS] [--rounds R] [--new-connections N] [--build-dir DIR]
+                          [--no-auth] [--insecure] [--strict] [--keep]
 
   -n REQUESTS       requests per load and round (default 200000, or $ADVISOR_BENCH_REQUESTS)
   --rounds R        rounds of the loads, taken in turns; figures are medians (default 5)
+  --new-connections N  requests of each fresh-connection load and round (default 5000; 0: none)
   --build-dir DIR   where advisor-server, advisorctl and grpc_load were built (default: <project>/build)
   --no-auth         anonymous callers (--allow-anonymous), no JWT: the unauthenticated baseline
+  --insecure        plaintext gRPC (advisor-server --insecure) instead of TLS
   --strict          also exit non-zero when a throughput goal is missed
   --keep            keep the temp directory (server and PostgreSQL logs, keys, tokens)
   -h, --help
@@ -50,12 +58,16 @@ EOF
 
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
+# shellcheck source=tests/bench/tls.sh
+source "$(dirname "${BASH_SOURCE[0]}")/tls.sh"
 LOG_TAG=bench
 
 requests=${ADVISOR_BENCH_REQUESTS:-200000}
 rounds=${ADVISOR_BENCH_ROUNDS:-5}
 build_dir=$ADVISOR_ROOT/build
+fresh_requests=${ADVISOR_BENCH_NEW_CONNECTIONS:-5000}
 auth=1
+insecure=0
 strict=0
 keep=0
 while (($#)); do
@@ -75,7 +87,13 @@ while (($#)); do
       rounds=$2
       shift
       ;;
+    --new-connections)
+      [[ $# -ge 2 ]] || die "--new-connections needs a number"
+      fresh_requests=$2
+      shift
+      ;;
     --no-auth) auth=0 ;;
+    --insecure) insecure=1 ;;
     --strict) strict=1 ;;
     --keep) keep=1 ;;
     -h | --help)
@@ -91,12 +109,13 @@ while (($#)); do
 done
 [[ $requests =~ ^[1-9][0-9]*$ ]] || die "-n must be a positive integer"
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive integer"
+[[ $fresh_requests =~ ^[0-9]+$ ]] || die "--new-connections must be a number"
 
 SERVER_BIN=$build_dir/services/advisor/advisor-server
 CTL_BIN=$build_dir/services/advisorctl/advisorctl
 LOAD_BIN=$build_dir/tests/bench/grpc_load
 SERVICE=connectivity.advisor.v1.ConnectivityAdvisor
-CHANNELS=16 OUTSTANDING=32
+CHANNELS=16 OUTSTANDING=32 FRESH_WORKERS=8
 GOAL_STRATEGY=0.85 GOAL_REPORT=0.8
 
 for tool in curl python3 openssl; do
@@ -109,6 +128,8 @@ pg_require
 # --- throwaway stack ------------------------------------------------------------------------------
 
 throwaway_workdir advisor-bench
+# The server and grpc_load read the TLS settings (or ADVISOR_INSECURE) from the environment.
+bench_tls_setup "$SERVER_BIN" "$work/tls" "$insecure"
 
 mapfile -t ports < <(free_ports 3)
 pg_port=${ports[0]} grpc_port=${ports[1]} metrics_port=${ports[2]}
@@ -165,7 +186,7 @@ fi
 # --- load -----------------------------------------------------------------------------------------
 
 # load NAME MODE N [ID [ARGS...]]: runs grpc_load, keeps its output in $work/NAME.load, prints
-# req/s. ID names the JWT to send (none for health).
+# req/s. ID names the JWT to send (none for health). LOAD_CHANNELS overrides the connections.
 # server_cpu_ticks: user + system CPU time of advisor-server so far, in clock ticks.
 server_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
 
@@ -174,7 +195,7 @@ load() {
   shift $(($# < 4 ? $# : 4))
   [[ -z $id ]] || token=${jwt[$id]}
   before=$(server_cpu_ticks)
-  ADVISOR_JWT=$token "$LOAD_BIN" "$mode" --target "$target" --channels "$CHANNELS" \
+  ADVISOR_JWT=$token "$LOAD_BIN" "$mode" --target "$target" --channels "${LOAD_CHANNELS:-$CHANNELS}" \
     --outstanding "$OUTSTANDING" --requests "$n" "$@" >"$out" 2>&1 ||
     {
       cat "$out" >&2
@@ -207,6 +228,10 @@ for id in "${identities[@]}"; do strategy_then_report warmup "$id" "$warmup" >/d
 # rather than one method only.
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 health_runs=()
+# Fresh-connection runs, by whether the TLS session cache is on; without TLS there is no session.
+declare -A fresh_health=() fresh_strategy=()
+fresh_caches=(true)
+((BENCH_TLS)) && fresh_caches+=(false)
 declare -A strategy_runs=() report_runs=() health_before=() strategy_us=() report_us=() header_runs=()
 health_us=''
 for ((round = 1; round <= rounds; round++)); do
@@ -226,6 +251,15 @@ for ((round = 1; round <= rounds; round++)); do
     health_us+="$(cat "$work/health-$round-$id.server_us") "
     strategy_us[$id]+="$(cat "$work/get_strategy-$round-$id.server_us") "
     report_us[$id]+="$(cat "$work/report-$round-$id.server_us") "
+  done
+  ((fresh_requests > 0)) || continue
+  log "round $round/$rounds: a fresh connection per request, Health/Check and GetStrategy ($fresh_requests requests each)"
+  for cache in "${fresh_caches[@]}"; do
+    fresh_health[$cache]+="$(LOAD_CHANNELS=$FRESH_WORKERS load "fresh_health-$cache-$round" health \
+      "$fresh_requests" "" --new-connection-per-request --tls-session-cache="$cache") "
+    fresh_strategy[$cache]+="$(LOAD_CHANNELS=$FRESH_WORKERS load "fresh_strategy-$cache-$round" \
+      get-strategy "$fresh_requests" "${identities[0]}" --new-connection-per-request \
+      --tls-session-cache="$cache") "
   done
 done
 health_rps=$(median "${health_runs[@]}")
@@ -318,6 +352,7 @@ label() { [[ $1 == anonymous ]] && echo "anonymous" || echo "${1^^} JWT"; }
 cat <<EOF
 
 advisor-server gRPC benchmark — grpc_load $CHANNELS connections x $OUTSTANDING outstanding, -n $requests, $rounds rounds (medians; ratios to the Health/Check run before each), $(nproc) cores shared with the server
+transport: $BENCH_TRANSPORT
 authentication: $( ((auth)) && echo "on (JWKS with an HS256 and an ES256 key; one JWT per algorithm, reused)" || echo "off (--allow-anonymous)")
   Health/Check               $(printf '%8.0f' "$health_rps") req/s                    (rounds: ${health_runs[*]})
 EOF
@@ -340,6 +375,38 @@ done
     printf '  %-26s %5s\n' "ReportOutcome, $(label "$id")" "$(median ${report_us[$id]})"
   done
 }
+if ((fresh_requests > 0)); then
+  echo "new connections: one RPC per fresh connection ($BENCH_TRANSPORT), $FRESH_WORKERS threads, $fresh_requests requests per load and round"
+  for cache in "${fresh_caches[@]}"; do
+    # shellcheck disable=SC2086 # space-separated lists
+    python3 - "$work" "$cache" "$(label "${identities[0]}")" ${fresh_health[$cache]} -- \
+      ${fresh_strategy[$cache]} <<'EOF'
+import glob, os, statistics, sys
+work, cache, who = sys.argv[1:4]
+rest = sys.argv[4:]
+split = rest.index("--")
+health, strategy = [float(v) for v in rest[:split]], [float(v) for v in rest[split + 1:]]
+def figures(prefix):
+    p50, p99, resumed, n = [], [], 0, 0
+    for path in glob.glob(os.path.join(work, f"{prefix}-{cache}-*.load")):
+        with open(path) as f:
+            fields = dict(kv.split("=", 1) for kv in f.read().split() if "=" in kv)
+        p50.append(float(fields["p50_ms"]))
+        p99.append(float(fields["p99_ms"]))
+        resumed += int(fields.get("resumed", 0))
+        n += int(fields["requests"])
+    return statistics.median(p50), statistics.median(p99), resumed, n
+print("  session resumption " + ("on (client-side session cache)" if cache == "true" else "off"))
+for name, runs, prefix in (("Health/Check", health, "fresh_health"),
+                           (f"GetStrategy, {who}", strategy, "fresh_strategy")):
+    p50, p99, resumed, n = figures(prefix)
+    print(f"    {name:24} {statistics.median(runs):7.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
+          f"  resumed {resumed}/{n}  (rounds: {' '.join(f'{r:g}' for r in runs)})")
+ratios = [s / h if h > 0 else 0.0 for s, h in zip(strategy, health)]
+print(f"    GetStrategy/Health, fresh connections {statistics.median(ratios):6.3f}  (no goal)")
+EOF
+  done
+fi
 echo "ratios to Health/Check"
 for id in "${identities[@]}"; do
   # shellcheck disable=SC2086

@@ -4,7 +4,8 @@
 //     server's SETTINGS and PINGs, as an idle HTTP/2 stack does, so that only the idle limit can
 //     close them);
 //   - --stall-connections connections that each open --streams GetStrategy streams, declare a gRPC
-//     message of --message-bytes in each and send only --sent-bytes of it, then stall;
+//     message of --message-bytes in each and send only --sent-bytes of it, then stall; they carry
+//     the same JWT as the honest client, as a client of the app with a valid token would;
 // while an honest gRPC client sends GetStrategy at --rate per second over its own connection and
 // records the latencies, and the server's resident memory (/proc/PID/status) is sampled.
 //
@@ -26,6 +27,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -323,12 +325,15 @@ class Attack {
   void Print(double idle_limit_s) const {
     int64_t idle = 0, goaway = 0, closed = 0, stall = 0, stall_closed = 0, stall_goaway = 0;
     int64_t refused = 0, opened = 0, data = 0;
-    std::vector<double> goaway_after, closed_after;
+    std::vector<double> goaway_after, closed_after, stall_closed_after;
     for (const auto& conn : conns_) {
       if (conn->stall) {
         ++stall;
         stall_goaway += conn->goaway_s >= 0;
-        stall_closed += conn->closed_s >= 0;
+        if (conn->closed_s >= 0) {
+          ++stall_closed;
+          stall_closed_after.push_back(conn->closed_s - conn->opened_s);
+        }
         refused += conn->streams_refused;
         opened += conn->streams_started ? settings_.streams : 0;
         data += conn->data_sent;
@@ -344,22 +349,25 @@ class Attack {
         closed_after.push_back(conn->closed_s - conn->opened_s);
       }
     }
-    auto stats = [](std::vector<double> v) {
-      if (v.empty()) return std::string("min_s=- median_s=- max_s=-");
+    auto stats = [](std::string_view prefix, std::vector<double> v) {
+      if (v.empty()) return absl::StrFormat("%1$smin_s=- %1$smedian_s=- %1$smax_s=-", prefix);
       std::sort(v.begin(), v.end());
-      return absl::StrFormat("min_s=%.1f median_s=%.1f max_s=%.1f", v.front(), v[v.size() / 2],
-                             v.back());
+      return absl::StrFormat("%1$smin_s=%2$.2f %1$smedian_s=%3$.2f %1$smax_s=%4$.2f", prefix,
+                             v.front(), v[v.size() / 2], v.back());
     };
+    // gRPC closes an idle connection gracefully (GOAWAY, a PING round trip, the final GOAWAY, the
+    // close), and its timer starts a little after our handshake ends: 10% of slack covers both.
     const int64_t within = std::count_if(closed_after.begin(), closed_after.end(),
-                                         [&](double s) { return s <= idle_limit_s; });
-    std::cout << absl::StrFormat("idle connections=%d goaway=%d goaway_%s\n", idle, goaway,
-                                 stats(goaway_after));
-    std::cout << absl::StrFormat("idle connections=%d closed=%d closed_within_limit=%d closed_%s\n",
-                                 idle, closed, within, stats(closed_after));
+                                         [&](double s) { return s <= 1.1 * idle_limit_s; });
+    std::cout << absl::StrFormat("idle connections=%d goaway=%d %s\n", idle, goaway,
+                                 stats("goaway_", goaway_after));
+    std::cout << absl::StrFormat("idle connections=%d closed=%d closed_within_limit=%d %s\n", idle,
+                                 closed, within, stats("closed_", closed_after));
     std::cout << absl::StrFormat(
         "stall connections=%d streams_opened=%d streams_refused=%d data_bytes=%d goaway=%d "
-        "closed=%d\n",
-        stall, opened, refused, data, stall_goaway, stall_closed);
+        "closed=%d %s\n",
+        stall, opened, refused, data, stall_goaway, stall_closed,
+        stats("closed_", stall_closed_after));
   }
 
  private:
@@ -464,6 +472,7 @@ class Attack {
       AppendHeader(block, ":authority", authority_);
       AppendHeader(block, "content-type", "application/grpc");
       AppendHeader(block, "te", "trailers");
+      if (!bearer_.empty()) AppendHeader(block, "authorization", bearer_);
       AppendFrame(conn.out, kHeaders, kFlagEndHeaders, id, block);
       conn.pending[id] = settings_.sent_bytes + 5;
     }
@@ -578,6 +587,7 @@ class Attack {
   const Settings& settings_;
   SSL_CTX* const tls_;
   const std::string authority_;
+  const std::string bearer_;  // the stalled streams carry the JWT: they pass authentication
   const sockaddr_in address_;
   const Clock::time_point t0_;
   std::vector<std::unique_ptr<Conn>> conns_;
@@ -632,6 +642,8 @@ int main(int argc, char** argv) {
   }
   address.sin_port = htons(static_cast<uint16_t>(port));
 
+  // A write to a connection the server has just closed must fail with EPIPE, not end the process.
+  signal(SIGPIPE, SIG_IGN);
   SSL_CTX* tls = nullptr;
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   if (!settings.insecure) {
