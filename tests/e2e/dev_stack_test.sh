@@ -57,7 +57,8 @@ dev() { "$ADVISOR_ROOT/scripts/dev" "$@"; }
 # The stack's CA: outside the project folder advisorctl does not find .dev/tls/ca.pem alone. A build
 # without --ca-file speaks plaintext, as its server then does.
 CTL_TLS=()
-if "$CTL" --help 2>&1 | grep -q -- '--ca-file'; then CTL_TLS=(--ca-file "$ADVISOR_DEV_DIR/tls/ca.pem"); fi
+ctl_help=$("$CTL" --help 2>&1) || true
+if [[ $ctl_help == *--ca-file* ]]; then CTL_TLS=(--ca-file "$ADVISOR_DEV_DIR/tls/ca.pem"); fi
 # The stack's own advisorctl JWT: outside the project folder advisorctl does not find it alone.
 ctl() {
   "$CTL" --target "127.0.0.1:$GRPC_PORT" "${CTL_TLS[@]}" --jwt-file "$ADVISOR_DEV_DIR/advisorctl.jwt" "$@"
