@@ -5,10 +5,12 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
 #include <cstdlib>
+#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -126,18 +128,27 @@ absl::Status Coturn::Start() {
       tls_port_ = FreeUdpAndTcpPort();
     } while (tls_port_ == port_);
   }
+  // The secret goes in a configuration file (mode 600), as the dev stack's does, so that it never
+  // shows in the process list; -c also keeps the system's /etc/turnserver.conf out.
+  const std::string config = dir_ + "/turnserver.conf";
+  {
+    std::ofstream out(config, std::ios::trunc);
+    out << "use-auth-secret\nstatic-auth-secret=" << secret_ << "\n";
+    if (!out.good()) return absl::InternalError(absl::StrCat("cannot write ", config));
+  }
+  if (chmod(config.c_str(), 0600) != 0) {
+    return absl::InternalError(absl::StrCat("cannot chmod ", config));
+  }
   // Relay ports need not survive a restart, so each start takes a range that is free now.
   const int relay_min_port = FreeRelayRange();
   const std::vector<std::string> argv = {
-      turnserver,
-      "-n",  // no configuration file of the system's
-      "--listening-ip=127.0.0.1", absl::StrCat("--listening-port=", port_),
-      absl::StrCat("--tls-listening-port=", tls_port_), "--relay-ip=127.0.0.1",
-      absl::StrCat("--min-port=", relay_min_port),
-      absl::StrCat("--max-port=", relay_min_port + kRelayPorts - 1), "--use-auth-secret",
-      absl::StrCat("--static-auth-secret=", secret_), absl::StrCat("--realm=", realm_),
-      absl::StrCat("--cert=", dir_, "/cert.pem"), absl::StrCat("--pkey=", dir_, "/key.pem"),
-      "--no-dtls", "--no-cli", "--allow-loopback-peers", absl::StrCat("--userdb=", dir_, "/turndb"),
+      turnserver, "-c", config, "--listening-ip=127.0.0.1",
+      absl::StrCat("--listening-port=", port_), absl::StrCat("--tls-listening-port=", tls_port_),
+      "--relay-ip=127.0.0.1", absl::StrCat("--min-port=", relay_min_port),
+      absl::StrCat("--max-port=", relay_min_port + kRelayPorts - 1),
+      absl::StrCat("--realm=", realm_), absl::StrCat("--cert=", dir_, "/cert.pem"),
+      absl::StrCat("--pkey=", dir_, "/key.pem"), "--no-dtls", "--no-cli", "--allow-loopback-peers",
+      absl::StrCat("--userdb=", dir_, "/turndb"),
       // Run as root it would otherwise write /var/run/turnserver.pid, shared by all instances.
       absl::StrCat("--pidfile=", dir_, "/turnserver.pid"),
       // Everything to stdout, which ChildProcess sends to the log file.
