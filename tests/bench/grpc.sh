@@ -387,20 +387,25 @@ rest = sys.argv[4:]
 split = rest.index("--")
 health, strategy = [float(v) for v in rest[:split]], [float(v) for v in rest[split + 1:]]
 def figures(prefix):
-    p50, p99, resumed, n = [], [], 0, 0
+    p50, p99, server_us, client_us, resumed, n = [], [], [], [], 0, 0
     for path in glob.glob(os.path.join(work, f"{prefix}-{cache}-*.load")):
         with open(path) as f:
             fields = dict(kv.split("=", 1) for kv in f.read().split() if "=" in kv)
+        with open(path[: -len(".load")] + ".server_us") as f:
+            server_us.append(float(f.read()))
+        client_us.append(float(fields["client_cpu_us"]))
         p50.append(float(fields["p50_ms"]))
         p99.append(float(fields["p99_ms"]))
         resumed += int(fields.get("resumed", 0))
         n += int(fields["requests"])
-    return statistics.median(p50), statistics.median(p99), resumed, n
+    return (statistics.median(p50), statistics.median(p99), statistics.median(server_us),
+            statistics.median(client_us), resumed, n)
 print("  session resumption " + ("on (client-side session cache)" if cache == "true" else "off"))
 for name, runs, prefix in (("Health/Check", health, "fresh_health"),
                            (f"GetStrategy, {who}", strategy, "fresh_strategy")):
-    p50, p99, resumed, n = figures(prefix)
-    print(f"    {name:24} {statistics.median(runs):7.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
+    p50, p99, server_us, client_us, resumed, n = figures(prefix)
+    print(f"    {name:24} {statistics.median(runs):6.0f} req/s  p50 {p50:5.1f} ms  p99 {p99:5.1f} ms"
+          f"  CPU/request: server {server_us:4.0f} µs, client {client_us:4.0f} µs"
           f"  resumed {resumed}/{n}  (rounds: {' '.join(f'{r:g}' for r in runs)})")
 ratios = [s / h if h > 0 else 0.0 for s, h in zip(strategy, health)]
 print(f"    GetStrategy/Health, fresh connections {statistics.median(ratios):6.3f}  (no goal)")
