@@ -379,11 +379,11 @@ if ((fresh_requests > 0)); then
   echo "new connections: one RPC per fresh connection ($BENCH_TRANSPORT), $FRESH_WORKERS threads, $fresh_requests requests per load and round"
   for cache in "${fresh_caches[@]}"; do
     # shellcheck disable=SC2086 # space-separated lists
-    python3 - "$work" "$cache" "$(label "${identities[0]}")" ${fresh_health[$cache]} -- \
+    python3 - "$work" "$cache" "$BENCH_TLS" "$(label "${identities[0]}")" ${fresh_health[$cache]} -- \
       ${fresh_strategy[$cache]} <<'EOF'
 import glob, os, statistics, sys
-work, cache, who = sys.argv[1:4]
-rest = sys.argv[4:]
+work, cache, tls, who = sys.argv[1:5]
+rest = sys.argv[5:]
 split = rest.index("--")
 health, strategy = [float(v) for v in rest[:split]], [float(v) for v in rest[split + 1:]]
 def figures(prefix):
@@ -400,13 +400,17 @@ def figures(prefix):
         n += int(fields["requests"])
     return (statistics.median(p50), statistics.median(p99), statistics.median(server_us),
             statistics.median(client_us), resumed, n)
-print("  session resumption " + ("on (client-side session cache)" if cache == "true" else "off"))
+if tls == "0":
+    print("  no TLS: no session to resume")
+else:
+    print("  TLS session resumption " + ("on (client-side session cache)" if cache == "true" else "off"))
 for name, runs, prefix in (("Health/Check", health, "fresh_health"),
                            (f"GetStrategy, {who}", strategy, "fresh_strategy")):
     p50, p99, server_us, client_us, resumed, n = figures(prefix)
     print(f"    {name:24} {statistics.median(runs):6.0f} req/s  p50 {p50:5.1f} ms  p99 {p99:5.1f} ms"
           f"  CPU/request: server {server_us:4.0f} µs, client {client_us:4.0f} µs"
-          f"  resumed {resumed}/{n}  (rounds: {' '.join(f'{r:g}' for r in runs)})")
+          + (f"  resumed {resumed}/{n}" if tls != "0" else "")
+          + f"  (rounds: {' '.join(f'{r:g}' for r in runs)})")
 ratios = [s / h if h > 0 else 0.0 for s, h in zip(strategy, health)]
 print(f"    GetStrategy/Health, fresh connections {statistics.median(ratios):6.3f}  (no goal)")
 EOF
