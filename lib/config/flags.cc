@@ -3,9 +3,13 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -29,6 +33,37 @@ absl::StatusOr<bool> ParseBool(std::string_view text) {
   if (lower == "0" || lower == "false" || lower == "no") return false;
   return absl::InvalidArgumentError(
       absl::StrCat("invalid boolean ", Quoted(text), " (want true/false, 1/0 or yes/no)"));
+}
+
+absl::StatusOr<int64_t> ParseBytes(std::string_view text) {
+  static constexpr std::pair<std::string_view, int64_t> kUnits[] = {
+      {"KiB", int64_t{1} << 10}, {"MiB", int64_t{1} << 20}, {"GiB", int64_t{1} << 30}, {"k", 1000},
+      {"M", 1'000'000},          {"G", 1'000'000'000}};
+  std::string_view digits = text;
+  int64_t unit = 1;
+  for (const auto& [suffix, size] : kUnits) {
+    if (digits.ends_with(suffix)) {
+      digits.remove_suffix(suffix.size());
+      unit = size;
+      break;
+    }
+  }
+  int64_t value = 0;
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string_view::npos ||
+      !absl::SimpleAtoi(ToAbsl(digits), &value) || value > INT64_MAX / unit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid size ", Quoted(text), " (e.g. 1048576, 64M, 128MiB)"));
+  }
+  return value * unit;
+}
+
+std::string FormatBytes(int64_t bytes) {
+  for (const auto& [suffix, shift] : {std::pair{"GiB", 30}, {"MiB", 20}, {"KiB", 10}}) {
+    if (bytes != 0 && bytes % (int64_t{1} << shift) == 0) {
+      return absl::StrCat(bytes >> shift, suffix);
+    }
+  }
+  return absl::StrCat(bytes);
 }
 
 bool IsDnsName(std::string_view host) {
@@ -222,6 +257,25 @@ void FlagSet::Int(std::string_view name, std::string_view env, int64_t* target,
        }});
 }
 
+void FlagSet::Bytes(std::string_view name, std::string_view env, int64_t* target,
+                    std::string_view help, int64_t min, int64_t max) {
+  Add({.name = std::string(name),
+       .env = std::string(env),
+       .help = absl::StrCat(ToAbsl(help), " [", FormatBytes(min), ", ", FormatBytes(max), "]"),
+       .value_hint = "BYTES",
+       .default_text = FormatBytes(*target),
+       .set = [target, min, max](std::string_view text) -> absl::Status {
+         absl::StatusOr<int64_t> value = ParseBytes(text);
+         if (!value.ok()) return value.status();
+         if (*value < min || *value > max) {
+           return absl::InvalidArgumentError(absl::StrCat(
+               ToAbsl(text), " is out of range [", FormatBytes(min), ", ", FormatBytes(max), "]"));
+         }
+         *target = *value;
+         return absl::OkStatus();
+       }});
+}
+
 void FlagSet::Double(std::string_view name, std::string_view env, double* target,
                      std::string_view help, double min, double max) {
   Add({.name = std::string(name),
@@ -354,6 +408,21 @@ std::string FlagSet::Help() const {
                     pad(row.default_text, default_width), row.help, "\n");
   }
   return out;
+}
+
+absl::StatusOr<std::string> ReadSecretFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::string secret = text.str();
+  if (secret.ends_with("\n")) secret.pop_back();
+  if (secret.ends_with("\r")) secret.pop_back();
+  if (secret.empty()) return absl::InvalidArgumentError(absl::StrCat(path, " is empty"));
+  return secret;
 }
 
 absl::Status ValidateHostPort(std::string_view what, std::string_view value, bool allow_zero) {

@@ -64,6 +64,10 @@ class FlagSet {
   // Inclusive range [min, max].
   void Int(std::string_view name, std::string_view env, int64_t* target, std::string_view help,
            int64_t min, int64_t max);
+  // A size in bytes, inclusive range [min, max]: "1048576", or with a suffix: k/M/G (powers of
+  // 1000) or KiB/MiB/GiB (powers of 1024), e.g. "128MiB".
+  void Bytes(std::string_view name, std::string_view env, int64_t* target, std::string_view help,
+             int64_t min, int64_t max);
   // Inclusive range [min, max]; NaN and infinities are refused.
   void Double(std::string_view name, std::string_view env, double* target, std::string_view help,
               double min, double max);
@@ -107,6 +111,10 @@ class FlagSet {
   absl::Status registration_error_;
   bool help_requested_ = false;
 };
+
+// The contents of a file holding one secret, without the one trailing newline ("\n" or "\r\n")
+// editors and `echo` add. An empty secret is an error; messages do not include the contents.
+absl::StatusOr<std::string> ReadSecretFile(const std::string& path);
 
 // Checks a "host:port" listen or target address. The host is an IPv4 address, a bracketed IPv6
 // address ("[::]:50051") or a DNS name; the port is 1–65535, or 0 as well when `allow_zero` (bind

@@ -7,6 +7,7 @@
 
 #include <iostream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_join.h"
@@ -72,6 +73,7 @@ int main(int argc, char** argv) {
   std::string stun_urls = absl::StrJoin(options.stun_urls, ",");
   std::string log_level = "info";
   std::string turn_servers_file;
+  std::string token_key_file, previous_token_key_file;
   double min_confidence = options.snapshot.engine.min_confidence;
   auto& engine = options.snapshot.engine;
 
@@ -85,6 +87,62 @@ int main(int argc, char** argv) {
                "HMAC key signing decision tokens, at least 16 bytes (required)");
   flags.Secret("previous-token-key", "ADVISOR_PREVIOUS_TOKEN_KEY", &options.previous_token_key,
                "the key before the last rotation, still accepted for verification");
+  flags.String("token-key-file", "ADVISOR_TOKEN_KEY_FILE", &token_key_file,
+               "file holding --token-key (one trailing newline is dropped); not with --token-key");
+  flags.String("previous-token-key-file", "ADVISOR_PREVIOUS_TOKEN_KEY_FILE",
+               &previous_token_key_file,
+               "file holding --previous-token-key; not with --previous-token-key");
+  flags.String("tls-cert-file", "ADVISOR_TLS_CERT_FILE", &options.tls.cert_file,
+               "PEM certificate chain served over TLS; re-read every --tls-refresh-interval, so "
+               "a certificate renewed in place reaches new connections without a restart "
+               "(required unless --insecure)");
+  flags.String("tls-key-file", "ADVISOR_TLS_KEY_FILE", &options.tls.key_file,
+               "PEM private key of --tls-cert-file, re-read with it");
+  flags.String("tls-client-ca-file", "ADVISOR_TLS_CLIENT_CA_FILE", &options.tls.client_ca_file,
+               "PEM CA bundle: when set, every client must present a certificate it signed (mTLS)");
+  flags.Duration("tls-refresh-interval", "ADVISOR_TLS_REFRESH_INTERVAL",
+                 &options.tls.refresh_interval, "how often the TLS files are re-read",
+                 absl::Seconds(1), absl::Hours(1));
+  flags.Bool("insecure", "ADVISOR_INSECURE", &options.insecure,
+             "serve plaintext gRPC without a certificate: only behind a proxy or mesh that "
+             "terminates TLS, or for local tests (a warning is logged)");
+  flags.Int("max-concurrent-streams", "ADVISOR_MAX_CONCURRENT_STREAMS",
+            &options.limits.max_concurrent_streams,
+            "RPCs one connection may have in flight at once", 1, 100'000);
+  flags.Duration("max-connection-idle", "ADVISOR_MAX_CONNECTION_IDLE",
+                 &options.limits.max_connection_idle,
+                 "a connection without an RPC for this long is closed (GOAWAY)", absl::Seconds(1),
+                 absl::Hours(24));
+  flags.Duration("max-connection-age", "ADVISOR_MAX_CONNECTION_AGE",
+                 &options.limits.max_connection_age,
+                 "a connection this old is asked to go away (GOAWAY), so that load balancers can "
+                 "rebalance long-lived clients",
+                 absl::Seconds(1), absl::Hours(24 * 7));
+  flags.Duration("max-connection-age-grace", "ADVISOR_MAX_CONNECTION_AGE_GRACE",
+                 &options.limits.max_connection_age_grace,
+                 "time the RPCs in flight at --max-connection-age get before the connection is "
+                 "closed",
+                 absl::ZeroDuration(), absl::Hours(1));
+  flags.Duration("keepalive-min-ping-interval", "ADVISOR_KEEPALIVE_MIN_PING_INTERVAL",
+                 &options.limits.keepalive_min_ping_interval,
+                 "clients pinging more often (or at all without an RPC) are disconnected after "
+                 "two such pings",
+                 absl::Seconds(1), absl::Hours(24));
+  flags.Duration("handshake-timeout", "ADVISOR_HANDSHAKE_TIMEOUT",
+                 &options.limits.handshake_timeout,
+                 "a connection that has not finished its TLS handshake and HTTP/2 preface by "
+                 "then is closed",
+                 absl::Seconds(1), absl::Minutes(10));
+  flags.Bytes("resource-quota-memory", "ADVISOR_RESOURCE_QUOTA_MEMORY",
+              &options.limits.resource_quota_memory,
+              "memory gRPC may use for all connections together; near it, gRPC shrinks flow "
+              "control windows and cancels streams",
+              int64_t{1} << 20, int64_t{1} << 40);
+  flags.Int("max-threads", "ADVISOR_MAX_THREADS", &options.limits.max_threads,
+            "threads gRPC may start for serving", 4, 10'000);
+  flags.Int("max-request-bytes", "ADVISOR_MAX_REQUEST_BYTES",
+            &options.limits.max_receive_message_bytes,
+            "larger request messages are refused with RESOURCE_EXHAUSTED", 1024, 4 << 20);
   flags.Duration("token-ttl", "ADVISOR_TOKEN_TTL", &options.token_ttl,
                  "how long a decision token may be reported against");
   flags.Duration("snapshot-interval", "ADVISOR_SNAPSHOT_INTERVAL", &options.snapshot_interval,
@@ -194,8 +252,26 @@ int main(int argc, char** argv) {
       });
   if (command == "migrate") return Migrate(database_url);
 
+  for (auto [file, file_flag, key, key_flag] :
+       {std::tuple{&token_key_file, "--token-key-file", &options.token_key, "--token-key"},
+        std::tuple{&previous_token_key_file, "--previous-token-key-file",
+                   &options.previous_token_key, "--previous-token-key"}}) {
+    if (file->empty()) continue;
+    if (!key->empty()) {
+      std::cerr << "advisor-server: " << file_flag << " and " << key_flag
+                << " (or their variables) are both given: keep one\n";
+      return 2;
+    }
+    absl::StatusOr<std::string> secret = advisor::config::ReadSecretFile(*file);
+    if (!secret.ok()) {
+      std::cerr << "advisor-server: " << file_flag << ": " << secret.status().message() << "\n";
+      return 2;
+    }
+    *key = *std::move(secret);
+  }
   if (options.token_key.empty()) {
-    std::cerr << "advisor-server: --token-key (or ADVISOR_TOKEN_KEY) is required\n";
+    std::cerr << "advisor-server: --token-key or --token-key-file (or ADVISOR_TOKEN_KEY, "
+                 "ADVISOR_TOKEN_KEY_FILE) is required\n";
     return 2;
   }
   if (!turn_servers_file.empty()) {

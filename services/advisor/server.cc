@@ -3,6 +3,7 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
@@ -10,6 +11,33 @@
 #include "services/advisor/validation.h"
 
 namespace advisor {
+namespace {
+
+int Millis(absl::Duration duration) {
+  return static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(duration), INT32_MAX));
+}
+
+void ApplyLimits(const ConnectionLimits& limits, grpc::ServerBuilder& builder) {
+  builder.SetMaxReceiveMessageSize(static_cast<int>(limits.max_receive_message_bytes));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             static_cast<int>(limits.max_concurrent_streams));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, Millis(limits.max_connection_idle));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, Millis(limits.max_connection_age));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                             Millis(limits.max_connection_age_grace));
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             Millis(limits.keepalive_min_ping_interval));
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                             Millis(limits.handshake_timeout));
+  grpc::ResourceQuota quota("advisor-server");
+  quota.Resize(static_cast<size_t>(limits.resource_quota_memory));
+  quota.SetMaxThreads(static_cast<int>(limits.max_threads));
+  builder.SetResourceQuota(quota);
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<AdvisorServer>> AdvisorServer::Start(
     const ServerOptions& options, std::shared_ptr<store::PgStore> reload_store,
@@ -28,6 +56,19 @@ absl::StatusOr<std::unique_ptr<AdvisorServer>> AdvisorServer::Start(
         "no client keys: give --auth-keys-file (ADVISOR_AUTH_KEYS_FILE), a JWKS file of the keys "
         "that sign your clients' JWTs; for local development only, --allow-anonymous "
         "(ADVISOR_ALLOW_ANONYMOUS=true) serves callers without one, known by their address");
+  }
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  if (!options.tls.cert_file.empty()) {
+    auto tls = config::MakeServerCredentials(options.tls);
+    if (!tls.ok()) return tls.status();
+    credentials = *std::move(tls);
+  } else if (absl::Status status = config::CheckServerTlsFiles(options.tls); !status.ok()) {
+    return status;
+  } else {
+    spdlog::warn(
+        "--insecure: serving plaintext gRPC; decision tokens and TURN credentials travel in "
+        "clear text unless a proxy or mesh in front terminates TLS");
+    credentials = grpc::InsecureServerCredentials();
   }
   if (options.clients.allow_anonymous) {
     spdlog::warn(
@@ -51,9 +92,9 @@ absl::StatusOr<std::unique_ptr<AdvisorServer>> AdvisorServer::Start(
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &server->port_);
+  builder.AddListeningPort(options.listen, credentials, &server->port_);
   builder.RegisterService(server->service_.get());
-  builder.SetMaxReceiveMessageSize(kMaxRequestBytes);
+  ApplyLimits(options.limits, builder);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   // Series for every method and code exist from the start, so rates and alerts see zeros, not gaps.
   const google::protobuf::ServiceDescriptor* services[] = {

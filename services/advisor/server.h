@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "lib/auth/jwt.h"
+#include "lib/config/tls.h"
 #include "lib/store/store.h"
 #include "lib/telemetry/metrics.h"
 #include "services/advisor/advisor_metrics.h"
@@ -27,6 +28,26 @@ class Server;
 }
 
 namespace advisor {
+
+// Bounds on what one client connection may hold, so that idle, slow or stalled clients cannot
+// exhaust memory, threads or file descriptors. The defaults fit mobile clients that make a call or
+// two per session; README "Slow and idle clients" explains each.
+struct ConnectionLimits {
+  int64_t max_concurrent_streams = 100;                         // per connection
+  absl::Duration max_connection_idle = absl::Minutes(5);        // without an RPC, then GOAWAY
+  absl::Duration max_connection_age = absl::Minutes(30);        // then GOAWAY, so LBs rebalance
+  absl::Duration max_connection_age_grace = absl::Seconds(30);  // for RPCs in flight at GOAWAY
+  // Clients pinging more often than this (and at all without calls) are sent GOAWAY after two
+  // strikes.
+  absl::Duration keepalive_min_ping_interval = absl::Minutes(1);
+  // A TLS handshake (or HTTP/2 preface) not finished by then closes the connection.
+  absl::Duration handshake_timeout = absl::Seconds(10);
+  // gRPC resource quota: the memory of all connections together, and threads.
+  int64_t resource_quota_memory = int64_t{128} << 20;
+  int64_t max_threads = 64;
+  // Larger requests are refused before a handler sees them; ours are well below 1 KiB.
+  int64_t max_receive_message_bytes = 4096;
+};
 
 struct ServerOptions {
   std::string listen = "0.0.0.0:50051";
@@ -48,6 +69,11 @@ struct ServerOptions {
   std::string auth_keys_file;
   std::string auth_audience = "connectivity-advisor";
   ClientPolicy clients;
+  // TLS with tls.cert_file and tls.key_file; without them the server refuses to start unless
+  // `insecure` (plaintext, behind a mesh that terminates TLS, or for local tests) is set.
+  config::ServerTlsFiles tls;
+  bool insecure = false;
+  ConnectionLimits limits;
   // Used-token records are deleted in batches of this many once their tokens have expired.
   int64_t expired_token_batch = 10'000;
   absl::Duration expired_token_interval = absl::Seconds(10);

@@ -27,6 +27,7 @@
 #include "lib/auth/jwks.h"
 #include "lib/auth/jwt.h"
 #include "lib/config/flags.h"
+#include "lib/config/tls.h"
 #include "lib/strategy/types.h"
 
 namespace {
@@ -49,6 +50,8 @@ constexpr char kSummary[] =
     "Authentication: get-strategy, report and turn-servers send `authorization: Bearer JWT`\n"
     "with the JWT from --jwt, else from --jwt-file, else from .dev/advisorctl.jwt in the current\n"
     "directory when it exists (scripts/dev up writes it). health needs none.\n"
+    "TLS: the server's certificate is checked against --ca-file, else .dev/tls/ca.pem in the\n"
+    "current directory when it exists, else the system roots; --insecure talks plaintext.\n"
     "--scope may repeat or hold several space-separated scopes; turn-servers needs "
     "advisor.admin.\n"
     "NAT types: open, full_cone, restricted_cone, port_restricted_cone, symmetric, blocked, "
@@ -65,6 +68,7 @@ struct Options {
   bool connected = false, failed = false;
   int64_t time_to_connect_ms = 0;
   std::string jwt, jwt_file;
+  advisor::config::ClientTlsFiles tls;
   std::string keys_file, kid, sub, audience = "connectivity-advisor", alg = "HS256";
   std::vector<std::string> scopes;
   absl::Duration ttl = absl::Hours(1);
@@ -72,6 +76,8 @@ struct Options {
 
 // Where `scripts/dev up` leaves a JWT for advisorctl, relative to the repository root.
 constexpr char kDevJwtFile[] = ".dev/advisorctl.jwt";
+// The dev stack's CA (scripts/dev up), used when no --ca-file is given.
+constexpr char kDevCaFile[] = ".dev/tls/ca.pem";
 
 int Fail(absl::string_view message) {
   std::cerr << "advisorctl: " << message << "\n";
@@ -354,6 +360,7 @@ int main(int argc, char** argv) {
   flags.Secret("jwt", "ADVISOR_JWT", &options.jwt, "JWT sent as `authorization: Bearer JWT`");
   flags.String("jwt-file", "ADVISOR_JWT_FILE", &options.jwt_file,
                "file holding the JWT (default: .dev/advisorctl.jwt if it exists)");
+  advisor::config::RegisterClientTlsFlags(flags, &options.tls);
   flags.String("keys-file", "", &options.keys_file, "mint-jwt: JWKS file with a private key");
   flags.String("kid", "", &options.kid,
                "mint-jwt: key to sign with (default: the first with a private part); "
@@ -376,7 +383,13 @@ int main(int argc, char** argv) {
       !status.ok()) {
     return Fail(status.message());
   }
-  auto channel = grpc::CreateChannel(options.target, grpc::InsecureChannelCredentials());
+  if (std::error_code ec; !options.tls.insecure && options.tls.ca_file.empty() &&
+                          std::filesystem::exists(kDevCaFile, ec)) {
+    options.tls.ca_file = kDevCaFile;
+  }
+  auto credentials = advisor::config::MakeChannelCredentials(options.tls);
+  if (!credentials.ok()) return Fail(credentials.status().message());
+  auto channel = grpc::CreateChannel(options.target, *credentials);
   if (cli.command == "health") return Health(channel, options);
   absl::StatusOr<std::string> jwt = ResolveJwt(options);
   if (!jwt.ok()) return Fail(jwt.status().message());

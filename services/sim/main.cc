@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "lib/auth/jwks.h"
 #include "lib/config/flags.h"
+#include "lib/config/tls.h"
 #include "lib/telemetry/logging.h"
 #include "services/sim/evaluation.h"
 #include "services/sim/identity.h"
@@ -73,6 +74,8 @@ int main(int argc, char** argv) {
   flags.Int("installs", "ADVISOR_SIM_INSTALLS", &installs,
             "installs of the app, each its own identity; sessions are spread over them", 1,
             100'000'000);
+  advisor::config::ClientTlsFiles tls;
+  advisor::config::RegisterClientTlsFlags(flags, &tls);
   flags.Bool("json", "ADVISOR_SIM_JSON", &json, "print the report as JSON");
   flags.String("log-level", "ADVISOR_SIM_LOG_LEVEL", &log_level,
                "trace, debug, info, warn, error (logs go to stderr)");
@@ -105,6 +108,12 @@ int main(int argc, char** argv) {
 
   advisor::sim::RunOptions options;
   options.target = target;
+  auto channel_credentials = advisor::config::MakeChannelCredentials(tls);
+  if (!channel_credentials.ok()) {
+    std::cerr << "advisor-sim: " << channel_credentials.status().message() << "\n";
+    return 2;
+  }
+  options.channel_credentials = *std::move(channel_credentials);
   options.concurrency = static_cast<int>(concurrency);
   options.rate = rate;
   std::unique_ptr<advisor::sim::InstallCredentials> credentials;

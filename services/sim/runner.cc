@@ -239,7 +239,9 @@ absl::StatusOr<RunResult> Drive(const RunOptions& options, const Scenario& scena
   if (options.concurrency < 1) {
     return absl::InvalidArgumentError("concurrency must be at least 1");
   }
-  auto channel = grpc::CreateChannel(options.target, grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel(options.target, options.channel_credentials != nullptr
+                                                         ? options.channel_credentials
+                                                         : grpc::InsecureChannelCredentials());
   if (!channel->WaitForConnected(std::chrono::system_clock::now() +
                                  absl::ToChronoMilliseconds(options.connect_timeout))) {
     return absl::UnavailableError(absl::StrFormat("cannot reach advisor-server at %s within %s",

@@ -9,8 +9,11 @@
 #ifndef ADVISOR_SERVICES_SIM_RUNNER_H_
 #define ADVISOR_SERVICES_SIM_RUNNER_H_
 
+#include <grpcpp/security/credentials.h>
+
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -24,6 +27,8 @@ namespace advisor::sim {
 
 struct RunOptions {
   std::string target;  // host:port of advisor-server
+  // TLS or plaintext to `target` (config::MakeChannelCredentials); null: plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> channel_credentials;
   int concurrency = 64;
   // Sessions started per second at most; 0 starts them as fast as the server answers. The server
   // learns on wall-clock intervals (snapshot reload, flush), so the rate sets how many sessions

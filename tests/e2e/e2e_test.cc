@@ -62,6 +62,7 @@ class EndToEnd : public ::testing::Test {
             absl::StrCat("ADVISOR_LISTEN=127.0.0.1:", port_),
             absl::StrCat("ADVISOR_METRICS_LISTEN=127.0.0.1:", metrics_port_),
             "ADVISOR_TOKEN_KEY=end-to-end-test-key-0123456789",
+            "ADVISOR_INSECURE=true",
             "ADVISOR_AUTH_KEYS_FILE=" + keys_file_,
             "ADVISOR_FLUSH_INTERVAL=1h",
             "ADVISOR_SNAPSHOT_INTERVAL=1s"};
@@ -85,7 +86,7 @@ class EndToEnd : public ::testing::Test {
   // Runs advisorctl against the server with the test's JWT (in ADVISOR_JWT, or none); returns
   // the exit code, output in *out.
   int Ctl(std::vector<std::string> args, std::string* out, bool with_jwt = true) {
-    args.insert(args.begin(), {kCtl, absl::StrCat("--target=127.0.0.1:", port_)});
+    args.insert(args.begin(), {kCtl, absl::StrCat("--target=127.0.0.1:", port_), "--insecure"});
     auto code = testing::Run(args, out, {with_jwt ? "ADVISOR_JWT=" + jwt_ : "ADVISOR_JWT="});
     return code.ok() ? *code : -1;
   }
@@ -146,6 +147,22 @@ TEST_F(EndToEnd, BadConfigurationIsReportedClearly) {
   ASSERT_TRUE(code.ok());
   EXPECT_EQ(*code, 2);
   EXPECT_NE(out.find("ADVISOR_LISTEN"), std::string::npos) << out;
+}
+
+TEST_F(EndToEnd, TokenKeyComesFromAFileOrTheVariableNotBoth) {
+  const std::string key_file = dir_ + "/token.key";
+  std::ofstream(key_file) << "end-to-end-key-from-a-file-0123\n";
+  std::string out;
+  auto code = testing::Run({kServer, "serve", "--token-key-file", key_file}, &out, Env());
+  ASSERT_TRUE(code.ok());
+  EXPECT_EQ(*code, 2);
+  EXPECT_NE(out.find("--token-key-file and --token-key"), std::string::npos) << out;
+
+  extra_env_ = {"ADVISOR_TOKEN_KEY=", "ADVISOR_TOKEN_KEY_FILE=" + key_file};
+  StartServer();
+  EXPECT_EQ(Ctl({"get-strategy", "--local", "open", "--remote", "open"}, &out), 0) << out;
+  EXPECT_EQ(testing::ReadFile(dir_ + "/server.log").find("end-to-end-key-from-a-file"),
+            std::string::npos);
 }
 
 TEST_F(EndToEnd, AdvisorctlTalksToTheServer) {

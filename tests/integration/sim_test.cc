@@ -78,6 +78,7 @@ class SimIntegrationTest : public ::testing::Test {
     options.listen = "127.0.0.1:0";
     options.metrics_listen = "127.0.0.1:0";
     options.token_key = "sim-integration-test-key-0123456789";
+    options.insecure = true;
     // Short intervals so that reports reach the answers within a fraction of the run.
     options.snapshot_interval = absl::Milliseconds(200);
     options.flush_interval = absl::Milliseconds(100);
@@ -98,6 +99,7 @@ class SimIntegrationTest : public ::testing::Test {
         sim::DrawSessions(scenario_, scenario_.sessions, seed, sim::kDefaultInstalls);
     sim::RunOptions run_options;
     run_options.target = target_;
+    run_options.channel_credentials = grpc::InsecureChannelCredentials();
     run_options.concurrency = 16;
     run_options.rate = rate;
     run_options.credentials = [this](int64_t install) {

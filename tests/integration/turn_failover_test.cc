@@ -58,6 +58,7 @@ class TurnFailoverTest : public ::testing::Test {
     options.listen = "127.0.0.1:0";
     options.metrics_listen = "127.0.0.1:0";
     options.token_key = "turn-failover-test-key-0123456789";
+    options.insecure = true;
     options.snapshot_interval = absl::Milliseconds(200);
     options.snapshot.turn_servers = servers_;
     options.stun_urls = {};

@@ -140,6 +140,7 @@ void AdvisorServerTest::SetUp() {
   keys_ = *std::move(keys);
   options_.listen = "127.0.0.1:0";
   options_.metrics_listen = "127.0.0.1:0";
+  options_.insecure = true;
   options_.token_key = "integration-test-key-0123456789";
   options_.auth_keys_file = keys_.path();
   options_.snapshot_interval = absl::Milliseconds(200);

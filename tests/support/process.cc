@@ -35,7 +35,12 @@ pid_t Spawn(const std::vector<std::string>& argv, int out_fd,
             const std::vector<std::string>& extra_env) {
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
-  env.insert(env.end(), extra_env.begin(), extra_env.end());
+  // A later NAME=value replaces an earlier one: getenv would see only the first.
+  for (const std::string& entry : extra_env) {
+    const std::string prefix = entry.substr(0, entry.find('=') + 1);
+    std::erase_if(env, [&](const std::string& e) { return e.starts_with(prefix); });
+    env.push_back(entry);
+  }
   std::vector<char*> cargv;
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);

@@ -25,6 +25,7 @@ std::string MakeTempDir(const std::string& prefix);
 void RemoveTree(const std::string& path);
 
 // Runs a command to completion; returns its exit code, with stdout+stderr in *output if given.
+// `extra_env` entries (NAME=value) replace the variables of the same name, later ones earlier.
 absl::StatusOr<int> Run(const std::vector<std::string>& argv, std::string* output = nullptr,
                         const std::vector<std::string>& extra_env = {});
 
