@@ -46,8 +46,8 @@ default "check"), ADVISOR_IMAGE_TURN_MIN_PORT / _MAX_PORT (coturn relay ports, d
 EOF
 }
 
-# The whole check is one function, read in full before it runs: editing this file while a run is
-# in progress (it takes minutes) cannot change what that run executes.
+# The whole check is one function, read in full before it runs, and the line that calls it exits:
+# editing this file while a run is in progress (it takes minutes) cannot change what that run does.
 main() {
   # shellcheck source=scripts/lib.sh
   source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
@@ -238,35 +238,50 @@ EOF
     import_base=1
   fi
   if ((import_base)) || ! buildah inspect --type image "$BASE_IMAGE" >/dev/null 2>&1; then
-    podman import "$CACHE/base.tar" "$BASE_IMAGE" >/dev/null || die "podman import of $CACHE/base.tar failed"
+    podman import "$CACHE/base.tar" "$BASE_IMAGE" >"$work/import.log" 2>&1 ||
+      die "podman import of $CACHE/base.tar failed: $(cat "$work/import.log")"
     log "base: imported $CACHE/base.tar as $BASE_IMAGE"
   fi
 
   # --- build every target -------------------------------------------------------------------------
 
-  # The Dockerfile's targets: named stages no other stage builds on (FROM) or copies from (--from).
+  # The Dockerfile's stages in order, and its targets: the named stages no other stage builds on
+  # (FROM) or copies from (--from).
+  mapfile -t STAGES < <(awk 'toupper($1) == "FROM" && toupper($(NF - 1)) == "AS" { print $NF }' \
+    "$context/$DOCKERFILE")
   mapfile -t TARGETS < <(awk '
     toupper($1) == "FROM" { for (i = 2; i <= NF; i++) if ($i !~ /^--/) { base = $i; break }
-                            if (toupper($(NF - 1)) == "AS") { name[$NF] = 1; order[++n] = $NF }
+                            if (toupper($(NF - 1)) == "AS") order[++n] = $NF
                             used[base] = 1 }
     toupper($1) == "COPY" { for (i = 2; i <= NF; i++) if ($i ~ /^--from=/) used[substr($i, 8)] = 1 }
     END { for (i = 1; i <= n; i++) if (!(order[i] in used)) print order[i] }' "$context/$DOCKERFILE")
   ((${#TARGETS[@]})) || die "no targets found in $DOCKERFILE"
-  log "targets: ${TARGETS[*]}"
+  log "stages: ${STAGES[*]}; targets: ${TARGETS[*]}"
 
+  # Every stage gets a tag, the intermediate ones too: a tagged image keeps its layers, the cache of
+  # the next run (the build stage's package layer above all). What a previous run tagged is removed
+  # once replaced, with the untagged layers only it used, so the storage does not grow run by run.
   declare -gA BUILD_SECONDS
-  for target in "${TARGETS[@]}"; do
+  replaced=()
+  for stage in "${STAGES[@]}"; do
     t0=$SECONDS
-    log "build $target"
+    image=$IMAGE_PREFIX/$stage:$TAG
+    old=$(buildah images -q --no-trunc "$image" 2>/dev/null || true)
+    log "build $stage"
     # Docker format: OCI image configs have no HEALTHCHECK, which the Dockerfile sets.
     if ! timeout 3600 buildah bud --isolation chroot --layers --pull=never --format docker \
-      --build-arg "DEBIAN_IMAGE=$BASE_IMAGE" -f "$DOCKERFILE" --target "$target" \
-      -t "$IMAGE_PREFIX/$target:$TAG" "$context" >"$work/build-$target.log" 2>&1; then
-      tail -n 40 "$work/build-$target.log" >&2
-      die "buildah bud --target $target failed"
+      --build-arg "DEBIAN_IMAGE=$BASE_IMAGE" -f "$DOCKERFILE" --target "$stage" -t "$image" \
+      "$context" >"$work/build-$stage.log" 2>&1; then
+      tail -n 40 "$work/build-$stage.log" >&2
+      die "buildah bud --target $stage failed"
     fi
-    BUILD_SECONDS[$target]=$((SECONDS - t0))
-    log "build $target: $((SECONDS - t0)) s"
+    new=$(buildah images -q --no-trunc "$image")
+    [[ -z $old || $old == "$new" ]] || replaced=("$old" "${replaced[@]}")
+    BUILD_SECONDS[$stage]=$((SECONDS - t0))
+    log "build $stage: $((SECONDS - t0)) s"
+  done
+  for old in "${replaced[@]}"; do # the last built first: images before the stages they build on
+    buildah rmi "$old" >/dev/null 2>&1 || true
   done
   build_done=$SECONDS
 
@@ -285,6 +300,7 @@ EOF
   in_image() { timeout --kill-after=10 120 buildah run --isolation chroot --network host "$@"; }
 
   # logged FILE CMD...: runs CMD with its output in FILE.
+  # shellcheck disable=SC2317 # only called through check
   logged() {
     local file=$1
     shift
@@ -379,6 +395,7 @@ EOF
   env_args=(-e "ADVISOR_DATABASE_URL=$server_url" -e "ADVISOR_LISTEN=127.0.0.1:$grpc_port"
     -e "ADVISOR_METRICS_LISTEN=127.0.0.1:$metrics_port")
   ctl_args=(--target "127.0.0.1:$grpc_port" --timeout 5s)
+  ctl_env=() # how advisorctl reaches the server: the variables an operator would set in the image
 
   openssl rand -hex 32 >"$files/token.key"
   if grep -q -- --token-key-file "$server_help"; then
@@ -409,9 +426,10 @@ EOF
     ) >"$work/openssl.log" 2>&1 || die "openssl failed (see $work/openssl.log)"
     env_args+=(-e ADVISOR_TLS_CERT_FILE=/run/image-check/server.pem
       -e ADVISOR_TLS_KEY_FILE=/run/image-check/server.key)
-    grep -q -- --ca-file "$ctl_help" && ctl_args+=(--ca-file /run/image-check/ca.pem)
+    grep -q -- --ca-file "$ctl_help" && ctl_env+=(-e ADVISOR_CA_FILE=/run/image-check/ca.pem)
   elif grep -q -- --insecure "$server_help"; then
     env_args+=(-e ADVISOR_INSECURE=true)
+    ctl_env+=(-e ADVISOR_INSECURE=true)
   fi
   chown -R "$uid:$uid" "$files"
   chmod 700 "$files"
@@ -426,21 +444,24 @@ EOF
   check "advisor-server image: serve listens on 127.0.0.1:$grpc_port" [ "$rc" = 0 ]
   if ((rc == 0)); then
     wait_for_tcp 127.0.0.1 "$metrics_port" 10 "$server_pid" || true
-    # The image's own HEALTHCHECK command, from a second container of the same image.
+    # The image's own HEALTHCHECK command as the image states it (shell form), run in a second
+    # container of the image with the server's ADVISOR_LISTEN.
     hc=$(buildah inspect --type image \
       --format '{{with .Docker.Config.Healthcheck}}{{range .Test}}{{.}} {{end}}{{end}}' \
       "$IMAGE_PREFIX/advisor-server:$TAG")
     check "advisor-server image: HEALTHCHECK runs advisorctl health (${hc:-none})" \
-      grep -Eq 'advisorctl .*health' <<<"$hc"
+      grep -Eq '^CMD-SHELL .*advisorctl .*health' <<<"$hc"
     health_c=
     new_container health_c "$IMAGE_PREFIX/advisor-server:$TAG"
-    out=$(in_image "${files_mount[@]}" "$health_c" -- advisorctl "${ctl_args[@]}" health 2>&1) ||
-      true
-    check "advisorctl health (in the image) answers SERVING (got: ${out//$'\n'/ })" \
-      grep -q SERVING <<<"$out"
+    rc=0
+    out=$(in_image "${files_mount[@]}" "${ctl_env[@]}" -e "ADVISOR_LISTEN=127.0.0.1:$grpc_port" \
+      "$health_c" -- /bin/sh -c "${hc#CMD-SHELL }" 2>&1) || rc=$?
+    # shellcheck disable=SC2016 # arguments of bash -c
+    check "the HEALTHCHECK in the image exits 0 and says SERVING (got $rc: ${out//$'\n'/ })" \
+      bash -c '[[ $1 == 0 ]] && grep -q SERVING <<<"$2"' _ "$rc" "$out"
     out=$(curl -fsS --max-time 5 "http://127.0.0.1:$metrics_port/metrics" 2>&1) || true
     check "/metrics of the server: advisor_database_up 1" grep -qx 'advisor_database_up 1' <<<"$out"
-    out=$(in_image "${files_mount[@]}" "$ctl_c" -- \
+    out=$(in_image "${files_mount[@]}" "${ctl_env[@]}" "$ctl_c" -- \
       advisorctl "${ctl_args[@]}" --jwt-file /run/image-check/admin.jwt --json turn-servers 2>&1) || true
     check "advisorctl turn-servers (advisorctl image): the server lists coturn healthy" \
       python3 -c 'import json, sys
@@ -460,8 +481,9 @@ sys.exit(not any(s.get("id") == "image-check-coturn" and
   total=$((SECONDS - started))
   {
     echo
-    echo "image check: ${#TARGETS[@]} targets, total $total s (build $((build_done - started)) s, run $((SECONDS - build_done)) s)"
-    for target in "${TARGETS[@]}"; do
+    echo "image check: ${#TARGETS[@]} targets, total $total s" \
+      "(build $((build_done - started)) s, run $((SECONDS - build_done)) s)"
+    for target in "${STAGES[@]}"; do
       size=$(buildah images --format '{{.Size}}' "$IMAGE_PREFIX/$target:$TAG" 2>/dev/null || echo '?')
       printf '  %-16s built in %4s s  %9s  %s\n' "$target" "${BUILD_SECONDS[$target]}" "$size" \
         "$IMAGE_PREFIX/$target:$TAG"
@@ -474,4 +496,5 @@ sys.exit(not any(s.get("id") == "image-check-coturn" and
   log "all checks passed"
 }
 
-main "$@"
+# One line: bash has read it, exit included, before main runs.
+main "$@"; exit
