@@ -160,11 +160,12 @@ done
 # --- summary --------------------------------------------------------------------------------------
 
 rc=0
-python3 - "${#non_default[@]}" "${reports[@]}" <<'EOF' || rc=$?
+python3 - "${#non_default[@]}" "$BENCH_TRANSPORT" "${reports[@]}" <<'EOF' || rc=$?
 import json, os, sys
 
 non_default = int(sys.argv[1])
-reports = [json.load(open(path)) | {"file": os.path.basename(path)} for path in sys.argv[2:]]
+transport = sys.argv[2]
+reports = [json.load(open(path)) | {"file": os.path.basename(path)} for path in sys.argv[3:]]
 
 def pct(x):
     return f"{100 * x:+.1f}%"
@@ -231,7 +232,7 @@ if non_default:
     print("!!! advisor-server ran with NON-DEFAULT settings from the environment (see the warning above) !!!")
 else:
     print("advisor-server ran with its documented default settings")
-print("authentication on: each simulated install sends its own HS256 JWT")
+print("authentication on: each simulated install sends its own HS256 JWT; transport: " + transport)
 print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
 for row in rows:
     print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
