@@ -64,6 +64,12 @@ absl::StatusOr<std::unique_ptr<AdvisorServer>> AdvisorServer::Start(
     credentials = *std::move(tls);
   } else if (absl::Status status = config::CheckServerTlsFiles(options.tls); !status.ok()) {
     return status;
+  } else if (!options.insecure) {
+    return absl::FailedPreconditionError(
+        "no TLS certificate: give --tls-cert-file and --tls-key-file (ADVISOR_TLS_CERT_FILE, "
+        "ADVISOR_TLS_KEY_FILE), PEM files of the server's certificate chain and key; to serve "
+        "plaintext behind a proxy or mesh that terminates TLS, or for local tests, give "
+        "--insecure (ADVISOR_INSECURE=true)");
   } else {
     spdlog::warn(
         "--insecure: serving plaintext gRPC; decision tokens and TURN credentials travel in "

@@ -149,6 +149,25 @@ TEST_F(EndToEnd, BadConfigurationIsReportedClearly) {
   EXPECT_NE(out.find("ADVISOR_LISTEN"), std::string::npos) << out;
 }
 
+TEST_F(EndToEnd, TheServerRefusesToStartWithoutACertificateUnlessInsecure) {
+  std::vector<std::string> env = Env();
+  std::erase_if(env, [](const std::string& v) { return v.starts_with("ADVISOR_INSECURE="); });
+  std::string out;
+  auto code = testing::Run({kServer, "serve"}, &out, env);
+  ASSERT_TRUE(code.ok());
+  EXPECT_NE(*code, 0);
+  EXPECT_NE(out.find("--tls-cert-file"), std::string::npos) << out;
+  EXPECT_NE(out.find("--insecure"), std::string::npos) << out;
+
+  env.push_back("ADVISOR_TLS_CERT_FILE=" + dir_ + "/missing.pem");
+  env.push_back("ADVISOR_TLS_KEY_FILE=" + dir_ + "/missing.key");
+  code = testing::Run({kServer, "serve"}, &out, env);
+  ASSERT_TRUE(code.ok());
+  EXPECT_NE(*code, 0);
+  EXPECT_NE(out.find("--tls-cert-file " + dir_ + "/missing.pem: cannot read"), std::string::npos)
+      << out;
+}
+
 TEST_F(EndToEnd, TokenKeyComesFromAFileOrTheVariableNotBoth) {
   const std::string key_file = dir_ + "/token.key";
   std::ofstream(key_file) << "end-to-end-key-from-a-file-0123\n";
