@@ -1,3 +1,7 @@
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -7,6 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/config/flags.h"
+#include "lib/config/tls.h"
 
 namespace advisor::config {
 namespace {
@@ -270,6 +275,98 @@ TEST(FlagSet, DuplicateRegistrationFailsParse) {
   same_env.String("a", "SAME", &a, "");
   same_env.String("b", "SAME", &b, "");
   EXPECT_EQ(same_env.Parse({}, Env({})).status().code(), absl::StatusCode::kInternal);
+}
+
+TEST(FlagSet, BytesTakeSiAndBinarySuffixes) {
+  int64_t memory = int64_t{128} << 20;
+  FlagSet flags("x", "y");
+  flags.Bytes("memory", "ADVISOR_MEMORY", &memory, "memory", 1 << 20, int64_t{1} << 40);
+  EXPECT_THAT(flags.Help(), HasSubstr("default 128MiB"));
+  for (const auto& [text, bytes] :
+       std::vector<std::pair<std::string, int64_t>>{{"1048576", 1 << 20},
+                                                    {"64M", 64'000'000},
+                                                    {"2GiB", int64_t{2} << 30},
+                                                    {"3000k", 3'000'000},
+                                                    {"1536KiB", 1536 << 10}}) {
+    ASSERT_TRUE(flags.Parse(std::vector<std::string>{"--memory=" + text}, Env({})).ok()) << text;
+    EXPECT_EQ(memory, bytes) << text;
+  }
+  auto bad = flags.Parse(std::vector<std::string>{"--memory=lots"}, Env({}));
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("--memory: invalid size \"lots\""));
+  bad = flags.Parse(std::vector<std::string>{}, Env({{"ADVISOR_MEMORY", "1k"}}));
+  EXPECT_THAT(std::string(bad.status().message()),
+              HasSubstr("ADVISOR_MEMORY: 1k is out of range [1MiB, 1024GiB]"));
+  EXPECT_FALSE(flags.Parse(std::vector<std::string>{"--memory=-5M"}, Env({})).ok());
+  EXPECT_FALSE(flags.Parse(std::vector<std::string>{"--memory=99999999999GiB"}, Env({})).ok());
+}
+
+// A file in a fresh temp dir holding `contents`.
+std::string TempFile(const std::string& name, const std::string& contents) {
+  static const std::string dir = [] {
+    std::string pattern = "/tmp/config-test-XXXXXX";
+    return std::string(mkdtemp(pattern.data()));
+  }();
+  const std::string path = dir + "/" + name;
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << contents;
+  return path;
+}
+
+TEST(ReadSecretFile, DropsOneTrailingNewline) {
+  EXPECT_EQ(*ReadSecretFile(TempFile("a", "s3cret\n")), "s3cret");
+  EXPECT_EQ(*ReadSecretFile(TempFile("b", "s3cret\r\n")), "s3cret");
+  EXPECT_EQ(*ReadSecretFile(TempFile("c", "s3cret")), "s3cret");
+  EXPECT_EQ(*ReadSecretFile(TempFile("d", "s3cret\n\n")), "s3cret\n");
+  auto empty = ReadSecretFile(TempFile("e", "\n"));
+  EXPECT_THAT(std::string(empty.status().message()), HasSubstr("is empty"));
+  auto missing = ReadSecretFile("/nonexistent/token.key");
+  EXPECT_THAT(std::string(missing.status().message()),
+              HasSubstr("cannot read /nonexistent/token.key"));
+}
+
+TEST(ClientTlsFlags, ParseFromFlagsAndVariables) {
+  ClientTlsFiles files;
+  FlagSet flags("x", "y");
+  RegisterClientTlsFlags(flags, &files);
+  ASSERT_TRUE(flags
+                  .Parse(std::vector<std::string>{"--ca-file=/ca.pem", "--cert-file", "/c.pem"},
+                         Env({{"ADVISOR_KEY_FILE", "/c.key"}, {"ADVISOR_INSECURE", "true"}}))
+                  .ok());
+  EXPECT_EQ(files.ca_file, "/ca.pem");
+  EXPECT_EQ(files.cert_file, "/c.pem");
+  EXPECT_EQ(files.key_file, "/c.key");
+  EXPECT_TRUE(files.insecure);
+}
+
+TEST(ClientTlsFlags, CredentialsRefuseContradictionsAndUnreadableFiles) {
+  auto error = [](ClientTlsFiles files) {
+    auto credentials = MakeChannelCredentials(files);
+    return credentials.ok() ? std::string() : std::string(credentials.status().message());
+  };
+  ClientTlsFiles files;
+  EXPECT_EQ(error(files), "");  // the system roots
+  files.insecure = true;
+  EXPECT_EQ(error(files), "");
+  files.ca_file = "/ca.pem";
+  EXPECT_THAT(error(files), HasSubstr("--insecure"));
+  files = {};
+  files.cert_file = "/c.pem";
+  EXPECT_THAT(error(files), HasSubstr("go together"));
+  files = {};
+  files.ca_file = "/nonexistent/ca.pem";
+  EXPECT_THAT(error(files), HasSubstr("--ca-file /nonexistent/ca.pem: cannot read"));
+  files.ca_file = TempFile("not-a-ca.pem", "hello");
+  EXPECT_THAT(error(files), HasSubstr("no PEM certificate"));
+}
+
+TEST(ServerTlsFiles, CertificateAndKeyGoTogether) {
+  ServerTlsFiles files;
+  EXPECT_TRUE(CheckServerTlsFiles(files).ok());  // plaintext: the server decides on --insecure
+  files.cert_file = "/tls.crt";
+  EXPECT_THAT(std::string(CheckServerTlsFiles(files).message()), HasSubstr("--tls-key-file"));
+  files = {};
+  files.client_ca_file = "/ca.pem";
+  EXPECT_THAT(std::string(CheckServerTlsFiles(files).message()),
+              HasSubstr("--tls-client-ca-file needs --tls-cert-file"));
 }
 
 TEST(ValidateHostPort, Accepts) {
