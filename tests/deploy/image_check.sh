@@ -162,12 +162,14 @@ main() {
   # --- sources ------------------------------------------------------------------------------------
 
   context=$ADVISOR_ROOT
+  build_tree=worktree # the build stage's cached CMake tree for these sources (ADVISOR_BUILD_TREE)
   if [[ -n $rev ]]; then
     commit=$(git -C "$ADVISOR_ROOT" rev-parse --verify "$rev^{commit}") || die "no commit $rev"
     # One persistent copy, updated file by file: unchanged files keep their mtime, so the cached CMake
     # tree of the build stage recompiles only what the revision changed (git archive alone would give
     # every file the commit's time, which can be older than the objects built from the previous one).
     context=$CACHE/src
+    build_tree=rev
     mkdir -p "$context" "$work/export"
     git -C "$ADVISOR_ROOT" archive "$commit" | tar -x -C "$work/export"
     python3 - "$work/export" "$context" <<'EOF'
@@ -270,7 +272,8 @@ EOF
     log "build $stage"
     # Docker format: OCI image configs have no HEALTHCHECK, which the Dockerfile sets.
     if ! timeout 3600 buildah bud --isolation chroot --layers --pull=never --format docker \
-      --build-arg "DEBIAN_IMAGE=$BASE_IMAGE" -f "$DOCKERFILE" --target "$stage" -t "$image" \
+      --build-arg "DEBIAN_IMAGE=$BASE_IMAGE" --build-arg "ADVISOR_BUILD_TREE=$build_tree" \
+      -f "$DOCKERFILE" --target "$stage" -t "$image" \
       "$context" >"$work/build-$stage.log" 2>&1; then
       tail -n 40 "$work/build-$stage.log" >&2
       die "buildah bud --target $stage failed"
