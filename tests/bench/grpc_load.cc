@@ -26,7 +26,6 @@
 // when some were not or the server could not be reached, 2 on a usage error.
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
-#include <grpc/grpc_security.h>
 #include <grpc/grpc_security_constants.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
@@ -44,7 +43,6 @@
 #include <iostream>
 #include <memory>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -58,6 +56,7 @@
 #include "connectivity/advisor/v1/advisor.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "lib/config/flags.h"
+#include "lib/config/tls.h"
 
 namespace {
 
@@ -134,27 +133,16 @@ struct Settings {
   std::string tokens_out;
   absl::Duration rpc_timeout = absl::Seconds(10);
   absl::Duration connect_timeout = absl::Seconds(10);
-  std::string ca_file;
-  std::string cert_file;
-  std::string key_file;
-  bool insecure = false;
+  advisor::config::ClientTlsFiles tls;
   bool new_connection_per_request = false;
   bool tls_session_cache = true;
 };
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
-}
 
 // How every channel of this process connects: the credentials, and the channel arguments that all
 // channels share (the TLS session cache).
 struct Transport {
   std::shared_ptr<grpc::ChannelCredentials> credentials;
-  grpc_ssl_session_cache* session_cache = nullptr;  // lives as long as the process
+  bool session_cache = false;
 
   grpc::ChannelArguments Arguments(int unique) const {
     grpc::ChannelArguments args;
@@ -162,35 +150,16 @@ struct Transport {
     // subchannel between them.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     args.SetInt("grpc_load.channel", unique);
-    if (session_cache != nullptr) {
-      grpc_arg arg = grpc_ssl_session_cache_create_channel_arg(session_cache);
-      args.SetPointerWithVtable(arg.key, arg.value.pointer.p, arg.value.pointer.vtable);
-    }
+    if (session_cache) advisor::config::UseSharedSessionCache(args);
     return args;
   }
 };
 
 absl::StatusOr<Transport> MakeTransport(const Settings& settings) {
-  Transport transport;
-  if (settings.insecure) {
-    transport.credentials = grpc::InsecureChannelCredentials();
-    return transport;
-  }
-  if (settings.cert_file.empty() != settings.key_file.empty()) {
-    return absl::InvalidArgumentError("--cert-file and --key-file go together");
-  }
-  grpc::SslCredentialsOptions options;  // empty roots: gRPC's default (system) roots
-  for (auto [path, target] : {std::pair{&settings.ca_file, &options.pem_root_certs},
-                              std::pair{&settings.cert_file, &options.pem_cert_chain},
-                              std::pair{&settings.key_file, &options.pem_private_key}}) {
-    if (path->empty()) continue;
-    auto bytes = ReadFile(*path);
-    if (!bytes.ok()) return bytes.status();
-    *target = std::move(*bytes);
-  }
-  transport.credentials = grpc::SslCredentials(options);
-  if (settings.tls_session_cache) transport.session_cache = grpc_ssl_session_cache_create_lru(64);
-  return transport;
+  auto credentials = advisor::config::MakeChannelCredentials(settings.tls);
+  if (!credentials.ok()) return credentials.status();
+  return Transport{.credentials = *std::move(credentials),
+                   .session_cache = !settings.tls.insecure && settings.tls_session_cache};
 }
 
 // Starts request `index` on `channel` with `context`; calls `done` with its status.
@@ -429,14 +398,7 @@ int main(int argc, char** argv) {
                "get-strategy: keep each OK answer's token, strategy and timeout here");
   flags.Duration("rpc-timeout", "", &settings.rpc_timeout, "deadline of each RPC");
   flags.Duration("connect-timeout", "", &settings.connect_timeout, "time to connect every channel");
-  flags.String("ca-file", "ADVISOR_CA_FILE", &settings.ca_file,
-               "PEM CA certificates that sign the server's certificate (default: system roots)");
-  flags.String("cert-file", "ADVISOR_CERT_FILE", &settings.cert_file,
-               "PEM client certificate chain, for a server that requires client certificates");
-  flags.String("key-file", "ADVISOR_KEY_FILE", &settings.key_file,
-               "PEM private key of --cert-file");
-  flags.Bool("insecure", "ADVISOR_INSECURE", &settings.insecure,
-             "plaintext, for a server started with --insecure");
+  advisor::config::RegisterClientTlsFlags(flags, &settings.tls);
   flags.Bool("new-connection-per-request", "", &settings.new_connection_per_request,
              "a fresh connection (TCP, TLS handshake) for every request; --channels worker "
              "threads, one request at a time each");
@@ -585,7 +547,7 @@ int main(int argc, char** argv) {
       outcome.seconds > 0 ? static_cast<double>(requests) / outcome.seconds : 0,
       PercentileMs(outcome.latency_us, 0.50), PercentileMs(outcome.latency_us, 0.99),
       1e6 * cpu_seconds / static_cast<double>(requests),
-      settings.new_connection_per_request && !settings.insecure
+      settings.new_connection_per_request && !settings.tls.insecure
           ? absl::StrCat(" resumed=", resumed.load())
           : "",
       errors.empty() ? "" : absl::StrCat(" errors=", errors));
