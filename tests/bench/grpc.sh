@@ -191,7 +191,7 @@ fi
 server_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
 
 load() {
-  local name=$1 mode=$2 n=$3 id=${4:-} out=$work/$1.load token= before after
+  local name=$1 mode=$2 n=$3 id=${4:-} out=$work/$1.load token='' before after
   shift $(($# < 4 ? $# : 4))
   [[ -z $id ]] || token=${jwt[$id]}
   before=$(server_cpu_ticks)
