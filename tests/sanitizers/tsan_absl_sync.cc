@@ -1,4 +1,5 @@
-// ThreadSanitizer builds only: tells TSan about abseil's Mutex and CondVar.
+// ThreadSanitizer builds only: tells TSan about abseil's Mutex and CondVar, and about the
+// reference count of absl::Status.
 //
 // Debian's abseil is not built with TSan, so its locks are futexes and atomics that TSan cannot
 // see: every field guarded by an absl::Mutex would be reported as a race. These definitions
@@ -9,6 +10,11 @@
 // Condition functions run while the mutex is held, but in whichever thread abseil chooses (the
 // unlocking one, or a waiter before its lock call returns), so every unlock also releases, and
 // every Condition::Eval acquires, one shared address: coarser than the truth, never a false report.
+//
+// A Status with a message shares its payload by an atomic count that is dropped inside the library,
+// so the thread that frees it seemed to race with the last reader in another thread: each drop
+// releases on the payload and acquires what earlier drops released, as an atomic acq_rel
+// decrement does.
 #include <dlfcn.h>
 #include <sanitizer/tsan_interface.h>
 
@@ -17,6 +23,7 @@
 #include <string>
 
 #include "absl/base/options.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
@@ -190,6 +197,13 @@ bool Condition::Eval() const {
   static auto real = Real<bool (*)(const Condition*)>("9Condition4EvalEv", /*is_const=*/true);
   __tsan_acquire(&condition_sync);
   return real(this);
+}
+
+void Status::UnrefNonInlined(uintptr_t rep) {
+  static auto real = Real<void (*)(uintptr_t)>("6Status15UnrefNonInlinedEm");
+  __tsan_release(reinterpret_cast<void*>(rep));
+  __tsan_acquire(reinterpret_cast<void*>(rep));
+  real(rep);
 }
 
 ABSL_NAMESPACE_END
