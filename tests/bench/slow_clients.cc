@@ -103,10 +103,11 @@ std::pair<double, double> ReadRss(int64_t pid) {
 }
 
 // --- the honest client
-// ------------------------------------------------------------------------------
+// ----------------------------------------------------------------------------
 
 // Sends GetStrategy at a steady rate (open loop: a slow answer does not delay the next request) and
-// keeps the latency of each request started while `measuring` is set.
+// keeps the latency of each request started in a measured phase (1: the attack connecting, 2:
+// held), so that the handshakes' burst and the held attack can be told apart.
 class HonestClient {
  public:
   HonestClient(std::shared_ptr<grpc::Channel> channel, std::string jwt, double rate)
@@ -122,7 +123,7 @@ class HonestClient {
   }
   ~HonestClient() { Stop(); }
 
-  void Measure(bool on) { measuring_.store(on); }
+  void Measure(int phase) { phase_.store(phase); }
 
   // Stops sending and waits for every request in flight (each has a deadline).
   void Stop() {
@@ -138,13 +139,21 @@ class HonestClient {
     std::map<std::string, int64_t> errors;
     double p50_ms = 0, p99_ms = 0, max_ms = 0;
   };
-  Figures Collect() {
+  // Figures of the requests started in `phase`, or in any measured phase when 0.
+  Figures Collect(int phase) {
     std::lock_guard lock(mu_);
     Figures f;
-    f.requests = static_cast<int64_t>(latency_ms_.size());
-    f.ok = ok_;
-    f.errors = errors_;
-    std::vector<double> sorted = latency_ms_;
+    std::vector<double> sorted;
+    for (const Sample& sample : samples_) {
+      if (phase != 0 && sample.phase != phase) continue;
+      sorted.push_back(sample.ms);
+      if (sample.code == 0) {
+        ++f.ok;
+      } else {
+        ++f.errors[absl::StrCat(sample.code)];
+      }
+    }
+    f.requests = static_cast<int64_t>(sorted.size());
     std::sort(sorted.begin(), sorted.end());
     auto at = [&sorted](double q) {
       return sorted.empty()
@@ -162,7 +171,12 @@ class HonestClient {
     grpc::ClientContext context;
     v1::GetStrategyResponse response;
     Clock::time_point sent;
-    bool measured = false;
+    int phase = 0;
+  };
+  struct Sample {
+    int phase;
+    double ms;
+    int code;
   };
 
   void Run() {
@@ -173,7 +187,7 @@ class HonestClient {
       auto call = std::make_shared<Call>();
       call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
       if (!bearer_.empty()) call->context.AddMetadata("authorization", bearer_);
-      call->measured = measuring_.load();
+      call->phase = phase_.load();
       call->sent = Clock::now();
       {
         std::lock_guard lock(mu_);
@@ -187,14 +201,8 @@ class HonestClient {
   void Done(const Call& call, const grpc::Status& status) {
     const double ms = 1000 * Since(call.sent);
     std::lock_guard lock(mu_);
-    if (call.measured) {
-      latency_ms_.push_back(ms);
-      if (status.ok()) {
-        ++ok_;
-      } else {
-        ++errors_[absl::StrCat(static_cast<int>(status.error_code()))];
-      }
-    }
+    if (call.phase != 0)
+      samples_.push_back({call.phase, ms, static_cast<int>(status.error_code())});
     if (--in_flight_ == 0) idle_cv_.notify_all();
   }
 
@@ -202,15 +210,13 @@ class HonestClient {
   const std::string bearer_;
   const Clock::duration interval_;
   v1::GetStrategyRequest request_;
-  std::atomic<bool> measuring_{false};
+  std::atomic<int> phase_{0};
   std::atomic<bool> stop_{false};
   std::thread thread_;
   std::mutex mu_;
   std::condition_variable idle_cv_;
-  int64_t in_flight_ = 0;                  // guarded by mu_
-  std::vector<double> latency_ms_;         // guarded by mu_
-  int64_t ok_ = 0;                         // guarded by mu_
-  std::map<std::string, int64_t> errors_;  // gRPC code -> count, guarded by mu_
+  int64_t in_flight_ = 0;        // guarded by mu_
+  std::vector<Sample> samples_;  // guarded by mu_
 };
 
 // --- HTTP/2 by hand
@@ -677,16 +683,17 @@ int main(int argc, char** argv) {
   }
   HonestClient honest(channel, settings.jwt, settings.rate);
   std::this_thread::sleep_for(std::chrono::seconds(2));  // warm-up, not measured
-  honest.Measure(true);
+  honest.Measure(1);
 
   Attack attack(settings, tls, settings.target, address, t0);
   const double attack_began = Since(t0);
   const int64_t failures = attack.Connect();
   const double connected = Since(t0);
+  honest.Measure(2);
   attack.Serve(absl::ToDoubleSeconds(settings.hold));
   const double rss_held = ReadRss(settings.server_pid).first;
   attack.CloseAll();
-  honest.Measure(false);
+  honest.Measure(0);
   std::this_thread::sleep_for(absl::ToChronoMilliseconds(settings.after));
   honest.Stop();
   sampling.store(false);
@@ -699,13 +706,17 @@ int main(int argc, char** argv) {
       absl::ToDoubleSeconds(idle_limit));
   // Idle times count from each connection's handshake; the idle limit starts there too.
   attack.Print(absl::ToDoubleSeconds(idle_limit));
-  const HonestClient::Figures f = honest.Collect();
-  std::string errors;
-  for (const auto& [code, n] : f.errors)
-    absl::StrAppend(&errors, errors.empty() ? "" : ",", code, ":", n);
-  std::cout << absl::StrFormat(
-      "honest requests=%d ok=%d p50_ms=%.1f p99_ms=%.1f max_ms=%.1f errors=%s\n", f.requests, f.ok,
-      f.p50_ms, f.p99_ms, f.max_ms, errors.empty() ? "none" : errors);
+  // "honest": the whole attack; "honest_held": once every attacking connection was open.
+  for (const auto& [name, phase] : {std::pair{"honest", 0}, std::pair{"honest_held", 2}}) {
+    const HonestClient::Figures f = honest.Collect(phase);
+    std::string errors;
+    for (const auto& [code, n] : f.errors) {
+      absl::StrAppend(&errors, errors.empty() ? "" : ",", code, ":", n);
+    }
+    std::cout << absl::StrFormat(
+        "%s requests=%d ok=%d p50_ms=%.1f p99_ms=%.1f max_ms=%.1f errors=%s\n", name, f.requests,
+        f.ok, f.p50_ms, f.p99_ms, f.max_ms, errors.empty() ? "none" : errors);
+  }
   std::cout << absl::StrFormat(
       "rss before_mb=%.1f peak_mb=%.1f held_mb=%.1f after_mb=%.1f hwm_mb=%.1f\n", rss_before,
       peak_rss.load(), rss_held, rss_after, hwm);
