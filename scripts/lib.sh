@@ -309,11 +309,13 @@ advisor_migrate() {
 # on loopback in the background (its pid in server_pid and STACK_PIDS; ADVISOR_* settings from the
 # environment pass through) and waits for both ports; on failure shows the end of LOG and dies.
 # Plaintext (ADVISOR_INSECURE=true) unless the caller set ADVISOR_TLS_CERT_FILE (or ADVISOR_INSECURE
-# itself): the server refuses to start with neither. Secrets travel in the environment, not argv.
+# itself): the server refuses to start with neither. ADVISOR_INSECURE=true is then exported to the
+# caller too, so that its clients (advisorctl and grpc_load read it) speak plaintext to this server.
+# Secrets travel in the environment, not argv.
 advisor_serve() {
   local rc=0
+  if [[ -z ${ADVISOR_INSECURE:-} && -z ${ADVISOR_TLS_CERT_FILE:-} ]]; then export ADVISOR_INSECURE=true; fi
   (
-    if [[ -z ${ADVISOR_INSECURE:-} && -z ${ADVISOR_TLS_CERT_FILE:-} ]]; then export ADVISOR_INSECURE=true; fi
     ADVISOR_DATABASE_URL=$2 ADVISOR_LISTEN=127.0.0.1:$3 ADVISOR_METRICS_LISTEN=127.0.0.1:$4 \
       ADVISOR_TOKEN_KEY=$5 exec "$1" serve >"$6" 2>&1 </dev/null
   ) &
