@@ -10,20 +10,23 @@
 #   - advisor-server's image applies the migrations (`migrate`, as the owner);
 #   - turn-prober's image runs one cycle (`once`) against coturn, and the coturn shows up healthy,
 #     with a latency, in turn_health;
-#   - advisor-server's image serves (TLS with a throwaway CA when the binary has --tls-cert-file),
-#     and from the host side: `advisorctl health` run from the image (its HEALTHCHECK) answers
-#     SERVING, /metrics shows advisor_database_up 1, `advisorctl turn-servers` (a JWT minted with
-#     the advisorctl image's gen-keys and mint-jwt) lists the coturn as healthy; SIGTERM stops it
-#     with status 0.
+#   - advisor-server's image serves (TLS with a throwaway CA when the binary has --tls-cert-file,
+#     the token key from a file when it has --token-key-file); the image's own HEALTHCHECK
+#     (advisorctl health, run in a second container) exits 0 with SERVING; /metrics shows
+#     advisor_database_up 1; `advisorctl turn-servers` from the advisorctl image (with a JWT from
+#     that image's gen-keys and mint-jwt) lists the coturn as healthy; SIGTERM stops serve with
+#     status 0.
 # When the migrations create the least-privilege group roles (advisor_server, advisor_prober), the
 # server and the prober run as login users that are members of those roles only.
 # Containers share the host's network (chroot isolation has no network namespace of its own).
 # Everything started is stopped on exit, failure included; every wait is bounded.
 #
-# Cache (outside the checkout): $ADVISOR_IMAGE_CACHE, default /var/cache/connectivity-advisor/images,
-# holds the debootstrap base (base.tar) and, with --rev, the exported sources. buildah keeps the
-# layers (--layers) and the build stage's CMake tree (a cache mount) in its own storage
-# (/var/lib/containers), so a second run rebuilds only what changed. --refresh-base remakes the base.
+# Cache (outside the checkout): $ADVISOR_IMAGE_CACHE, by default
+# /var/cache/connectivity-advisor/images, holds the debootstrap base (base.tar) and, with --rev, the
+# exported sources. buildah keeps the layers (--layers, every stage tagged
+# localhost/connectivity-advisor/STAGE:check) in /var/lib/containers and the build stage's CMake
+# trees (a cache mount) in /var/tmp/buildah-cache, so a second run rebuilds only what changed.
+# --refresh-base remakes the base.
 #
 # Needs root (buildah, debootstrap, apt-get); installs buildah, podman, debootstrap, coturn,
 # PostgreSQL 15, openssl, curl and python3 with apt-get when they are missing.
@@ -108,7 +111,7 @@ main() {
     log "installing ${missing[*]} (apt-get)"
     apt=(env DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300)
     "${apt[@]}" update >/dev/null
-    "${apt[@]}" install --no-install-recommends "${missing[@]}" >/dev/null
+    "${apt[@]}" install "${missing[@]}" >/dev/null # with recommends: runc, fuse-overlayfs
   fi
   pg_require
 
@@ -116,7 +119,7 @@ main() {
 
   throwaway_workdir advisor-image-check
   CONTAINERS=() # buildah working containers, removed on exit
-  GROUPS_RUNNING=() # process groups of containers running in the background (setsid), stopped on exit
+  GROUPS_RUNNING=() # process groups (setsid) of containers run in the background, stopped on exit
 
   # shellcheck disable=SC2317 # called by the EXIT trap
   image_cleanup() {
@@ -165,9 +168,9 @@ main() {
   build_tree=worktree # the build stage's cached CMake tree for these sources (ADVISOR_BUILD_TREE)
   if [[ -n $rev ]]; then
     commit=$(git -C "$ADVISOR_ROOT" rev-parse --verify "$rev^{commit}") || die "no commit $rev"
-    # One persistent copy, updated file by file: unchanged files keep their mtime, so the cached CMake
-    # tree of the build stage recompiles only what the revision changed (git archive alone would give
-    # every file the commit's time, which can be older than the objects built from the previous one).
+    # One persistent copy, updated file by file: unchanged files keep their mtime, so the cached
+    # CMake tree of the build stage recompiles only what the revision changed (git archive alone
+    # gives every file the commit's time, which can be older than the objects built before).
     context=$CACHE/src
     build_tree=rev
     mkdir -p "$context" "$work/export"
@@ -219,9 +222,9 @@ EOF
     log "base: debootstrap --variant=minbase bookworm from $mirror"
     mkdir -p "$CACHE"
     rm -rf "$rootfs"
-    timeout 900 debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 ||
-      die "debootstrap failed (see $work/debootstrap.log)"
-    # The images' apt uses the machine's sources (updates and security included) when they are deb822.
+    timeout 900 debootstrap --variant=minbase bookworm "$rootfs" "$mirror" \
+      >"$work/debootstrap.log" 2>&1 || die "debootstrap failed (see $work/debootstrap.log)"
+    # The images' apt uses the machine's deb822 sources (updates and security included).
     if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
       rm -f "$rootfs/etc/apt/sources.list"
       cp /etc/apt/sources.list.d/debian.sources "$rootfs/etc/apt/sources.list.d/"
@@ -256,7 +259,8 @@ EOF
                             if (toupper($(NF - 1)) == "AS") order[++n] = $NF
                             used[base] = 1 }
     toupper($1) == "COPY" { for (i = 2; i <= NF; i++) if ($i ~ /^--from=/) used[substr($i, 8)] = 1 }
-    END { for (i = 1; i <= n; i++) if (!(order[i] in used)) print order[i] }' "$context/$DOCKERFILE")
+    END { for (i = 1; i <= n; i++) if (!(order[i] in used)) print order[i] }' \
+    "$context/$DOCKERFILE")
   ((${#TARGETS[@]})) || die "no targets found in $DOCKERFILE"
   log "stages: ${STAGES[*]}; targets: ${TARGETS[*]}"
 
@@ -310,13 +314,14 @@ EOF
     "$@" >"$file" 2>&1
   }
 
-  declare -gA CTR
+  declare -gA CTR CTR_UID
   for target in "${TARGETS[@]}"; do
     image=$IMAGE_PREFIX/$target:$TAG
     new_container c "$image"
     CTR[$target]=$c
     user=$(buildah inspect --type image --format '{{.OCIv1.Config.User}}' "$image")
     uid=${user%%:*}
+    CTR_UID[$target]=$uid
     # shellcheck disable=SC2016 # arguments of bash -c
     check "$target: USER $user is a numeric uid other than 0" \
       bash -c '[[ $1 =~ ^[0-9]+$ && $1 != 0 ]]' _ "$uid"
@@ -345,7 +350,8 @@ EOF
 
   secret=$(openssl rand -hex 24)
   log "coturn on 127.0.0.1:$turn_port (relay ports $TURN_MIN_PORT-$TURN_MAX_PORT)"
-  coturn_command "$work/coturn" "$turn_port" "$TURN_MIN_PORT" "$TURN_MAX_PORT" "$secret" image-check.test
+  coturn_command "$work/coturn" "$turn_port" "$TURN_MIN_PORT" "$TURN_MAX_PORT" "$secret" \
+    image-check.test
   "${COTURN_COMMAND[@]}" >"$work/coturn.log" 2>&1 </dev/null &
   STACK_PIDS+=("$!")
   wait_for_tcp 127.0.0.1 "$turn_port" 20 "$!" || die "coturn did not listen on 127.0.0.1:$turn_port"
@@ -354,8 +360,7 @@ EOF
   # and private to it, as a Kubernetes Secret volume with fsGroup would be.
   files=$work/files
   mkdir -p "$files"
-  uid=$(buildah inspect --type image --format '{{.OCIv1.Config.User}}' "$IMAGE_PREFIX/advisor-server:$TAG")
-  uid=${uid%%:*}
+  uid=${CTR_UID[advisor-server]}
   files_mount=(-v "$files:/run/image-check:ro")
 
   # --- migrate (owner), then least-privilege logins when the migrations define the roles ----------
@@ -365,7 +370,8 @@ EOF
     advisor-server migrate
   server_url=$owner_url prober_url=$owner_url
   roles=$(pg_psql "$pg_port" advisor -c \
-    "SELECT count(*) FROM pg_roles WHERE rolname IN ('advisor_server', 'advisor_prober') AND NOT rolcanlogin")
+    "SELECT count(*) FROM pg_roles
+     WHERE rolname IN ('advisor_server', 'advisor_prober') AND NOT rolcanlogin")
   if [[ $roles == 2 ]]; then
     pg_psql "$pg_port" advisor -c "CREATE ROLE image_check_server LOGIN IN ROLE advisor_server" \
       -c "CREATE ROLE image_check_prober LOGIN IN ROLE advisor_prober"
@@ -388,8 +394,10 @@ EOF
     logged "$work/prober.log" in_image "${files_mount[@]}" -e "ADVISOR_DATABASE_URL=$prober_url" \
     -e ADVISOR_TURN_SERVERS_FILE=/run/image-check/turn-servers.yaml "$prober_c" -- turn-prober once
   health=$(pg_psql "$pg_port" advisor -c \
-    "SELECT status || ' ' || (last_latency_ms IS NOT NULL) FROM turn_health WHERE server_id = 'image-check-coturn'")
-  check "turn_health: coturn probed healthy with a latency (got '${health}')" [ "$health" = "healthy true" ]
+    "SELECT status || ' ' || (last_latency_ms IS NOT NULL) FROM turn_health
+     WHERE server_id = 'image-check-coturn'")
+  check "turn_health: coturn probed healthy with a latency (got '${health}')" \
+    [ "$health" = "healthy true" ]
 
   # --- advisor-server serve -----------------------------------------------------------------------
 
@@ -410,8 +418,9 @@ EOF
   # Client identities: a JWKS from the advisorctl image, and an admin JWT signed with it.
   in_image "$ctl_c" -- advisorctl gen-keys --alg ES256 --kid image-check >"$files/keys.jwks" ||
     die "advisorctl gen-keys failed: $(cat "$files/keys.jwks")"
-  in_image "${files_mount[@]}" "$ctl_c" -- advisorctl mint-jwt --keys-file /run/image-check/keys.jwks \
-    --sub image-check --scope advisor.admin --ttl 10m >"$files/admin.jwt" ||
+  in_image "${files_mount[@]}" "$ctl_c" -- \
+    advisorctl mint-jwt --keys-file /run/image-check/keys.jwks --sub image-check \
+    --scope advisor.admin --ttl 10m >"$files/admin.jwt" ||
     die "advisorctl mint-jwt failed: $(cat "$files/admin.jwt")"
   env_args+=(-e ADVISOR_AUTH_KEYS_FILE=/run/image-check/keys.jwks)
 
@@ -438,8 +447,8 @@ EOF
   chmod 700 "$files"
   chmod 600 "$files"/*
 
-  setsid buildah run --isolation chroot --network host "${files_mount[@]}" "${env_args[@]}" "$server_c" -- \
-    advisor-server serve >"$work/server.log" 2>&1 </dev/null &
+  setsid buildah run --isolation chroot --network host "${files_mount[@]}" "${env_args[@]}" \
+    "$server_c" -- advisor-server serve >"$work/server.log" 2>&1 </dev/null &
   server_pid=$!
   GROUPS_RUNNING+=("$server_pid")
   rc=0
@@ -465,7 +474,8 @@ EOF
     out=$(curl -fsS --max-time 5 "http://127.0.0.1:$metrics_port/metrics" 2>&1) || true
     check "/metrics of the server: advisor_database_up 1" grep -qx 'advisor_database_up 1' <<<"$out"
     out=$(in_image "${files_mount[@]}" "${ctl_env[@]}" "$ctl_c" -- \
-      advisorctl "${ctl_args[@]}" --jwt-file /run/image-check/admin.jwt --json turn-servers 2>&1) || true
+      advisorctl "${ctl_args[@]}" --jwt-file /run/image-check/admin.jwt --json turn-servers 2>&1) ||
+      true
     check "advisorctl turn-servers (advisorctl image): the server lists coturn healthy" \
       python3 -c 'import json, sys
 servers = json.loads(sys.argv[1]).get("servers", [])
@@ -476,7 +486,8 @@ sys.exit(not any(s.get("id") == "image-check-coturn" and
     serve_pid=$(pgrep -g "$server_pid" -x advisor-server | head -n 1) || true
     [[ -z $serve_pid ]] || kill -TERM "$serve_pid"
     # shellcheck disable=SC2016 # arguments of bash -c
-    wait_until 20 "" bash -c '! kill -0 "$1" 2>/dev/null' _ "$server_pid" || stop_group "$server_pid" 5 || true
+    wait_until 20 "" bash -c '! kill -0 "$1" 2>/dev/null' _ "$server_pid" ||
+      stop_group "$server_pid" 5 || true
     wait "$server_pid" && rc=0 || rc=$?
     check "advisor-server image: SIGTERM stops serve with status 0 (got $rc)" [ "$rc" = 0 ]
   fi
@@ -487,7 +498,8 @@ sys.exit(not any(s.get("id") == "image-check-coturn" and
     echo "image check: ${#TARGETS[@]} targets, total $total s" \
       "(build $((build_done - started)) s, run $((SECONDS - build_done)) s)"
     for target in "${STAGES[@]}"; do
-      size=$(buildah images --format '{{.Size}}' "$IMAGE_PREFIX/$target:$TAG" 2>/dev/null || echo '?')
+      size=$(buildah images --format '{{.Size}}' "$IMAGE_PREFIX/$target:$TAG" 2>/dev/null) ||
+        size='?'
       printf '  %-16s built in %4s s  %9s  %s\n' "$target" "${BUILD_SECONDS[$target]}" "$size" \
         "$IMAGE_PREFIX/$target:$TAG"
     done
