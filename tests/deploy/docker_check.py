@@ -461,7 +461,7 @@ def check_compose(source_dir, build_dir, yaml_to_json, stages_by_name):
         elif "file" in cfg and not (base / cfg["file"]).exists():
             fail(f"config {name}: file {cfg['file']} does not exist")
 
-    check_compose_auth(services.get("server") or {}, configs)
+    check_compose_auth(services.get("server") or {}, configs, services)
 
     # Prometheus: scrape targets and rule file as compose wires them.
     prom_cfg = yaml_load(yaml_to_json, base / "prometheus/prometheus.yml")
@@ -488,7 +488,7 @@ def b64url_decode(text):
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def check_compose_auth(server, configs):
+def check_compose_auth(server, configs, services):
     """The server has a JWKS file it can verify client JWTs with, or runs anonymous on purpose."""
     env = env_dict(server.get("environment"))
     keys_file = env.get("ADVISOR_AUTH_KEYS_FILE")
@@ -501,6 +501,22 @@ def check_compose_auth(server, configs):
         return
     source = next((ref.get("source") for ref in server.get("configs") or []
                    if isinstance(ref, dict) and ref.get("target") == keys_file), None)
+    volume = next((m.split(":")[0] for m in server.get("volumes") or []
+                   if isinstance(m, str) and len(m.split(":")) > 1
+                   and keys_file.startswith(m.split(":")[1].rstrip("/") + "/")), None)
+    if source is None and volume and not volume.startswith((".", "/")):
+        # Generated at first start into a named volume (compose ships no key): a service that
+        # mounts the volume writable must write that file.
+        name = keys_file.rsplit("/", 1)[1]
+        writers = [n for n, svc in services.items() if n != "server"
+                   and any(isinstance(m, str) and m.split(":")[0] == volume and not m.endswith(":ro")
+                           for m in svc.get("volumes") or [])
+                   and name in json.dumps(svc.get("command") or svc.get("entrypoint") or "")]
+        if writers:
+            ok(f"compose.yaml: server verifies client JWTs with {keys_file}, generated into volume {volume} by {writers}")
+        else:
+            fail(f"service server: ADVISOR_AUTH_KEYS_FILE={keys_file} is in volume {volume}, which no service writes {name} into")
+        return
     if source not in configs or "content" not in configs[source]:
         fail(f"service server: ADVISOR_AUTH_KEYS_FILE={keys_file} is not where an inline config is mounted")
         return
