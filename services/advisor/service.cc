@@ -420,6 +420,12 @@ grpc::ServerUnaryReactor* AdvisorService::Serve(Method method, grpc::CallbackSer
                                                 const grpc::ByteBuffer* request,
                                                 Handler&& handler) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  // gRPC 1.51 still runs the handler of a stream the client reset, with empty metadata: it is no
+  // refusal, and must not be logged or counted as one.
+  if (context->IsCancelled()) {
+    reactor->Finish(grpc::Status::CANCELLED);
+    return reactor;
+  }
   const absl::Time now = clock_();
   std::optional<std::string_view> authorization;
   const auto& metadata = context->client_metadata();

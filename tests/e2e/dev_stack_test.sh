@@ -22,8 +22,8 @@
 #   - a server added to the servers file by hand survives `down` and `up` and is probed (a silent
 #     port here, so it shows failures);
 #   - `down` stops every process the stack started; `down --purge` removes the directory.
-# Not registered with ctest: coturn's relay ports are a fixed range (ADVISOR_DEV_TURN_MIN_PORT..MAX,
-# 49300-49339 here unless set), which parallel runs would share.
+# ctest runs it as e2e.dev_stack. coturn's relay ports are a fixed range (ADVISOR_DEV_TURN_MIN_PORT..MAX,
+# 49300-49339 here unless set), which parallel runs would share: ctest holds a lock for them.
 #
 # Needs a build (scripts/build) and the packages of scripts/setup. Takes about 20 s.
 set -euo pipefail
