@@ -80,12 +80,12 @@ class TlsTest : public testing::AdvisorServerTest {
              Path("ext.cnf"), "-out", Path(name + ".pem")});
   }
 
-  // A channel of its own (no subchannel sharing) to server_ with `files`.
+  // A channel of its own (no subchannel sharing) to server_ with `files`, and `args` besides.
   std::shared_ptr<grpc::Channel> Channel(const config::ClientTlsFiles& files,
-                                         bool session_cache = false) {
+                                         bool session_cache = false,
+                                         grpc::ChannelArguments args = {}) {
     auto credentials = config::MakeChannelCredentials(files);
     EXPECT_TRUE(credentials.ok()) << credentials.status();
-    grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     if (session_cache) config::UseSharedSessionCache(args);
     return grpc::CreateCustomChannel(target(*server_), credentials.ok() ? *credentials : nullptr,
@@ -272,6 +272,24 @@ TEST_F(LimitsTest, IdleConnectionIsClosed) {
   // The client's own idle timer is 30 minutes: leaving READY means the server sent GOAWAY.
   EXPECT_TRUE(Eventually([&] { return channel->GetState(false) != GRPC_CHANNEL_READY; },
                          absl::Seconds(10)));
+}
+
+TEST_F(LimitsTest, ClientPingingTooOftenIsDisconnected) {
+  options_.limits.keepalive_min_ping_interval = absl::Seconds(30);
+  ASSERT_NO_FATAL_FAILURE(StartServer());
+  grpc::ChannelArguments pinging;
+  pinging.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 200);
+  pinging.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  pinging.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  auto pinger = Channel(Plaintext(), false, pinging);
+  auto quiet = Channel(Plaintext());
+  ASSERT_TRUE(GetStrategy(pinger).ok());
+  ASSERT_TRUE(GetStrategy(quiet).ok());
+  // Pings without calls every 200 ms: past two strikes the server sends GOAWAY, so the channel
+  // leaves READY; the quiet one, under the same server, stays.
+  EXPECT_TRUE(
+      Eventually([&] { return pinger->GetState(false) != GRPC_CHANNEL_READY; }, absl::Seconds(10)));
+  EXPECT_EQ(quiet->GetState(false), GRPC_CHANNEL_READY);
 }
 
 TEST_F(LimitsTest, StalledStreamIsCutAtConnectionAgePlusGrace) {
