@@ -116,7 +116,7 @@ fi
 
 throwaway_workdir advisor-advice
 # TLS as deployed (advisor-sim gets the CA through ADVISOR_CA_FILE), or plaintext with --insecure.
-bench_tls_setup "$SERVER_BIN" "$work/tls" "$insecure"
+bench_tls_setup "$work/tls" "$insecure"
 
 pg_port=$(free_ports 1)
 log "PostgreSQL on 127.0.0.1:$pg_port ($pg_dir)"

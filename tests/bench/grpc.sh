@@ -129,7 +129,7 @@ pg_require
 
 throwaway_workdir advisor-bench
 # The server and grpc_load read the TLS settings (or ADVISOR_INSECURE) from the environment.
-bench_tls_setup "$SERVER_BIN" "$work/tls" "$insecure"
+bench_tls_setup "$work/tls" "$insecure"
 
 mapfile -t ports < <(free_ports 3)
 pg_port=${ports[0]} grpc_port=${ports[1]} metrics_port=${ports[2]}

@@ -132,7 +132,7 @@ server_env=${non_default[*]:-none}
 # --- throwaway stack ------------------------------------------------------------------------------
 
 throwaway_workdir advisor-slow-clients
-bench_tls_setup "$SERVER_BIN" "$work/tls" "$insecure"
+bench_tls_setup "$work/tls" "$insecure"
 
 pg_port=$(free_ports 1)
 log "PostgreSQL on 127.0.0.1:$pg_port ($pg_dir)"

@@ -27,35 +27,21 @@ bench_tls_files() {
   chmod 600 "$dir/ca.key" "$dir/server.key"
 }
 
-# bench_server_has_tls SERVER_BIN: true when this advisor-server build serves TLS (--tls-cert-file).
-# (The help is read whole first: grep -q would stop reading early, and under pipefail the server's
-# SIGPIPE would make the answer false.)
-bench_server_has_tls() {
-  local help
-  help=$("$1" serve --help 2>&1) || true
-  [[ $help == *--tls-cert-file* ]]
-}
-
-# bench_tls_setup SERVER_BIN DIR INSECURE: decides how the stack talks and sets it up.
+# bench_tls_setup DIR INSECURE: decides how the stack talks and sets it up.
 #   INSECURE=1: plaintext; exports ADVISOR_INSECURE=true, which the server and the clients read.
 #   otherwise:  TLS with certificates made in DIR; exports ADVISOR_TLS_CERT_FILE/ADVISOR_TLS_KEY_FILE
 #               for the server and ADVISOR_CA_FILE for the clients (grpc_load, advisor-sim, the tools).
-# A server built without TLS runs plaintext, with a warning. Sets BENCH_TLS to 1 or 0 and
-# BENCH_TRANSPORT to a description for the report.
+# Sets BENCH_TLS to 1 or 0 and BENCH_TRANSPORT to a description for the report.
 # shellcheck disable=SC2034 # BENCH_TLS and BENCH_TRANSPORT are for the scripts that source this
 bench_tls_setup() {
-  local server_bin=$1 dir=$2 insecure=$3
+  local dir=$1 insecure=$2
   if ((insecure)); then
     export ADVISOR_INSECURE=true
     BENCH_TLS=0 BENCH_TRANSPORT="plaintext (--insecure)"
-  elif bench_server_has_tls "$server_bin"; then
+  else
     bench_tls_files "$dir"
     export ADVISOR_TLS_CERT_FILE=$dir/server.pem ADVISOR_TLS_KEY_FILE=$dir/server.key
     export ADVISOR_CA_FILE=$dir/ca.pem
     BENCH_TLS=1 BENCH_TRANSPORT="TLS (ECDSA P-256 server certificate, throwaway CA)"
-  else
-    warn "$server_bin has no --tls-cert-file: plaintext"
-    export ADVISOR_INSECURE=true
-    BENCH_TLS=0 BENCH_TRANSPORT="plaintext (this advisor-server build has no TLS)"
   fi
 }
