@@ -1,0 +1,383 @@
+#!/usr/bin/env bash
+# tests/natlab/natlab.sh — the NAT lab: real WebRTC peers behind real NATs follow the advisor's
+# answers, report what happened, and the fleet learns from it.
+#
+# Why: every outcome the advisor learned from used to come from a simulator. Here the NATs are Linux
+# network namespaces with iptables/nftables rules, the peers are Debian's chromium (driven by
+# playwright-core), and the advice, the TURN relay and the reports are the real programs.
+#
+# The network (all of it inside namespaces named after this run's prefix, so that parallel runs and
+# leftovers do not clash; nothing reaches the host's interfaces):
+#   inet       the "internet": STUN/TURN (coturn on 198.51.100.1 and .2, RFC 5780), and on
+#              198.51.100.10 advisor-server (TLS, JWT), the signalling relay; turn-prober and
+#              PostgreSQL (127.0.0.1 inside inet) beside them.
+#   r<i>, c<i> site i: a router namespace on link 100.64.<i>.0/24 with one client namespace behind
+#              it (10.0.<i>.0/24; an OPEN site's client has the public 100.80.<i>.2). One peer per
+#              client namespace at a time, two sites per NAT kind, so that a pair of the same kind
+#              (symmetric×symmetric) has two different NATs, as in life.
+# The NATs (router rules on its WAN interface):
+#   open                  routed, no NAT
+#   full_cone             SNAT to the WAN address + inbound DNAT of all UDP to the client
+#   restricted_cone       the same + an nftables filter admitting inbound UDP only from
+#                         (remote address . mapped port) the client has sent to (a dynamic set)
+#   port_restricted_cone  MASQUERADE (conntrack)
+#   symmetric             MASQUERADE --random-fully for UDP
+#   blocked               forwarded UDP dropped; TCP masqueraded
+#
+# Stages (each needs the ones before):
+#   net       the network, proven by coturn's own turnutils_natdiscovery in every client namespace
+#   services  PostgreSQL, advisor-server (TLS, JWKS), turn-prober, the signalling relay
+#   sessions  real WebRTC sessions for every pair of PAIRS (peer.js in chromium, driver.js around
+#             it), the table, and the assertions on what must hold
+#   learn     more sessions of a pair whose direct path never works, from distinct identities, until
+#             the advice for it is TURN_ONLY
+#
+# Exit status: 0 when everything held, 1 on a failure, 77 when network namespaces cannot be made
+# here (not root, no `ip netns`): ctest counts that as skipped.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+Usage: tests/natlab/natlab.sh [--stage net|services|sessions|learn] [--build-dir DIR]
+                              [--table FILE] [--jobs N] [--keep]
+
+Builds the NAT lab in network namespaces (as root), proves its NATs with turnutils_natdiscovery,
+runs real WebRTC sessions between chromium peers behind them and checks what must hold.
+  --stage S      stop after stage S (default: learn, everything)
+  --build-dir D  where advisor-server, advisorctl and turn-prober are built (default: build)
+  --table FILE   also write the sessions' table to FILE (markdown)
+  --jobs N       sessions run at once (default 2)
+  --keep         keep the work directory (logs, keys) and print its path
+  -h, --help
+Environment: NATLAB_PREFIX overrides the namespace prefix (default nl<pid>).
+EOF
+}
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
+LOG_TAG=natlab
+HERE=$ADVISOR_ROOT/tests/natlab
+
+STAGE=learn
+BUILD_DIR=$ADVISOR_ROOT/build
+TABLE_FILE=
+JOBS=2
+keep=0
+while (($#)); do
+  case $1 in
+    --stage)
+      STAGE=${2:?--stage needs a value}
+      shift
+      ;;
+    --build-dir)
+      BUILD_DIR=${2:?--build-dir needs a value}
+      shift
+      ;;
+    --table)
+      TABLE_FILE=${2:?--table needs a value}
+      shift
+      ;;
+    --jobs)
+      JOBS=${2:?--jobs needs a value}
+      shift
+      ;;
+    --keep) keep=1 ;;
+    -h | --help)
+      usage
+      exit 0
+      ;;
+    *)
+      usage >&2
+      exit 2
+      ;;
+  esac
+  shift
+done
+case $STAGE in net | services | sessions | learn) ;; *) die "unknown stage $STAGE" ;; esac
+[[ $JOBS =~ ^[1-9][0-9]*$ ]] || die "--jobs takes a positive number"
+stage_reached() {
+  local order=(net services sessions learn) i want=0 have=0
+  for i in "${!order[@]}"; do
+    [[ ${order[i]} == "$1" ]] && want=$i
+    [[ ${order[i]} == "$STAGE" ]] && have=$i
+  done
+  ((want <= have))
+}
+
+SKIP=77
+skip() {
+  log "SKIPPED: $*"
+  exit "$SKIP"
+}
+
+# --- can this machine make namespaces? -----------------------------------------------------------
+
+((EUID == 0)) || skip "the NAT lab needs root to make network namespaces (run it as root)"
+command -v ip >/dev/null || skip "no ip command (iproute2)"
+P=${NATLAB_PREFIX:-nl$$}
+[[ $P =~ ^[a-z][a-z0-9]{1,9}$ ]] || die "NATLAB_PREFIX must be 2-10 lower-case letters and digits"
+ip netns add "$P-probe" 2>/dev/null || skip "cannot make a network namespace here (ip netns add failed)"
+ip netns del "$P-probe"
+for tool in iptables nft turnserver turnutils_natdiscovery node chromium; do
+  command -v "$tool" >/dev/null || die "$tool not found: run scripts/setup"
+done
+
+# --- cleanup ---------------------------------------------------------------------------------------
+
+NAMESPACES=() # every namespace this run made
+PIDS=()       # processes this run started, stopped newest first
+work=$(mktemp -d "${TMPDIR:-/tmp}/natlab.XXXXXX")
+chmod 755 "$work" # the postgres user must reach $work/pg
+
+# shellcheck disable=SC2317 # called by the EXIT trap
+cleanup() {
+  local rc=$? i ns pid f
+  trap - ERR
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+    stop_pid "${PIDS[i]}" 5 >/dev/null 2>&1 || true
+  done
+  if [[ -f $work/pg/PG_VERSION ]]; then
+    ip netns exec "$P-inet" runuser -u postgres -- "$PG_BINDIR/pg_ctl" -D "$work/pg" -m immediate \
+      -w -t 20 stop >/dev/null 2>&1 || true
+  fi
+  # Whatever still runs in a lab namespace was started by this run (a browser's helpers, say).
+  for ns in "${NAMESPACES[@]}"; do
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
+  done
+  for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+  if ((rc != 0 && rc != SKIP)); then
+    for f in "$work"/*.log; do
+      [[ -f $f ]] || continue
+      printf '\n--- last lines of %s ---\n' "${f##*/}" >&2
+      tail -n 15 "$f" >&2 || true
+    done
+  fi
+  if ((keep)); then log "kept $work"; else rm -rf "$work"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# nsx NS CMD...: runs CMD in lab namespace NS (inet, r<i>, c<i>).
+nsx() {
+  local ns=$P-$1
+  shift
+  ip netns exec "$ns" "$@"
+}
+
+# start NS LOG CMD...: starts CMD in the background in namespace NS, output to LOG; pid in PIDS and
+# STARTED. `ip netns exec` execs CMD, so the pid is CMD's.
+STARTED=
+start() {
+  local ns=$1 log_file=$2
+  shift 2
+  nsx "$ns" "$@" >"$log_file" 2>&1 </dev/null &
+  STARTED=$!
+  PIDS+=("$STARTED")
+}
+
+# --- stage net -------------------------------------------------------------------------------------
+
+STUN_A=198.51.100.1 # coturn's primary address; RFC 5780's alternate is STUN_B
+STUN_B=198.51.100.2
+SVC_IP=198.51.100.10 # advisor-server and the signalling relay
+STUN_PORT=3478
+RELAY_MIN=49160
+RELAY_MAX=49459
+TURN_REALM=natlab.connectivity-advisor.local
+
+# Site i has kind SITES[i-1]; two of each kind.
+SITES=(open open full_cone full_cone restricted_cone restricted_cone port_restricted_cone
+  port_restricted_cone symmetric symmetric blocked blocked)
+
+# first_site KIND [N]: the number of the N-th (default 1st) site of KIND.
+first_site() {
+  local i seen=0
+  for i in "${!SITES[@]}"; do
+    if [[ ${SITES[i]} == "$1" ]]; then
+      seen=$((seen + 1))
+      if ((seen == ${2:-1})); then
+        echo $((i + 1))
+        return
+      fi
+    fi
+  done
+  die "no site $1 #${2:-1}"
+}
+
+mkns() {
+  ip netns add "$P-$1"
+  NAMESPACES+=("$P-$1")
+  nsx "$1" ip link set lo up
+  nsx "$1" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+}
+
+# client_ip I: the address of site I's client.
+client_ip() {
+  if [[ ${SITES[$1 - 1]} == open ]]; then echo "100.80.$1.2"; else echo "10.0.$1.2"; fi
+}
+
+# nat_rules I: the router rules of site I's kind.
+nat_rules() {
+  local i=$1 kind=${SITES[$1 - 1]} wan=100.64.$1.2 client
+  client=$(client_ip "$i")
+  case $kind in
+    open) ;;
+    full_cone | restricted_cone)
+      nsx "r$i" iptables -t nat -A POSTROUTING -o wan -p udp -j SNAT --to-source "$wan"
+      nsx "r$i" iptables -t nat -A PREROUTING -i wan -p udp -j DNAT --to-destination "$client"
+      nsx "r$i" iptables -t nat -A POSTROUTING -o wan -j MASQUERADE
+      if [[ $kind == restricted_cone ]]; then
+        # Address-dependent filtering per mapping: inbound UDP to a mapped port passes only from an
+        # address the client has sent to from that port. (Ports are kept by the SNAT, so the
+        # client's port is the mapped port.)
+        nsx "r$i" nft -f - <<NFT
+table ip natlab {
+  set sent {
+    type ipv4_addr . inet_service
+    flags dynamic, timeout
+    timeout 2m
+  }
+  chain forward_filter {
+    type filter hook forward priority filter; policy accept;
+    iifname "lan" oifname "wan" meta l4proto udp update @sent { ip daddr . udp sport }
+    iifname "wan" meta l4proto udp ip saddr . udp dport @sent accept
+    iifname "wan" meta l4proto udp drop
+  }
+}
+NFT
+      fi
+      ;;
+    port_restricted_cone)
+      nsx "r$i" iptables -t nat -A POSTROUTING -o wan -j MASQUERADE
+      ;;
+    symmetric)
+      nsx "r$i" iptables -t nat -A POSTROUTING -o wan -p udp -j MASQUERADE --random-fully
+      nsx "r$i" iptables -t nat -A POSTROUTING -o wan -j MASQUERADE
+      ;;
+    blocked)
+      nsx "r$i" iptables -A FORWARD -p udp -j DROP
+      nsx "r$i" iptables -t nat -A POSTROUTING -o wan -j MASQUERADE
+      ;;
+    *) die "unknown NAT kind $kind" ;;
+  esac
+}
+
+net_up() {
+  log "network: prefix $P, ${#SITES[@]} sites (${SITES[*]})"
+  mkns inet
+  nsx inet sysctl -qw net.ipv4.ip_forward=1
+  nsx inet ip addr add "$STUN_A/32" dev lo
+  nsx inet ip addr add "$STUN_B/32" dev lo
+  nsx inet ip addr add "$SVC_IP/32" dev lo
+  local i lan_prefix client
+  for i in $(seq 1 "${#SITES[@]}"); do
+    mkns "r$i"
+    mkns "c$i"
+    nsx "r$i" sysctl -qw net.ipv4.ip_forward=1
+    ip link add "s$i" netns "$P-inet" type veth peer name wan netns "$P-r$i"
+    ip link add lan netns "$P-r$i" type veth peer name eth0 netns "$P-c$i"
+    nsx inet ip addr add "100.64.$i.1/24" dev "s$i"
+    nsx inet ip link set "s$i" up
+    nsx "r$i" ip addr add "100.64.$i.2/24" dev wan
+    nsx "r$i" ip link set wan up
+    nsx "r$i" ip route add default via "100.64.$i.1"
+    client=$(client_ip "$i")
+    lan_prefix=${client%.2}
+    nsx "r$i" ip addr add "$lan_prefix.1/24" dev lan
+    nsx "r$i" ip link set lan up
+    nsx "c$i" ip addr add "$client/24" dev eth0
+    nsx "c$i" ip link set eth0 up
+    nsx "c$i" ip route add default via "$lan_prefix.1"
+    if [[ ${SITES[i - 1]} == open ]]; then
+      nsx inet ip route add "$lan_prefix.0/24" via "100.64.$i.2"
+    fi
+    nat_rules "$i"
+  done
+}
+
+# coturn_up: STUN (RFC 5780 on two addresses) and TURN (REST API secret, UDP and TCP) in inet. The
+# secret is in a -c configuration file, never on a command line.
+TURN_SECRET=
+coturn_up() {
+  TURN_SECRET=$(openssl rand -hex 24)
+  mkdir -p "$work/coturn"
+  (
+    umask 077
+    printf 'use-auth-secret\nstatic-auth-secret=%s\n' "$TURN_SECRET" >"$work/coturn/turnserver.conf"
+  )
+  start inet "$work/coturn.log" turnserver -c "$work/coturn/turnserver.conf" \
+    "--listening-ip=$STUN_A" "--listening-ip=$STUN_B" "--listening-port=$STUN_PORT" \
+    "--relay-ip=$STUN_A" "--min-port=$RELAY_MIN" "--max-port=$RELAY_MAX" "--realm=$TURN_REALM" \
+    --no-tls --no-dtls --no-cli "--userdb=$work/coturn/turndb" "--pidfile=$work/coturn/pid" \
+    --log-file=stdout --simple-log
+  local pid=$STARTED rc=0
+  ns_tcp_open() { nsx inet bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
+  wait_until 15 "$pid" ns_tcp_open "$STUN_A" "$STUN_PORT" || rc=$?
+  ((rc == 0)) || die "coturn does not listen on $STUN_A:$STUN_PORT in the lab's internet"
+  wait_until 15 "$pid" ns_tcp_open "$STUN_B" "$STUN_PORT" || rc=$?
+  ((rc == 0)) || die "coturn does not listen on $STUN_B:$STUN_PORT in the lab's internet"
+}
+
+# natdiscovery I: coturn's own RFC 5780 client in site I's client namespace; prints
+# "MAPPING FILTERING" (EI, AD, APD, or TIMEOUT for both when nothing answers).
+natdiscovery() {
+  local out mapping filtering
+  out=$(nsx "c$1" timeout 30 turnutils_natdiscovery -m -f "$STUN_A" 2>&1) || true
+  printf '%s\n' "$out" >"$work/natdiscovery-$1.log"
+  mapping=$(sed -nE 's/.*NAT with (.*) Mapping.*/\1/p; s/.*(No NAT).*/\1/p' <<<"$out" | head -n 1)
+  filtering=$(sed -nE 's/.*NAT with (.*) Filtering.*/\1/p' <<<"$out" | head -n 1)
+  printf '%s|%s\n' "$(short_behaviour "$mapping")" "$(short_behaviour "$filtering")"
+}
+
+short_behaviour() {
+  case $1 in
+    *"Endpoint Independent"* | "No NAT") echo EI ;;
+    *"Address and Port Dependent"* | *"Address and port dependent"*) echo APD ;;
+    *"Address Dependent"* | *"Address dependent"*) echo AD ;;
+    "") echo TIMEOUT ;;
+    *) echo "?($1)" ;;
+  esac
+}
+
+expected_behaviour() {
+  case $1 in
+    open | full_cone) echo 'EI|EI' ;;
+    restricted_cone) echo 'EI|AD' ;;
+    port_restricted_cone) echo 'EI|APD' ;;
+    symmetric) echo 'APD|APD' ;;
+    blocked) echo 'TIMEOUT|TIMEOUT' ;;
+  esac
+}
+
+prove_nats() {
+  log "prove the NATs: turnutils_natdiscovery -m -f $STUN_A in every client namespace"
+  local i got want failed=0 pids=() 
+  for i in $(seq 1 "${#SITES[@]}"); do
+    natdiscovery "$i" >"$work/natdiscovery-$i.result" &
+    pids+=($!)
+  done
+  for i in "${pids[@]}"; do wait "$i" || true; done
+  for i in $(seq 1 "${#SITES[@]}"); do
+    got=$(<"$work/natdiscovery-$i.result")
+    want=$(expected_behaviour "${SITES[i - 1]}")
+    if [[ $got == "$want" ]]; then
+      log "  site $i ${SITES[i - 1]}: mapping|filtering $got"
+    else
+      log "  site $i ${SITES[i - 1]}: mapping|filtering $got, expected $want; natdiscovery said:"
+      sed 's/^/      /' "$work/natdiscovery-$i.log" >&2
+      failed=1
+    fi
+  done
+  ((failed == 0)) || die "a NAT does not behave as its kind should (above)"
+}
+
+# --- main ------------------------------------------------------------------------------------------
+
+t_start=$SECONDS
+net_up
+coturn_up
+prove_nats
+log "stage net passed in $((SECONDS - t_start))s"
+stage_reached services || exit 0
