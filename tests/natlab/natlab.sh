@@ -297,6 +297,16 @@ net_up() {
   done
 }
 
+# await_tcp NS HOST PORT PID WHAT TIMEOUT_S
+await_tcp() {
+  local rc=0
+  wait_until "$6" "$4" ns_tcp_open "$1" "$2" "$3" || rc=$?
+  ((rc == 0)) && return 0
+  ((rc == 2)) && die "$5 exited during startup"
+  die "$5 does not listen on $2:$3 after $6s"
+}
+ns_tcp_open() { nsx "$1" bash -c "exec 3<>/dev/tcp/$2/$3" 2>/dev/null; }
+
 # coturn_up: STUN (RFC 5780 on two addresses) and TURN (REST API secret, UDP and TCP) in inet. The
 # secret is in a -c configuration file, never on a command line.
 TURN_SECRET=
@@ -312,12 +322,9 @@ coturn_up() {
     "--relay-ip=$STUN_A" "--min-port=$RELAY_MIN" "--max-port=$RELAY_MAX" "--realm=$TURN_REALM" \
     --no-tls --no-dtls --no-cli "--userdb=$work/coturn/turndb" "--pidfile=$work/coturn/pid" \
     --log-file=stdout --simple-log
-  local pid=$STARTED rc=0
-  ns_tcp_open() { nsx inet bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
-  wait_until 15 "$pid" ns_tcp_open "$STUN_A" "$STUN_PORT" || rc=$?
-  ((rc == 0)) || die "coturn does not listen on $STUN_A:$STUN_PORT in the lab's internet"
-  wait_until 15 "$pid" ns_tcp_open "$STUN_B" "$STUN_PORT" || rc=$?
-  ((rc == 0)) || die "coturn does not listen on $STUN_B:$STUN_PORT in the lab's internet"
+  local pid=$STARTED
+  await_tcp inet "$STUN_A" "$STUN_PORT" "$pid" coturn 15
+  await_tcp inet "$STUN_B" "$STUN_PORT" "$pid" coturn 15
 }
 
 # natdiscovery I: coturn's own RFC 5780 client in site I's client namespace; prints
@@ -373,6 +380,148 @@ prove_nats() {
   ((failed == 0)) || die "a NAT does not behave as its kind should (above)"
 }
 
+# --- stage services --------------------------------------------------------------------------------
+
+PG_PORT=5432 # inside inet: the namespace is this run's own, so fixed ports cannot clash
+GRPC_PORT=50051
+METRICS_PORT=9464
+PROBER_METRICS_PORT=9465
+SIGNAL_PORT=8080
+TURN_ID=lab
+SERVER_BIN=
+CTL_BIN=
+PROBER_BIN=
+
+# Learning, sped up for the lab: a pair's history moves its strategy after MIN_SAMPLES direct
+# attempts, the cold-start prior weighs one pseudo-attempt, outcomes reach PostgreSQL and come back
+# as a new snapshot within a second, and every answer is the chosen one (no exploration), so that
+# what the lab asserts does not depend on a draw.
+MIN_SAMPLES=4
+
+psql_inet() {
+  nsx inet "$PG_BINDIR/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U "$PG_SUPERUSER" "$@"
+}
+
+postgres_up() {
+  pg_cluster_init "$work/pg" "$PG_PORT" --no-sync
+  # PostgreSQL runs in inet (its own 127.0.0.1), as the postgres user.
+  if ! nsx inet runuser -u postgres -- "$PG_BINDIR/pg_ctl" -D "$work/pg" -l "$work/pg/postgresql.log" \
+    -w -t 30 start >/dev/null; then
+    tail -n 20 "$work/pg/postgresql.log" >&2 || true
+    die "PostgreSQL did not start in the lab's internet"
+  fi
+  psql_inet -d postgres -c 'CREATE DATABASE advisor'
+  ADVISOR_DATABASE_URL=postgresql://$PG_SUPERUSER@127.0.0.1:$PG_PORT/advisor \
+    nsx inet "$SERVER_BIN" migrate >"$work/migrate.log" 2>&1 || die "advisor-server migrate failed"
+  # The programs log in as members of exactly one group role each, as in production.
+  psql_inet -d advisor >/dev/null <<'SQL'
+CREATE ROLE advisor_server_login LOGIN IN ROLE advisor_server;
+CREATE ROLE advisor_prober_login LOGIN IN ROLE advisor_prober;
+SQL
+}
+
+# tls_files: a local CA and an ECDSA P-256 server certificate for the advisor's lab address.
+tls_files() {
+  local d=$work/tls
+  mkdir -p "$d"
+  (
+    umask 077
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/ca.key" 2>/dev/null
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/server.key" 2>/dev/null
+  )
+  openssl req -x509 -new -key "$d/ca.key" -sha256 -days 1 -subj "/CN=natlab CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -out "$d/ca.pem" 2>/dev/null
+  openssl req -new -key "$d/server.key" -subj "/CN=$SVC_IP" -out "$d/server.csr" 2>/dev/null
+  printf '%s\n' "subjectAltName=IP:$SVC_IP" "basicConstraints=critical,CA:FALSE" \
+    "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" >"$d/server.ext"
+  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -sha256 \
+    -days 1 -extfile "$d/server.ext" -out "$d/server.pem" 2>/dev/null
+  chmod 644 "$d/ca.pem" "$d/server.pem"
+}
+
+write_turn_servers() {
+  (
+    umask 077
+    cat >"$work/turn-servers.yaml" <<YAML
+servers:
+  - id: $TURN_ID
+    region: lab
+    urls: ["turn:$STUN_A:$STUN_PORT?transport=udp", "turn:$STUN_A:$STUN_PORT?transport=tcp"]
+    auth: {rest_secret: "$TURN_SECRET"}
+YAML
+  )
+}
+
+
+prober_up() {
+  ADVISOR_DATABASE_URL=postgresql://advisor_prober_login@127.0.0.1:$PG_PORT/advisor \
+    ADVISOR_TURN_SERVERS_FILE=$work/turn-servers.yaml ADVISOR_METRICS_LISTEN=127.0.0.1:$PROBER_METRICS_PORT \
+    ADVISOR_PROBE_INTERVAL=10s \
+    start inet "$work/turn-prober.log" "$PROBER_BIN" run
+  local pid=$STARTED deadline=$((SECONDS + 30)) metrics=
+  await_tcp inet 127.0.0.1 "$PROBER_METRICS_PORT" "$pid" turn-prober 20
+  while ((SECONDS < deadline)); do
+    metrics=$(nsx inet curl -fsS --max-time 2 "http://127.0.0.1:$PROBER_METRICS_PORT/metrics" 2>/dev/null) || true
+    grep -Eq '^turn_prober_cycles_total(\{[^}]*\})? [1-9]' <<<"$metrics" && break
+    sleep 0.3
+  done
+  grep -Eq "^turn_server_consecutive_failures\{.*server=\"$TURN_ID\".*\} 0" <<<"$metrics" ||
+    die "turn-prober's first check of coturn did not pass (turn-prober.log)"
+  log "turn-prober: coturn ($TURN_ID) checked healthy"
+}
+
+server_up() {
+  (
+    umask 077
+    openssl rand -hex 32 >"$work/token.key"
+    "$CTL_BIN" gen-keys --alg ES256 --kid lab >"$work/auth-keys.json"
+  )
+  ADVISOR_DATABASE_URL=postgresql://advisor_server_login@127.0.0.1:$PG_PORT/advisor \
+    ADVISOR_LISTEN=$SVC_IP:$GRPC_PORT ADVISOR_METRICS_LISTEN=127.0.0.1:$METRICS_PORT \
+    ADVISOR_TOKEN_KEY_FILE=$work/token.key \
+    ADVISOR_TLS_CERT_FILE=$work/tls/server.pem ADVISOR_TLS_KEY_FILE=$work/tls/server.key \
+    ADVISOR_AUTH_KEYS_FILE=$work/auth-keys.json ADVISOR_TURN_SERVERS_FILE=$work/turn-servers.yaml \
+    ADVISOR_STUN_URLS=stun:$STUN_A:$STUN_PORT \
+    ADVISOR_MIN_SAMPLES=$MIN_SAMPLES ADVISOR_PRIOR_WEIGHT=1 ADVISOR_EXPLORE_SHARE=0 \
+    ADVISOR_FLUSH_INTERVAL=200ms ADVISOR_SNAPSHOT_INTERVAL=500ms ADVISOR_RATE_LIMIT=0 \
+    start inet "$work/advisor-server.log" "$SERVER_BIN" serve
+  await_tcp inet "$SVC_IP" "$GRPC_PORT" "$STARTED" advisor-server 30
+}
+
+signal_up() {
+  start inet "$work/signal.log" node "$HERE/signal.js" "$SVC_IP" "$SIGNAL_PORT"
+  await_tcp inet "$SVC_IP" "$SIGNAL_PORT" "$STARTED" "the signalling relay" 10
+}
+
+# jwt SUB: a JWT for client identity SUB.
+jwt() { "$CTL_BIN" mint-jwt --keys-file "$work/auth-keys.json" --sub "$1" --ttl 1h; }
+
+services_up() {
+  SERVER_BIN=$BUILD_DIR/services/advisor/advisor-server
+  CTL_BIN=$BUILD_DIR/services/advisorctl/advisorctl
+  PROBER_BIN=$BUILD_DIR/services/prober/turn-prober
+  local b
+  for b in "$SERVER_BIN" "$CTL_BIN" "$PROBER_BIN"; do
+    [[ -x $b ]] || die "$b not built (cmake --build $BUILD_DIR --target advisor-server advisorctl turn-prober)"
+  done
+  postgres_up
+  tls_files
+  write_turn_servers
+  prober_up
+  server_up
+  signal_up
+  # The advice as a client behind a NAT sees it: through its router, TLS, its own JWT.
+  local c out
+  c=$(first_site port_restricted_cone)
+  out=$(nsx "c$c" "$CTL_BIN" --target "$SVC_IP:$GRPC_PORT" --ca-file "$work/tls/ca.pem" \
+    --jwt "$(jwt lab-smoke)" get-strategy --local port_restricted_cone --remote symmetric --json) ||
+    die "advisorctl get-strategy from site $c failed: $out"
+  printf '%s\n' "$out" >"$work/smoke-advice.json"
+  grep -q '"strategy"' <<<"$out" || die "unexpected get-strategy answer: $out"
+  log "advisor-server answers site $c over TLS: $(tr -d '\n ' <<<"$out" | cut -c1-160)..."
+}
+
 # --- main ------------------------------------------------------------------------------------------
 
 t_start=$SECONDS
@@ -381,3 +530,6 @@ coturn_up
 prove_nats
 log "stage net passed in $((SECONDS - t_start))s"
 stage_reached services || exit 0
+services_up
+log "stage services passed at $((SECONDS - t_start))s"
+stage_reached sessions || exit 0
