@@ -36,6 +36,8 @@ std::string_view RefusalReasonName(RefusalReason reason) {
       return "overloaded";
     case RefusalReason::kUnavailable:
       return "unavailable";
+    case RefusalReason::kDeadlineExceeded:
+      return "deadline_exceeded";
   }
   return "unknown";
 }

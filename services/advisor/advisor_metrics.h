@@ -38,8 +38,9 @@ enum class RefusalReason : uint8_t {
   kImplausible = 6,       // a report its own token contradicts
   kOverloaded = 7,        // too many reports held for the database
   kUnavailable = 8,       // shutting down
+  kDeadlineExceeded = 9,  // the request message did not arrive within the request deadline cap
 };
-inline constexpr int kRefusalReasonCount = 9;
+inline constexpr int kRefusalReasonCount = 10;
 std::string_view RefusalReasonName(RefusalReason reason);
 
 class AdvisorMetrics {

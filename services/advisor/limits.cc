@@ -100,4 +100,44 @@ bool LogLimiter::Allow(absl::Time now, int64_t& suppressed) {
   return true;
 }
 
+RequestDeadlines::RequestDeadlines(absl::Duration limit) : limit_(limit) {}
+
+void RequestDeadlines::Add(Waiter& waiter, Clock::time_point now) {
+  waiter.expires_ = now + absl::ToChronoNanoseconds(limit_);
+  absl::MutexLock lock(&mu_);
+  waiter.waiting_ = true;
+  waiter.next_ = nullptr;
+  waiter.prev_ = newest_;
+  (newest_ == nullptr ? oldest_ : newest_->next_) = &waiter;
+  newest_ = &waiter;
+}
+
+bool RequestDeadlines::Remove(Waiter& waiter) {
+  absl::MutexLock lock(&mu_);
+  if (!waiter.waiting_) return false;
+  waiter.waiting_ = false;
+  (waiter.prev_ == nullptr ? oldest_ : waiter.prev_->next_) = waiter.next_;
+  (waiter.next_ == nullptr ? newest_ : waiter.next_->prev_) = waiter.prev_;
+  waiter.prev_ = waiter.next_ = nullptr;
+  return true;
+}
+
+int RequestDeadlines::ExpireUntil(Clock::time_point now) {
+  std::vector<Waiter*> expired;
+  {
+    absl::MutexLock lock(&mu_);
+    while (oldest_ != nullptr && oldest_->expires_ <= now) {
+      Waiter* waiter = oldest_;
+      oldest_ = waiter->next_;
+      (oldest_ == nullptr ? newest_ : oldest_->prev_) = nullptr;
+      waiter->waiting_ = false;
+      waiter->prev_ = waiter->next_ = nullptr;
+      expired.push_back(waiter);
+    }
+  }
+  // Outside the lock: Expired() finishes a call, which may complete others' work inline.
+  for (Waiter* waiter : expired) waiter->Expired();
+  return static_cast<int>(expired.size());
+}
+
 }  // namespace advisor

@@ -3,11 +3,14 @@
 // RateLimiter bounds requests per identity (a token bucket each). ReporterCap bounds the reports an
 // identity adds to one NAT pair within one aggregate bucket, so that a handful of identities cannot
 // outweigh the fleet whatever they pay in requests. LogLimiter bounds the log lines refusals write.
-// All take `now` from the caller and hold memory that does not grow with traffic.
+// RequestDeadlines bounds how long a call may wait for its request message. All take `now` from
+// the caller; all but RequestDeadlines (one entry per call in flight) hold memory that does not
+// grow with traffic.
 #ifndef ADVISOR_SERVICES_ADVISOR_LIMITS_H_
 #define ADVISOR_SERVICES_ADVISOR_LIMITS_H_
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -85,6 +88,46 @@ class LogLimiter {
   int64_t second_ ABSL_GUARDED_BY(mu_) = 0;
   int written_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t suppressed_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// Calls still waiting for their request message, oldest first. Every call is given the same time,
+// so the oldest always expires first, and adding, removing and expiring cost O(1) per call. It is
+// what cuts a client that opens a stream and sends its message slowly, or never: without it such a
+// stream would be held until the connection's age ran out. Thread-safe.
+class RequestDeadlines {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // A call that can wait here (intrusive: waiting needs no allocation).
+  class Waiter {
+   public:
+    virtual ~Waiter() = default;
+    // Called once, outside the lock, for a waiter that expired before Remove; it is removed.
+    virtual void Expired() = 0;
+
+   private:
+    friend class RequestDeadlines;
+    Waiter* prev_ = nullptr;
+    Waiter* next_ = nullptr;
+    Clock::time_point expires_;
+    bool waiting_ = false;
+  };
+
+  explicit RequestDeadlines(absl::Duration limit);
+  absl::Duration limit() const { return limit_; }
+  // `waiter` must wait at most limit() from `now`; it must not be waiting already.
+  void Add(Waiter& waiter, Clock::time_point now);
+  // True when `waiter` was still waiting and is no longer; false when it expired, in which case
+  // its Expired() runs or ran, and it belongs to that call.
+  bool Remove(Waiter& waiter);
+  // Removes every waiter whose time is up at `now` and calls its Expired(); returns how many.
+  int ExpireUntil(Clock::time_point now);
+
+ private:
+  const absl::Duration limit_;
+  absl::Mutex mu_;
+  Waiter* oldest_ ABSL_GUARDED_BY(mu_) = nullptr;
+  Waiter* newest_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 
 }  // namespace advisor

@@ -143,6 +143,11 @@ int main(int argc, char** argv) {
   flags.Int("max-request-bytes", "ADVISOR_MAX_REQUEST_BYTES",
             &options.limits.max_receive_message_bytes,
             "larger request messages are refused with RESOURCE_EXHAUSTED", 1024, 4 << 20);
+  flags.Duration("max-request-deadline", "ADVISOR_MAX_REQUEST_DEADLINE",
+                 &options.limits.max_request_deadline,
+                 "a call whose request message has not arrived whole this long after it started "
+                 "is answered DEADLINE_EXCEEDED and its stream closed",
+                 absl::Milliseconds(100), absl::Minutes(10));
   flags.Duration("token-ttl", "ADVISOR_TOKEN_TTL", &options.token_ttl,
                  "how long a decision token may be reported against");
   flags.Duration("snapshot-interval", "ADVISOR_SNAPSHOT_INTERVAL", &options.snapshot_interval,

@@ -123,6 +123,14 @@ absl::StatusOr<std::unique_ptr<AdvisorServer>> AdvisorServer::Start(
   server->reloader_ =
       std::jthread([s = server.get()](std::stop_token stop) { s->ReloadLoop(stop); });
   server->flusher_ = std::jthread([s = server.get()](std::stop_token stop) { s->FlushLoop(stop); });
+  // A tenth of the cap between sweeps: a stalled call is answered within 110 % of it.
+  const absl::Duration sweep = std::clamp(options.limits.max_request_deadline / 10,
+                                          absl::Milliseconds(10), absl::Seconds(1));
+  server->reaper_ = std::jthread([s = server.get(), sweep](std::stop_token stop) {
+    while (s->Sleep(stop, sweep)) {
+      s->service_->ExpireStalledRequests(RequestDeadlines::Clock::now());
+    }
+  });
   spdlog::info("advisor-server listening on {} (port {}), metrics on {} (port {})", options.listen,
                server->port_, options.metrics_listen, server->metrics_port());
   return server;
@@ -142,6 +150,7 @@ AdvisorServer::AdvisorServer(const ServerOptions& options, TokenSigner signer,
                        .stun_urls = options.stun_urls,
                        .turn_servers = options_.snapshot.turn_servers,
                        .turn_credential_ttl = options.turn_credential_ttl,
+                       .max_request_deadline = options.limits.max_request_deadline,
                        .clients = options.clients},
       render_([this](const strategy::Decision& decision) {
         return RenderGetStrategyResponse(decision, service_options_);
@@ -248,6 +257,8 @@ absl::Status AdvisorServer::Shutdown() {
   server_->GetHealthCheckService()->SetServingStatus(false);
   // In-flight calls get a moment to finish; the rest are cancelled.
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  reaper_.request_stop();
+  reaper_.join();
   reloader_.request_stop();
   flusher_.request_stop();
   reloader_.join();

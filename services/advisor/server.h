@@ -47,6 +47,9 @@ struct ConnectionLimits {
   int64_t max_threads = 64;
   // Larger requests are refused before a handler sees them; ours are well below 1 KiB.
   int64_t max_receive_message_bytes = 4096;
+  // A call whose request has not arrived whole this long after its headers is answered
+  // DEADLINE_EXCEEDED and its stream closed (a client's shorter deadline is kept).
+  absl::Duration max_request_deadline = absl::Seconds(10);
 };
 
 struct ServerOptions {
@@ -131,6 +134,7 @@ class AdvisorServer {
   std::condition_variable_any sleep_cv_;
   std::jthread reloader_;
   std::jthread flusher_;
+  std::jthread reaper_;  // answers calls whose request did not arrive in time
   bool shut_down_ = false;
 };
 

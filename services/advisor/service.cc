@@ -108,7 +108,23 @@ AdvisorService::AdvisorService(ServiceOptions options, const SnapshotHolder& sna
       clock_(std::move(clock)),
       rate_limiter_(options_.clients.rate_limit, options_.clients.rate_limit_burst),
       auth_failures_(options_.clients.auth_failure_limit, 5 * options_.clients.auth_failure_limit),
-      reporter_cap_(options_.clients.max_reports_per_identity) {
+      reporter_cap_(options_.clients.max_reports_per_identity),
+      deadlines_(options_.max_request_deadline) {
+  // The names the generated stubs call; grpc::Server takes the service's name from them.
+  static constexpr const char* kMethodNames[kMethodCount] = {
+      "/connectivity.advisor.v1.ConnectivityAdvisor/GetStrategy",
+      "/connectivity.advisor.v1.ConnectivityAdvisor/ReportOutcome",
+      "/connectivity.advisor.v1.ConnectivityAdvisor/ListTurnServers"};
+  for (int i = 0; i < kMethodCount; ++i) {
+    const auto method = static_cast<Method>(i);
+    AddMethod(new grpc::internal::RpcServiceMethod(
+        kMethodNames[i], grpc::internal::RpcMethod::BIDI_STREAMING, nullptr));
+    MarkMethodRawCallback(
+        i, new grpc::internal::CallbackBidiHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
+               [this, method](grpc::CallbackServerContext* context) {
+                 return NewCall(method, context);
+               }));
+  }
   for (const config::TurnServerConfig& config : options_.turn_servers) {
     for (bool tcp_only : {false, true}) {
       v1::IceServer ice;
@@ -415,18 +431,14 @@ void AdvisorService::LogRefusal(Method method, const Answer& answer,
                               : std::string());
 }
 
-template <typename Request, typename Handler>
-grpc::ServerUnaryReactor* AdvisorService::Serve(Method method, grpc::CallbackServerContext* context,
-                                                const grpc::ByteBuffer* request,
-                                                Handler&& handler) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  // gRPC 1.51 still runs the handler of a stream the client reset, with empty metadata: it is no
-  // refusal, and must not be logged or counted as one.
-  if (context->IsCancelled()) {
-    reactor->Finish(grpc::Status::CANCELLED);
-    return reactor;
-  }
-  const absl::Time now = clock_();
+std::string AdvisorService::ClientName(const Caller& caller,
+                                       grpc::CallbackServerContext& context) const {
+  // Logs name clients by the opaque id TURN usernames carry, never by their raw subject.
+  return absl::StrCat("client ", signer_.OpaqueId(caller.identity), " at ", context.peer());
+}
+
+std::optional<Caller> AdvisorService::Admit(Method method, grpc::CallbackServerContext* context,
+                                            absl::Time now, grpc::Status& refusal) {
   std::optional<std::string_view> authorization;
   const auto& metadata = context->client_metadata();
   if (auto it = metadata.find("authorization"); it != metadata.end()) {
@@ -435,87 +447,153 @@ grpc::ServerUnaryReactor* AdvisorService::Serve(Method method, grpc::CallbackSer
   // gRPC builds the peer string anew on every call: only some callers and log lines need it.
   auto peer = [context] { return context->peer(); };
   absl::StatusOr<Caller> caller = Authenticate(authorization, peer, now);
-  Answer answer;
   if (!caller.ok()) {
-    answer = Refuse(caller.status().code() == absl::StatusCode::kResourceExhausted
-                        ? RefusalReason::kRateLimited
-                        : RefusalReason::kUnauthenticated,
-                    caller.status());
+    const Answer answer = Refuse(caller.status().code() == absl::StatusCode::kResourceExhausted
+                                     ? RefusalReason::kRateLimited
+                                     : RefusalReason::kUnauthenticated,
+                                 caller.status());
     LogRefusal(method, answer, peer, now);
-    reactor->Finish(answer.status);
-    return reactor;
+    refusal = answer.status;
+    return std::nullopt;
   }
-  // Logs name clients by the opaque id TURN usernames carry, never by their raw subject.
-  auto who = [&] {
-    return absl::StrCat("client ", signer_.OpaqueId(caller->identity), " at ", context->peer());
-  };
   if (options_.clients.rate_limit > 0) {
     if (std::optional<absl::Duration> wait = rate_limiter_.Acquire(caller->identity, now)) {
       const int64_t wait_ms = std::max<int64_t>(1, absl::ToInt64Milliseconds(*wait) + 1);
       // gRPC clients with a retry policy honour this trailer as the time to wait.
       context->AddTrailingMetadata("grpc-retry-pushback-ms", absl::StrCat(wait_ms));
-      answer =
+      const Answer answer =
           Refuse(RefusalReason::kRateLimited,
                  absl::ResourceExhaustedError(absl::StrFormat(
                      "rate limit: at most %g requests/s per client (bursts of %g); retry in "
                      "%d ms",
                      options_.clients.rate_limit, options_.clients.rate_limit_burst, wait_ms)));
-      LogRefusal(method, answer, who, now);
-      reactor->Finish(answer.status);
-      return reactor;
+      LogRefusal(
+          method, answer, [&] { return ClientName(*caller, *context); }, now);
+      refusal = answer.status;
+      return std::nullopt;
     }
   }
+  return *std::move(caller);
+}
+
+namespace {
+
+template <typename Request>
+absl::StatusOr<Request> Parse(const grpc::ByteBuffer& bytes) {
   grpc::Slice slice;
   Request parsed;
-  if (!request->DumpToSingleSlice(&slice).ok() ||
+  if (!bytes.DumpToSingleSlice(&slice).ok() ||
       !parsed.ParseFromArray(slice.begin(), static_cast<int>(slice.size()))) {
-    answer = Refuse(RefusalReason::kMalformed,
-                    absl::InvalidArgumentError(absl::StrCat(
-                        "request: not a valid ", Request::descriptor()->name(), " message")));
-  } else {
-    answer = handler(parsed, *caller);
+    return absl::InvalidArgumentError(
+        absl::StrCat("request: not a valid ", Request::descriptor()->name(), " message"));
   }
-  if (!answer.status.ok()) LogRefusal(method, answer, who, now);
-  reactor->Finish(answer.status);
-  return reactor;
+  return parsed;
 }
 
-grpc::ServerUnaryReactor* AdvisorService::GetStrategy(grpc::CallbackServerContext* context,
-                                                      const grpc::ByteBuffer* request,
-                                                      grpc::ByteBuffer* response) {
-  return Serve<v1::GetStrategyRequest>(
-      Method::kGetStrategy, context, request,
-      [&](const v1::GetStrategyRequest& parsed, const Caller& caller) {
-        absl::StatusOr<grpc::ByteBuffer> answer = HandleGetStrategy(parsed, caller);
-        if (!answer.ok()) return Refuse(RefusalReason::kInvalidArgument, answer.status());
-        *response = *std::move(answer);
-        return Answer::Ok();
-      });
+}  // namespace
+
+Answer AdvisorService::Respond(Method method, const grpc::ByteBuffer& request, const Caller& caller,
+                               grpc::ByteBuffer& response) {
+  switch (method) {
+    case Method::kGetStrategy: {
+      auto parsed = Parse<v1::GetStrategyRequest>(request);
+      if (!parsed.ok()) return Refuse(RefusalReason::kMalformed, parsed.status());
+      absl::StatusOr<grpc::ByteBuffer> answer = HandleGetStrategy(*parsed, caller);
+      if (!answer.ok()) return Refuse(RefusalReason::kInvalidArgument, answer.status());
+      response = *std::move(answer);
+      return Answer::Ok();
+    }
+    case Method::kReportOutcome: {
+      auto parsed = Parse<v1::ReportOutcomeRequest>(request);
+      if (!parsed.ok()) return Refuse(RefusalReason::kMalformed, parsed.status());
+      Answer answer = HandleReportOutcome(*parsed, caller);
+      if (answer.status.ok()) response = Serialized(v1::ReportOutcomeResponse());
+      return answer;
+    }
+    case Method::kListTurnServers: {
+      auto parsed = Parse<v1::ListTurnServersRequest>(request);
+      if (!parsed.ok()) return Refuse(RefusalReason::kMalformed, parsed.status());
+      v1::ListTurnServersResponse list;
+      Answer answer = HandleListTurnServers(*parsed, caller, list);
+      if (answer.status.ok()) response = Serialized(list);
+      return answer;
+    }
+  }
+  return Refuse(RefusalReason::kMalformed, absl::UnimplementedError("no such method"));
 }
 
-grpc::ServerUnaryReactor* AdvisorService::ReportOutcome(grpc::CallbackServerContext* context,
-                                                        const grpc::ByteBuffer* request,
-                                                        grpc::ByteBuffer* response) {
-  return Serve<v1::ReportOutcomeRequest>(
-      Method::kReportOutcome, context, request,
-      [&](const v1::ReportOutcomeRequest& parsed, const Caller& caller) {
-        Answer answer = HandleReportOutcome(parsed, caller);
-        if (answer.status.ok()) *response = Serialized(v1::ReportOutcomeResponse());
-        return answer;
-      });
-}
+// One call, from its headers to its answer: admitted at once, then waiting (at most the request
+// deadline cap) for its one request message, then answered.
+class AdvisorService::Call final
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
+      public RequestDeadlines::Waiter {
+ public:
+  Call(AdvisorService& service, Method method, grpc::CallbackServerContext* context)
+      : service_(service), method_(method), context_(context) {
+    // A stream the client reset before it surfaced is no refusal: not logged, not counted.
+    if (context->IsCancelled()) {
+      Finish(grpc::Status::CANCELLED);
+      return;
+    }
+    grpc::Status refusal;
+    std::optional<Caller> caller = service.Admit(method, context, service.clock_(), refusal);
+    if (!caller.has_value()) {
+      Finish(refusal);
+      return;
+    }
+    caller_ = *std::move(caller);
+    service.deadlines_.Add(*this, RequestDeadlines::Clock::now());
+    StartRead(&request_);
+  }
 
-grpc::ServerUnaryReactor* AdvisorService::ListTurnServers(grpc::CallbackServerContext* context,
-                                                          const grpc::ByteBuffer* request,
-                                                          grpc::ByteBuffer* response) {
-  return Serve<v1::ListTurnServersRequest>(
-      Method::kListTurnServers, context, request,
-      [&](const v1::ListTurnServersRequest& parsed, const Caller& caller) {
-        v1::ListTurnServersResponse list;
-        Answer answer = HandleListTurnServers(parsed, caller, list);
-        if (answer.status.ok()) *response = Serialized(list);
-        return answer;
-      });
+  void OnReadDone(bool ok) override {
+    // Expired: the reaper has answered, or is answering, this call.
+    if (!service_.deadlines_.Remove(*this)) return;
+    if (!ok) {
+      // The client half-closed without a message, or the call was cancelled (then the status is
+      // not sent at all).
+      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "request: the stream ended without a request message"));
+      return;
+    }
+    const Answer answer = service_.Respond(method_, request_, caller_, response_);
+    if (!answer.status.ok()) {
+      service_.LogRefusal(
+          method_, answer, [&] { return service_.ClientName(caller_, *context_); },
+          service_.clock_());
+      Finish(answer.status);
+      return;
+    }
+    StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
+  }
+
+  void Expired() override {
+    const Answer answer{
+        grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                     absl::StrCat("request: not received whole within ",
+                                  absl::FormatDuration(service_.deadlines_.limit()),
+                                  " of the call's start (the server's request deadline cap)")),
+        RefusalReason::kDeadlineExceeded};
+    service_.LogRefusal(
+        method_, answer, [&] { return service_.ClientName(caller_, *context_); },
+        service_.clock_());
+    Finish(answer.status);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  AdvisorService& service_;
+  const Method method_;
+  grpc::CallbackServerContext* const context_;
+  Caller caller_;
+  grpc::ByteBuffer request_;
+  grpc::ByteBuffer response_;
+};
+
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* AdvisorService::NewCall(
+    Method method, grpc::CallbackServerContext* context) {
+  return new Call(*this, method, context);
 }
 
 }  // namespace advisor

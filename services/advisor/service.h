@@ -1,10 +1,14 @@
 // The ConnectivityAdvisor gRPC service: the request logic, knowing nothing of how it is wired.
 //
-// Every call is authenticated first (a JWT, or the peer address where anonymous callers are
-// allowed), then rate-limited per identity, then parsed: all three methods are served raw (bytes
-// in, bytes out) so that unparseable bytes get INVALID_ARGUMENT like any other bad input, and so
-// that GetStrategy's answer is the snapshot's pre-rendered bytes plus the per-request fields. Every
-// refusal is counted by method and reason and logged, at a bounded rate.
+// Every call is authenticated as soon as its headers arrive (a JWT, or the peer address where
+// anonymous callers are allowed) and rate-limited per identity, before its request message is
+// read; a call whose message has not arrived within the request deadline cap is answered
+// DEADLINE_EXCEEDED. The three methods are unary on the wire but served here as raw
+// bidirectional-streaming callback methods (bytes in, bytes out): gRPC surfaces a unary callback
+// call only once its message is whole, so neither refusing early nor the cap could be had
+// otherwise. Raw bytes also let unparseable requests get INVALID_ARGUMENT like any other bad
+// input, and GetStrategy's answer be the snapshot's pre-rendered bytes plus the per-request fields.
+// Every refusal is counted by method and reason and logged, at a bounded rate.
 //
 // GetStrategy reads the current snapshot and signs a decision token for the caller; ReportOutcome
 // verifies the token against the caller, checks the report against the answer the token records,
@@ -59,6 +63,9 @@ struct ServiceOptions {
   // slow ICE exchange, short enough that leaked credentials stop working within minutes. A client
   // asks again (GetStrategy) before every connection.
   absl::Duration turn_credential_ttl = absl::Minutes(10);
+  // A call whose request message has not arrived whole this long after its headers is answered
+  // DEADLINE_EXCEEDED. Clients' own deadlines, when shorter, are enforced by gRPC itself.
+  absl::Duration max_request_deadline = absl::Seconds(10);
   ClientPolicy clients;
 };
 
@@ -82,11 +89,8 @@ struct Answer {
   static Answer Ok() { return {grpc::Status::OK}; }
 };
 
-class AdvisorService final
-    : public connectivity::advisor::v1::ConnectivityAdvisor::WithRawCallbackMethod_GetStrategy<
-          connectivity::advisor::v1::ConnectivityAdvisor::WithRawCallbackMethod_ReportOutcome<
-              connectivity::advisor::v1::ConnectivityAdvisor::WithRawCallbackMethod_ListTurnServers<
-                  connectivity::advisor::v1::ConnectivityAdvisor::CallbackService>>> {
+// The service connectivity.advisor.v1.ConnectivityAdvisor, registered with grpc::ServerBuilder.
+class AdvisorService final : public grpc::Service {
  public:
   using Clock = std::function<absl::Time()>;
 
@@ -95,15 +99,11 @@ class AdvisorService final
                  OutcomeBuffer& buffer, AdvisorMetrics& metrics, auth::JwtVerifier* verifier,
                  Clock clock = absl::Now);
 
-  grpc::ServerUnaryReactor* GetStrategy(grpc::CallbackServerContext* context,
-                                        const grpc::ByteBuffer* request,
-                                        grpc::ByteBuffer* response) override;
-  grpc::ServerUnaryReactor* ReportOutcome(grpc::CallbackServerContext* context,
-                                          const grpc::ByteBuffer* request,
-                                          grpc::ByteBuffer* response) override;
-  grpc::ServerUnaryReactor* ListTurnServers(grpc::CallbackServerContext* context,
-                                            const grpc::ByteBuffer* request,
-                                            grpc::ByteBuffer* response) override;
+  // Answers DEADLINE_EXCEEDED to every call still waiting for its request message
+  // options.max_request_deadline after it started; the server calls it a few times a second.
+  int ExpireStalledRequests(RequestDeadlines::Clock::time_point now) {
+    return deadlines_.ExpireUntil(now);
+  }
 
   // The caller of a request with this `authorization` metadata (if any) from `peer` (gRPC's peer
   // string, e.g. "ipv4:10.0.0.7:51234", built only when needed). UNAUTHENTICATED saying why;
@@ -126,10 +126,18 @@ class AdvisorService final
   void StopAcceptingReports() { accepting_reports_.store(false); }
 
  private:
-  // Authentication, rate limit and parsing in front of `handler`, then the refusal accounting.
-  template <typename Request, typename Handler>
-  grpc::ServerUnaryReactor* Serve(Method method, grpc::CallbackServerContext* context,
-                                  const grpc::ByteBuffer* request, Handler&& handler);
+  class Call;
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* NewCall(
+      Method method, grpc::CallbackServerContext* context);
+  // The caller of `context`'s call, or nullopt with `refusal` set (and counted and logged) when
+  // it may not call now.
+  std::optional<Caller> Admit(Method method, grpc::CallbackServerContext* context, absl::Time now,
+                              grpc::Status& refusal);
+  // Parses `request` as `method`'s message and handles it; `response` is set when OK.
+  Answer Respond(Method method, const grpc::ByteBuffer& request, const Caller& caller,
+                 grpc::ByteBuffer& response);
+  // How logs name `caller`: by the opaque id its TURN usernames carry, and its address.
+  std::string ClientName(const Caller& caller, grpc::CallbackServerContext& context) const;
   // Counts the refusal and logs it, unless too many were logged this second; `who` names the
   // caller, built only for a line that is written.
   void LogRefusal(Method method, const Answer& answer, absl::FunctionRef<std::string()> who,
@@ -151,6 +159,7 @@ class AdvisorService final
   RateLimiter auth_failures_;  // by peer address
   ReporterCap reporter_cap_;
   LogLimiter refusal_log_{10};
+  RequestDeadlines deadlines_;
   std::atomic<bool> accepting_reports_{true};
 };
 

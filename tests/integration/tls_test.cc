@@ -195,10 +195,13 @@ TEST_F(TlsTest, CertificateRenewedInPlaceReachesNewConnections) {
 
 // A call to a unary method whose request never comes: it holds a stream open on the server, as a
 // stalled client does. Finishes when the server ends the stream.
+// A GetStrategy call that sends its headers (with `jwt`, unless empty) and never its message.
 class StalledCall {
  public:
-  explicit StalledCall(const std::shared_ptr<grpc::Channel>& channel) : stub_(channel) {
+  StalledCall(const std::shared_ptr<grpc::Channel>& channel, const std::string& jwt)
+      : stub_(channel) {
     context_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    if (!jwt.empty()) context_.AddMetadata("authorization", "Bearer " + jwt);
     call_ = stub_.PrepareCall(&context_, "/connectivity.advisor.v1.ConnectivityAdvisor/GetStrategy",
                               &cq_);
     call_->StartCall(Tag(1));
@@ -208,23 +211,22 @@ class StalledCall {
     context_.TryCancel();
     void* tag;
     bool ok;
+    while (!ended_ && cq_.Next(&tag, &ok)) ended_ = tag == Tag(2);
+    cq_.Shutdown();
     while (cq_.Next(&tag, &ok)) {
-      if (tag == Tag(2)) cq_.Shutdown();
     }
   }
-  // Whether the server ended the call within `timeout`.
+  // Whether the server ended the call within `timeout`; status() then says how.
   bool EndedWithin(absl::Duration timeout) {
     const auto deadline = absl::ToChronoTime(absl::Now() + timeout);
     void* tag;
     bool ok;
-    while (cq_.AsyncNext(&tag, &ok, deadline) == grpc::CompletionQueue::GOT_EVENT) {
-      if (tag == Tag(2)) {
-        cq_.Shutdown();
-        return true;
-      }
+    while (!ended_ && cq_.AsyncNext(&tag, &ok, deadline) == grpc::CompletionQueue::GOT_EVENT) {
+      ended_ = tag == Tag(2);
     }
-    return false;
+    return ended_;
   }
+  const grpc::Status& status() const { return status_; }
 
  private:
   static void* Tag(intptr_t n) { return reinterpret_cast<void*>(n); }
@@ -233,6 +235,7 @@ class StalledCall {
   grpc::CompletionQueue cq_;
   std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call_;
   grpc::Status status_;
+  bool ended_ = false;
 };
 
 class LimitsTest : public TlsTest {
@@ -249,7 +252,7 @@ TEST_F(LimitsTest, StreamsPerConnectionAreCapped) {
   ASSERT_NO_FATAL_FAILURE(StartServer());
   auto channel = Channel(Plaintext());
   ASSERT_TRUE(GetStrategy(channel).ok());
-  StalledCall first(channel), second(channel);
+  StalledCall first(channel, Jwt("first")), second(channel, Jwt("second"));
   // Two streams are held: a third call on this connection waits for one of them, until its
   // deadline.
   grpc::ClientContext context;
@@ -292,13 +295,34 @@ TEST_F(LimitsTest, ClientPingingTooOftenIsDisconnected) {
   EXPECT_EQ(quiet->GetState(false), GRPC_CHANNEL_READY);
 }
 
+TEST_F(LimitsTest, StalledRequestIsAnsweredAtTheDeadlineCap) {
+  options_.limits.max_request_deadline = absl::Seconds(1);
+  ASSERT_NO_FATAL_FAILURE(StartServer());
+  auto channel = Channel(Plaintext());
+  StalledCall stalled(channel, Jwt("slow"));
+  // The call's own deadline is 30 s away: only the server's cap can end it this soon.
+  ASSERT_TRUE(stalled.EndedWithin(absl::Seconds(10)));
+  EXPECT_EQ(stalled.status().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_THAT(stalled.status().error_message(), HasSubstr("request deadline cap"));
+  // The connection stays usable for calls that send their request.
+  EXPECT_TRUE(GetStrategy(channel).ok());
+}
+
 TEST_F(LimitsTest, StalledStreamIsCutAtConnectionAgePlusGrace) {
   options_.limits.max_connection_age = absl::Seconds(1);
   options_.limits.max_connection_age_grace = absl::Seconds(1);
   ASSERT_NO_FATAL_FAILURE(StartServer());
-  StalledCall stalled(Channel(Plaintext()));
-  // The call's own deadline is 30 s away.
-  EXPECT_TRUE(stalled.EndedWithin(absl::Seconds(10)));
+  StalledCall stalled(Channel(Plaintext()), Jwt("slow"));
+  // Neither the call's own deadline (30 s) nor the cap (10 s) is near.
+  EXPECT_TRUE(stalled.EndedWithin(absl::Seconds(8)));
+  EXPECT_NE(stalled.status().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+}
+
+TEST_F(LimitsTest, CallWithoutJwtIsRefusedBeforeItsMessage) {
+  ASSERT_NO_FATAL_FAILURE(StartServer());
+  StalledCall stalled(Channel(Plaintext()), "");
+  ASSERT_TRUE(stalled.EndedWithin(absl::Seconds(5)));
+  EXPECT_EQ(stalled.status().error_code(), grpc::StatusCode::UNAUTHENTICATED);
 }
 
 TEST_F(LimitsTest, OversizedRequestIsRefused) {

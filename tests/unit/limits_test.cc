@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 
 namespace advisor {
@@ -75,6 +78,56 @@ TEST(LogLimiter, HoldsBackAndThenSaysHowMany) {
   for (int i = 0; i < 5; ++i) EXPECT_FALSE(limiter.Allow(kNow, suppressed));
   EXPECT_TRUE(limiter.Allow(kNow + absl::Seconds(1), suppressed));
   EXPECT_EQ(suppressed, 5);
+}
+
+// Records the order its waiters expire in.
+struct Recorder {
+  std::vector<std::string> expired;
+};
+
+class NamedWaiter final : public RequestDeadlines::Waiter {
+ public:
+  NamedWaiter(std::string name, Recorder& recorder) : name_(std::move(name)), recorder_(recorder) {}
+  void Expired() override { recorder_.expired.push_back(name_); }
+
+ private:
+  std::string name_;
+  Recorder& recorder_;
+};
+
+TEST(RequestDeadlines, OnlyWaitersPastTheLimitExpireOldestFirst) {
+  using Clock = RequestDeadlines::Clock;
+  const Clock::time_point start{};
+  RequestDeadlines deadlines(absl::Seconds(10));
+  Recorder recorder;
+  NamedWaiter a("a", recorder), b("b", recorder), c("c", recorder);
+  deadlines.Add(a, start);
+  deadlines.Add(b, start + std::chrono::seconds(1));
+  deadlines.Add(c, start + std::chrono::seconds(2));
+  EXPECT_EQ(deadlines.ExpireUntil(start + std::chrono::milliseconds(9999)), 0);
+  EXPECT_EQ(deadlines.ExpireUntil(start + std::chrono::seconds(11)), 2);
+  EXPECT_EQ(recorder.expired, (std::vector<std::string>{"a", "b"}));
+  // An expired waiter belongs to its Expired(); one still waiting can leave.
+  EXPECT_FALSE(deadlines.Remove(a));
+  EXPECT_TRUE(deadlines.Remove(c));
+  EXPECT_FALSE(deadlines.Remove(c));
+  EXPECT_EQ(deadlines.ExpireUntil(start + std::chrono::hours(1)), 0);
+}
+
+TEST(RequestDeadlines, RemovingFromTheMiddleKeepsTheOthers) {
+  using Clock = RequestDeadlines::Clock;
+  const Clock::time_point start{};
+  RequestDeadlines deadlines(absl::Seconds(1));
+  Recorder recorder;
+  NamedWaiter a("a", recorder), b("b", recorder), c("c", recorder);
+  for (NamedWaiter* waiter : {&a, &b, &c}) deadlines.Add(*waiter, start);
+  EXPECT_TRUE(deadlines.Remove(b));
+  // A waiter may wait again once removed.
+  deadlines.Add(b, start + std::chrono::seconds(5));
+  EXPECT_EQ(deadlines.ExpireUntil(start + std::chrono::seconds(2)), 2);
+  EXPECT_EQ(recorder.expired, (std::vector<std::string>{"a", "c"}));
+  EXPECT_EQ(deadlines.ExpireUntil(start + std::chrono::seconds(6)), 1);
+  EXPECT_EQ(recorder.expired.back(), "b");
 }
 
 }  // namespace
