@@ -1,18 +1,25 @@
 // advisorctl: the command-line client of the Connectivity Advisor, for people and scripts.
 //
+//   advisorctl detect --stun stun.example.org:3478 --json
+//   advisorctl connect-plan --stun stun.example.org:3478 --remote symmetric
 //   advisorctl get-strategy --local full_cone --remote symmetric
-//   advisorctl report --token TOKEN --connected --time-to-connect 1200 --attempts
-//   direct:succeeded:1200 advisorctl turn-servers advisorctl health
+//   advisorctl report --token T --connected --time-to-connect 1200 --attempts direct:succeeded:1200
+//   advisorctl turn-servers
+//   advisorctl health
 //   advisorctl gen-keys --alg ES256 > keys.json
 //   advisorctl mint-jwt --keys-file keys.json --sub alice --scope advisor.admin
-// Readable text by default, the response as JSON with --json. ConnectivityAdvisor calls carry
-// `authorization: Bearer <jwt>` from --jwt, --jwt-file or the dev stack's .dev/advisorctl.jwt.
+// Readable text by default, the response as JSON with --json. NAT detection, the plan and the
+// report come from lib/client, the library an app links; this file only wires it to flags.
+// ConnectivityAdvisor calls carry `authorization: Bearer <jwt>` from --jwt, --jwt-file or the dev
+// stack's .dev/advisorctl.jwt.
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -26,6 +33,11 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "lib/auth/jwks.h"
 #include "lib/auth/jwt.h"
+#include "lib/client/clock.h"
+#include "lib/client/connect_plan.h"
+#include "lib/client/nat_discovery.h"
+#include "lib/client/report_builder.h"
+#include "lib/client/stun_transport.h"
 #include "lib/config/flags.h"
 #include "lib/config/tls.h"
 #include "lib/strategy/types.h"
@@ -38,6 +50,10 @@ using advisor::strategy::NatType;
 constexpr char kSummary[] =
     "Command-line client of the Connectivity Advisor.\n"
     "Commands:\n"
+    "  detect --stun HOST:PORT [--stun HOST:PORT ...] [--bind ADDR]\n"
+    "                                                        this host's NAT type (RFC 5780)\n"
+    "  connect-plan --remote TYPE (--stun HOST:PORT ... | --local TYPE) [--region R]\n"
+    "               [--budget D]                             detect, ask, print the plan\n"
     "  get-strategy --local TYPE --remote TYPE [--region R]   how should these peers connect?\n"
     "  report --token T (--connected --time-to-connect MS | --failed) [--attempts LIST]\n"
     "                                                        report how a session went\n"
@@ -47,9 +63,10 @@ constexpr char kSummary[] =
     "included\n"
     "  mint-jwt --keys-file F --sub S [--kid K] [--scope S] [--ttl 1h] [--audience A]\n"
     "                                                        print a JWT signed with a key of F\n"
-    "Authentication: get-strategy, report and turn-servers send `authorization: Bearer JWT`\n"
-    "with the JWT from --jwt, else from --jwt-file, else from .dev/advisorctl.jwt in the current\n"
-    "directory when it exists (scripts/dev up writes it). health needs none.\n"
+    "Authentication: get-strategy, connect-plan, report and turn-servers send\n"
+    "`authorization: Bearer JWT` with the JWT from --jwt, else from --jwt-file, else from\n"
+    ".dev/advisorctl.jwt in the current directory when it exists (scripts/dev up writes it).\n"
+    "health and detect need none.\n"
     "TLS: the server's certificate is checked against --ca-file, else .dev/tls/ca.pem in the\n"
     "current directory when it exists, else the system roots; --insecure talks plaintext.\n"
     "--scope may repeat or hold several space-separated scopes; turn-servers needs "
@@ -57,7 +74,12 @@ constexpr char kSummary[] =
     "NAT types: open, full_cone, restricted_cone, port_restricted_cone, symmetric, blocked, "
     "unknown.\n"
     "Attempts: comma-separated PATH:RESULT:MS[:TRANSPORT[:TURN_ID]], e.g.\n"
-    "  direct:timed_out:5000,relay:succeeded:900:udp:eu-1";
+    "  direct:timed_out:5000,relay:succeeded:900:udp:eu-1\n"
+    "Detection: --stun may repeat; a server started with two addresses (RFC 5780, e.g. coturn\n"
+    "with two --listening-ip) tells mapping and filtering apart, several plain servers only the\n"
+    "mapping. Each round of STUN tests waits at most --timeout (detect has at most four rounds).\n"
+    "No answer from any server: blocked. The JSON has nat_type, confidence, mapping, filtering,\n"
+    "public_address, local_address, rfc5780 and servers.";
 
 struct Options {
   std::string target = "127.0.0.1:50051";
@@ -72,6 +94,9 @@ struct Options {
   std::string keys_file, kid, sub, audience = "connectivity-advisor", alg = "HS256";
   std::vector<std::string> scopes;
   absl::Duration ttl = absl::Hours(1);
+  std::vector<std::string> stun;
+  std::string bind;
+  absl::Duration budget = absl::Seconds(30);
 };
 
 // Where `scripts/dev up` leaves a JWT for advisorctl, relative to the repository root.
@@ -321,19 +346,282 @@ int MintJwt(const Options& options) {
   return 0;
 }
 
-// Every --scope value in `args`: the flag parser keeps only the last of a repeated flag.
-std::vector<std::string> Scopes(int argc, char** argv) {
-  std::vector<std::string> scopes;
+using advisor::client::Behavior;
+using advisor::client::BehaviorName;
+using advisor::client::NatDiscoveryResult;
+using advisor::turn::SocketAddress;
+using json = nlohmann::ordered_json;
+
+// --bind: "IP" or "IP:PORT" ("[v6]:PORT"); empty for 0.0.0.0 and any port.
+absl::StatusOr<SocketAddress> BindAddress(const std::string& bind) {
+  if (bind.empty()) return SocketAddress::Ipv4({0, 0, 0, 0}, 0);
+  if (absl::StatusOr<SocketAddress> ip = SocketAddress::Parse(bind, 0); ip.ok()) return ip;
+  std::string host = bind;
+  std::string port_text;
+  if (const size_t colon = bind.rfind(':'); colon != std::string::npos) {
+    host = bind.substr(0, colon);
+    port_text = bind.substr(colon + 1);
+  }
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  uint32_t port = 0;
+  absl::StatusOr<SocketAddress> address = SocketAddress::Parse(host, 0);
+  if (!address.ok() || !absl::SimpleAtoi(port_text, &port) || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--bind: '", bind, "' is not IP or IP:PORT (numeric, no names)"));
+  }
+  address->port = static_cast<uint16_t>(port);
+  return address;
+}
+
+absl::StatusOr<NatDiscoveryResult> Detect(const Options& options) {
+  if (options.stun.empty()) return absl::InvalidArgumentError("detection needs --stun HOST:PORT");
+  absl::StatusOr<SocketAddress> bind = BindAddress(options.bind);
+  if (!bind.ok()) return bind.status();
+  std::vector<SocketAddress> servers;
+  for (const std::string& stun : options.stun) {
+    absl::StatusOr<SocketAddress> server = advisor::client::ResolveStunServer(stun, bind->family);
+    if (!server.ok()) return server.status();
+    servers.push_back(*server);
+  }
+  absl::StatusOr<advisor::client::UdpStunTransport> transport =
+      advisor::client::UdpStunTransport::Bind(*bind);
+  if (!transport.ok()) return transport.status();
+  advisor::client::SystemClock clock;
+  advisor::client::DiscoveryOptions discovery;
+  discovery.timeout = options.timeout;
+  advisor::client::NatDetector detector(clock, discovery);
+  return detector.Detect(*transport, servers);
+}
+
+// Confidence with three decimals, so that a float's binary tail does not show in the JSON.
+double Rounded(float confidence) {
+  return std::round(static_cast<double>(confidence) * 1000) / 1000;
+}
+
+json AddressJson(const std::optional<SocketAddress>& address) {
+  return address ? json(address->ToString()) : json(nullptr);
+}
+
+json DetectionJson(const NatDiscoveryResult& r) {
+  json servers = json::array();
+  for (const advisor::client::ServerObservation& s : r.servers) {
+    servers.push_back({{"server", s.server.ToString()},
+                       {"answered", s.answered},
+                       {"mapped", AddressJson(s.mapped)},
+                       {"other_address", AddressJson(s.other_address)},
+                       {"mapping", BehaviorName(s.mapping)},
+                       {"filtering", BehaviorName(s.filtering)},
+                       {"note", s.note}});
+  }
+  return {{"nat_type", advisor::strategy::NatTypeName(r.nat_type)},
+          {"confidence", Rounded(r.confidence)},
+          {"mapping", BehaviorName(r.mapping)},
+          {"filtering", BehaviorName(r.filtering)},
+          {"public_address", AddressJson(r.public_address)},
+          {"local_address", r.local_address.ToString()},
+          {"rfc5780", r.rfc5780},
+          {"servers", std::move(servers)}};
+}
+
+void PrintDetection(const NatDiscoveryResult& r) {
+  std::cout << absl::StrFormat("NAT type:          %s (confidence %.2f)\n",
+                               advisor::strategy::NatTypeName(r.nat_type), r.confidence);
+  std::cout << absl::StrFormat("mapping:           %s\n", BehaviorName(r.mapping));
+  std::cout << absl::StrFormat("filtering:         %s\n", BehaviorName(r.filtering));
+  std::cout << absl::StrFormat("public address:    %s\n",
+                               r.public_address ? r.public_address->ToString() : "-");
+  std::cout << absl::StrFormat("local address:     %s\n", r.local_address.ToString());
+  std::cout << absl::StrFormat("RFC 5780:          %s\n", r.rfc5780 ? "yes" : "no");
+  for (const advisor::client::ServerObservation& s : r.servers) {
+    std::cout << "  server " << s.server.ToString() << ": ";
+    if (!s.answered) {
+      std::cout << "no answer";
+    } else {
+      std::cout << "mapped " << s.mapped->ToString();
+      if (s.other_address) std::cout << ", other address " << s.other_address->ToString();
+      if (s.mapping != Behavior::kUnknown) std::cout << ", mapping " << BehaviorName(s.mapping);
+      if (s.filtering != Behavior::kUnknown) {
+        std::cout << ", filtering " << BehaviorName(s.filtering);
+      }
+    }
+    if (!s.note.empty() && s.answered) std::cout << " (" << s.note << ")";
+    std::cout << "\n";
+  }
+}
+
+int DetectCommand(const Options& options) {
+  absl::StatusOr<NatDiscoveryResult> result = Detect(options);
+  if (!result.ok()) return Fail(result.status().message());
+  if (options.json) {
+    std::cout << DetectionJson(*result).dump(2) << "\n";
+  } else {
+    PrintDetection(*result);
+  }
+  return 0;
+}
+
+// An IceConfig as RTCConfiguration spells it (iceServers, iceTransportPolicy, ...): proto3's JSON
+// names are those, so the object can go to new RTCPeerConnection() as it is.
+json IceConfigJson(const v1::IceConfig& config) {
+  std::string text;
+  if (!google::protobuf::util::MessageToJsonString(config, &text).ok()) return json::object();
+  json out = json::parse(text, nullptr, false);
+  if (out.is_discarded()) return json::object();
+  if (!out.contains("iceServers")) out["iceServers"] = json::array();
+  return out;
+}
+
+std::string ActionName(advisor::client::ConnectPlan::Action::Kind kind) {
+  using Kind = advisor::client::ConnectPlan::Action::Kind;
+  switch (kind) {
+    case Kind::kCreatePeerConnection:
+      return "create_peer_connection";
+    case Kind::kApplyFallback:
+      return "apply_fallback";
+    case Kind::kSetTimer:
+      return "set_timer";
+    case Kind::kGiveUp:
+      return "give_up";
+    case Kind::kDone:
+      return "done";
+  }
+  return "unknown";
+}
+
+// The plan's steps for a session that never connects: what the app does, and when, until it
+// gives up. Timers only move forward, so the walk ends within a few steps.
+json PlanSteps(advisor::client::ConnectPlan plan) {
+  using Kind = advisor::client::ConnectPlan::Action::Kind;
+  const absl::Time t0 = absl::UnixEpoch();
+  json steps = json::array();
+  std::vector<advisor::client::ConnectPlan::Action> actions = plan.OnStarted(t0);
+  absl::Time now = t0;
+  for (int round = 0; round < 8 && !actions.empty(); ++round) {
+    std::optional<absl::Time> timer;
+    for (const auto& action : actions) {
+      if (action.kind == Kind::kSetTimer) {
+        timer = action.at;
+        continue;
+      }
+      json step = {{"at_ms", absl::ToInt64Milliseconds(now - t0)},
+                   {"action", ActionName(action.kind)}};
+      if (action.kind == Kind::kCreatePeerConnection) step["config"] = "ice_config";
+      if (action.kind == Kind::kApplyFallback) step["config"] = "fallback_ice_config";
+      steps.push_back(std::move(step));
+    }
+    if (!timer) break;
+    now = *timer;
+    actions = plan.OnTimer(now);
+  }
+  return steps;
+}
+
+int ConnectPlanCommand(v1::ConnectivityAdvisor::Stub& stub, const Options& options,
+                       const std::string& jwt) {
+  if (options.remote.empty()) return Fail("connect-plan needs --remote");
+  auto remote = advisor::strategy::ParseNatType(options.remote);
+  if (!remote) return Fail(absl::StrCat("--remote: unknown NAT type '", options.remote, "'"));
+  v1::GetStrategyRequest request;
+  std::optional<NatDiscoveryResult> detection;
+  if (!options.stun.empty()) {
+    absl::StatusOr<NatDiscoveryResult> result = Detect(options);
+    if (!result.ok()) return Fail(result.status().message());
+    detection = *result;
+    request.mutable_local()->set_nat_type(static_cast<v1::NatType>(result->nat_type));
+    request.mutable_local()->set_confidence(result->confidence);
+  } else if (!options.local.empty()) {
+    auto local = advisor::strategy::ParseNatType(options.local);
+    if (!local) return Fail(absl::StrCat("--local: unknown NAT type '", options.local, "'"));
+    request.mutable_local()->set_nat_type(static_cast<v1::NatType>(*local));
+    request.mutable_local()->set_confidence(static_cast<float>(options.local_confidence));
+  } else {
+    return Fail("connect-plan needs --stun HOST:PORT (to detect) or --local TYPE");
+  }
+  request.mutable_remote()->set_nat_type(static_cast<v1::NatType>(*remote));
+  request.mutable_remote()->set_confidence(static_cast<float>(options.remote_confidence));
+  request.set_region(options.region);
+  v1::GetStrategyResponse response;
+  grpc::Status status = stub.GetStrategy(Context(options, jwt).get(), request, &response);
+  if (!status.ok()) return RpcFailed(status);
+  absl::StatusOr<advisor::client::ConnectPlan> plan =
+      advisor::client::ConnectPlan::Create(response, options.budget);
+  if (!plan.ok()) return Fail(absl::StrCat("connect-plan: ", plan.status().message()));
+  const std::optional<absl::Duration> fallback_after = plan->fallback_after();
+  const std::string strategy = Lower(v1::Strategy_Name(response.strategy()), "STRATEGY_");
+  const std::string transport =
+      Lower(v1::TurnTransport_Name(response.preferred_turn_transport()), "TURN_TRANSPORT_");
+  if (options.json) {
+    json out;
+    out["detection"] = detection ? DetectionJson(*detection) : json(nullptr);
+    out["local"] = {
+        {"nat_type", advisor::strategy::NatTypeName(
+                         static_cast<advisor::strategy::NatType>(request.local().nat_type()))},
+        {"confidence", Rounded(request.local().confidence())}};
+    out["remote"] = {{"nat_type", advisor::strategy::NatTypeName(*remote)},
+                     {"confidence", Rounded(request.remote().confidence())}};
+    out["strategy"] = strategy;
+    out["direct_timeout_ms"] = response.direct_timeout_ms();
+    out["fallback_at_ms"] =
+        fallback_after ? json(absl::ToInt64Milliseconds(*fallback_after)) : json(nullptr);
+    out["budget_ms"] = absl::ToInt64Milliseconds(options.budget);
+    out["preferred_turn_transport"] = transport;
+    out["expected_success_rate"] = response.expected_success_rate();
+    out["expected_connect_time_ms"] = response.expected_connect_time_ms();
+    out["decision_token"] = response.decision_token();
+    out["ice_config"] = IceConfigJson(plan->initial_config());
+    out["fallback_ice_config"] =
+        plan->fallback_config() ? IceConfigJson(*plan->fallback_config()) : json(nullptr);
+    out["steps"] = PlanSteps(*plan);
+    out["reasons"] = response.reasons();
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  if (detection) PrintDetection(*detection);
+  std::cout << absl::StrFormat("strategy:          %s\n", strategy);
+  std::cout << absl::StrFormat("TURN transport:    %s\n", transport);
+  auto print_config = [](absl::string_view name, const v1::IceConfig& ice) {
+    std::cout << absl::StrFormat("%-18s policy %s, candidate pool %d\n", name,
+                                 ice.ice_transport_policy(), ice.ice_candidate_pool_size());
+    for (const v1::IceServer& server : ice.ice_servers()) {
+      std::cout << "  ice server:      " << absl::StrJoin(server.urls(), " ");
+      if (!server.username().empty()) std::cout << " (username " << server.username() << ")";
+      std::cout << "\n";
+    }
+  };
+  std::cout << "plan:\n";
+  for (const json& step : PlanSteps(*plan)) {
+    const std::string action = step["action"].get<std::string>();
+    const std::string what =
+        action == "create_peer_connection" ? "new RTCPeerConnection(initial config)"
+        : action == "apply_fallback"
+            ? "if not connected: setConfiguration(fallback config), restartIce()"
+            : "if not connected: give up";
+    std::cout << absl::StrFormat("  at %6d ms  %s\n", step["at_ms"].get<int64_t>(), what);
+  }
+  print_config("initial config:", plan->initial_config());
+  if (plan->fallback_config()) print_config("fallback config:", *plan->fallback_config());
+  std::cout << "decision token:    " << response.decision_token() << "\n";
+  return 0;
+}
+
+// Every value of a repeatable flag (--scope, --stun) in `args`: the flag parser keeps only the
+// last of a repeated flag.
+std::vector<std::string> Repeated(int argc, char** argv, absl::string_view name) {
+  const std::string flag = absl::StrCat("--", name);
+  const std::string with_value = absl::StrCat(flag, "=");
+  std::vector<std::string> values;
   for (int i = 1; i < argc; ++i) {
     const absl::string_view arg = argv[i];
     if (arg == "--") break;
-    if (absl::StartsWith(arg, "--scope=")) {
-      scopes.emplace_back(arg.substr(8));
-    } else if (arg == "--scope" && i + 1 < argc) {
-      scopes.emplace_back(argv[++i]);
+    if (absl::StartsWith(arg, with_value)) {
+      values.emplace_back(arg.substr(with_value.size()));
+    } else if (arg == flag && i + 1 < argc) {
+      values.emplace_back(argv[++i]);
     }
   }
-  return scopes;
+  return values;
 }
 
 }  // namespace
@@ -342,15 +630,19 @@ int main(int argc, char** argv) {
   Options options;
   advisor::config::FlagSet flags("advisorctl [flags] COMMAND [command flags]", kSummary);
   flags.String("target", "ADVISOR_TARGET", &options.target, "advisor-server address HOST:PORT");
-  flags.Duration("timeout", "ADVISOR_TIMEOUT", &options.timeout, "deadline of each call");
+  flags.Duration("timeout", "ADVISOR_TIMEOUT", &options.timeout,
+                 "deadline of each call; detect: how long each round of STUN tests waits");
   flags.Bool("json", "", &options.json, "print the response as JSON");
-  flags.String("local", "", &options.local, "get-strategy: this peer's NAT type");
+  flags.String("local", "", &options.local,
+               "get-strategy, connect-plan (instead of detecting): this peer's NAT type");
   flags.Double("local-confidence", "", &options.local_confidence,
                "get-strategy: confidence of --local", 0, 1);
-  flags.String("remote", "", &options.remote, "get-strategy: the other peer's NAT type");
+  flags.String("remote", "", &options.remote,
+               "get-strategy, connect-plan: the other peer's NAT type");
   flags.Double("remote-confidence", "", &options.remote_confidence,
                "get-strategy: confidence of --remote", 0, 1);
-  flags.String("region", "", &options.region, "get-strategy, turn-servers: client region");
+  flags.String("region", "", &options.region,
+               "get-strategy, connect-plan, turn-servers: client region");
   flags.String("token", "", &options.token, "report: decision token from get-strategy");
   flags.Bool("connected", "", &options.connected, "report: the session connected");
   flags.Bool("failed", "", &options.failed, "report: the session did not connect");
@@ -371,12 +663,22 @@ int main(int argc, char** argv) {
   flags.Duration("ttl", "", &options.ttl, "mint-jwt: lifetime of the token");
   flags.String("audience", "", &options.audience, "mint-jwt: aud claim");
   flags.String("alg", "", &options.alg, "gen-keys: HS256, ES256 or RS256");
+  std::string stun_flag;
+  flags.String("stun", "", &stun_flag,
+               "detect, connect-plan: STUN server HOST:PORT (may repeat; port 3478 if left out)");
+  flags.String("bind", "", &options.bind,
+               "detect, connect-plan: local address to send from, IP or IP:PORT (default any)");
+  flags.Duration("budget", "", &options.budget,
+                 "connect-plan: how long the app gives a session, fallback included");
 
-  const advisor::config::ParsedCommand cli = advisor::config::ParseCommand(
-      flags, argc, argv, "advisorctl",
-      {"get-strategy", "report", "turn-servers", "health", "gen-keys", "mint-jwt"});
+  const advisor::config::ParsedCommand cli =
+      advisor::config::ParseCommand(flags, argc, argv, "advisorctl",
+                                    {"detect", "connect-plan", "get-strategy", "report",
+                                     "turn-servers", "health", "gen-keys", "mint-jwt"});
   if (cli.exit_code) return *cli.exit_code;
-  options.scopes = Scopes(argc, argv);
+  options.scopes = Repeated(argc, argv, "scope");
+  options.stun = Repeated(argc, argv, "stun");
+  if (cli.command == "detect") return DetectCommand(options);
   if (cli.command == "gen-keys") return GenKeys(options);
   if (cli.command == "mint-jwt") return MintJwt(options);
   if (absl::Status status = advisor::config::ValidateHostPort("--target", options.target);
@@ -395,6 +697,7 @@ int main(int argc, char** argv) {
   if (!jwt.ok()) return Fail(jwt.status().message());
   v1::ConnectivityAdvisor::Stub stub(channel);
   if (cli.command == "get-strategy") return GetStrategy(stub, options, *jwt);
+  if (cli.command == "connect-plan") return ConnectPlanCommand(stub, options, *jwt);
   if (cli.command == "report") return Report(stub, options, *jwt);
   return TurnServers(stub, options, *jwt);
 }
