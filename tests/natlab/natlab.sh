@@ -47,7 +47,9 @@ runs real WebRTC sessions between chromium peers behind them and checks what mus
   --build-dir D  where advisor-server, advisorctl and turn-prober are built (default: build)
   --table FILE   also write the sessions' table to FILE (markdown)
   --jobs N       sessions run at once (default 2)
+  --only LIST    run only these sessions of the table (comma-separated numbers), e.g. --only 1,10
   --keep         keep the work directory (logs, keys) and print its path
+  --hold S       before cleaning up, keep the lab running S seconds (to look around in it)
   -h, --help
 Environment: NATLAB_PREFIX overrides the namespace prefix (default nl<pid>).
 EOF
@@ -62,6 +64,8 @@ STAGE=learn
 BUILD_DIR=$ADVISOR_ROOT/build
 TABLE_FILE=
 JOBS=2
+ONLY=
+HOLD=0
 keep=0
 while (($#)); do
   case $1 in
@@ -81,6 +85,14 @@ while (($#)); do
       JOBS=${2:?--jobs needs a value}
       shift
       ;;
+    --only)
+      ONLY=${2:?--only needs a value}
+      shift
+      ;;
+    --hold)
+      HOLD=${2:?--hold needs a value}
+      shift
+      ;;
     --keep) keep=1 ;;
     -h | --help)
       usage
@@ -95,6 +107,7 @@ while (($#)); do
 done
 case $STAGE in net | services | sessions | learn) ;; *) die "unknown stage $STAGE" ;; esac
 [[ $JOBS =~ ^[1-9][0-9]*$ ]] || die "--jobs takes a positive number"
+[[ $HOLD =~ ^[0-9]+$ ]] || die "--hold takes a number of seconds"
 stage_reached() {
   local order=(net services sessions learn) i want=0 have=0
   for i in "${!order[@]}"; do
@@ -133,6 +146,11 @@ chmod 755 "$work" # the postgres user must reach $work/pg
 cleanup() {
   local rc=$? i ns pid f
   trap - ERR
+  set +e # clean up as much as there is, whatever fails
+  if ((HOLD > 0)); then
+    log "holding the lab for ${HOLD}s: work dir $work, namespaces $P-*"
+    sleep "$HOLD"
+  fi
   for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
     stop_pid "${PIDS[i]}" 5 >/dev/null 2>&1 || true
   done
@@ -172,7 +190,7 @@ STARTED=
 start() {
   local ns=$1 log_file=$2
   shift 2
-  nsx "$ns" "$@" >"$log_file" 2>&1 </dev/null &
+  ip netns exec "$P-$ns" "$@" >"$log_file" 2>&1 </dev/null &
   STARTED=$!
   PIDS+=("$STARTED")
 }
@@ -332,7 +350,7 @@ coturn_up() {
 natdiscovery() {
   local out mapping filtering
   out=$(nsx "c$1" timeout 30 turnutils_natdiscovery -m -f "$STUN_A" 2>&1) || true
-  printf '%s\n' "$out" >"$work/natdiscovery-$1.log"
+  printf '%s\n' "$out" >"$work/natdiscovery-$1.txt"
   mapping=$(sed -nE 's/.*NAT with (.*) Mapping.*/\1/p; s/.*(No NAT).*/\1/p' <<<"$out" | head -n 1)
   filtering=$(sed -nE 's/.*NAT with (.*) Filtering.*/\1/p' <<<"$out" | head -n 1)
   printf '%s|%s\n' "$(short_behaviour "$mapping")" "$(short_behaviour "$filtering")"
@@ -373,7 +391,7 @@ prove_nats() {
       log "  site $i ${SITES[i - 1]}: mapping|filtering $got"
     else
       log "  site $i ${SITES[i - 1]}: mapping|filtering $got, expected $want; natdiscovery said:"
-      sed 's/^/      /' "$work/natdiscovery-$i.log" >&2
+      sed 's/^/      /' "$work/natdiscovery-$i.txt" >&2
       failed=1
     fi
   done
@@ -522,6 +540,96 @@ services_up() {
   log "advisor-server answers site $c over TLS: $(tr -d '\n ' <<<"$out" | cut -c1-160)..."
 }
 
+# --- stage sessions --------------------------------------------------------------------------------
+
+# The pairs: KIND_A KIND_B and what must happen here. direct: cone (or open) NATs, a direct path
+# exists. relay: no direct path can exist on these NATs (a symmetric mapping meets port-dependent
+# filtering); reached after the advised timeout. relay-tcp: a UDP-blocked side, relayed over TCP.
+PAIRS=(
+  "open open direct"
+  "open symmetric direct"
+  "full_cone full_cone direct"
+  "full_cone symmetric direct"
+  "full_cone port_restricted_cone direct"
+  "restricted_cone restricted_cone direct"
+  "restricted_cone port_restricted_cone direct"
+  "restricted_cone symmetric direct"
+  "port_restricted_cone port_restricted_cone direct"
+  "port_restricted_cone symmetric relay"
+  "symmetric symmetric relay"
+  "blocked open relay-tcp"
+  "blocked symmetric relay-tcp"
+)
+LEARN_PAIR="port_restricted_cone symmetric" # its direct path never works here
+BUDGET_MS=30000
+DETECT=0 # 1 when this advisorctl has `detect`: peers then detect their NAT instead of being told
+
+# run_session ID SITE_A SITE_B: one WebRTC session, the offerer in site A's client namespace and
+# the answerer in site B's, each with its own identity; their results in $work/session-ID-*.json.
+run_session() {
+  local id=$1 a=$2 b=$3 role site pids=() rc=0
+  for role in offerer answerer; do
+    if [[ $role == offerer ]]; then site=$a; else site=$b; fi
+    jwt "lab-$id-$role" >"$work/jwt-$id-$role"
+    local nat=(--nat "${SITES[site - 1]}")
+    ((DETECT)) && nat=(--detect "$STUN_A:$STUN_PORT")
+    # Bounded twice: the budget inside, and a hard stop outside.
+    nsx "c$site" timeout -k 5 $((BUDGET_MS / 1000 + 45)) node "$HERE/driver.js" --role "$role" \
+      --session "s$id" --signal "http://$SVC_IP:$SIGNAL_PORT" --ctl "$CTL_BIN" \
+      --target "$SVC_IP:$GRPC_PORT" --ca-file "$work/tls/ca.pem" --jwt-file "$work/jwt-$id-$role" \
+      --turn-id "$TURN_ID" --lab-hosts "$STUN_A,$STUN_B,$SVC_IP" --budget-ms "$BUDGET_MS" "${nat[@]}" \
+      >"$work/session-$id-$role.json" 2>"$work/session-$id-$role.log" &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
+  return "$rc"
+}
+
+# run_sessions SPEC...: runs sessions "ID SITE_A SITE_B", JOBS at a time.
+run_sessions() {
+  local spec running=()
+  for spec in "$@"; do
+    # shellcheck disable=SC2086 # spec is "ID SITE_A SITE_B"
+    run_session $spec &
+    running+=($!)
+    if ((${#running[@]} >= JOBS)); then
+      wait "${running[0]}" || true
+      running=("${running[@]:1}")
+    fi
+  done
+  for spec in "${running[@]}"; do wait "$spec" || true; done
+}
+
+# pair_sites KIND_A KIND_B [N]: two sites for a pair (two different routers for one kind); N picks
+# another set of sites for repeated sessions.
+pair_sites() {
+  local n=${3:-0} a b
+  a=$(first_site "$1" $((1 + n % 2)))
+  if [[ $1 == "$2" ]]; then b=$(first_site "$2" $((2 - n % 2))); else b=$(first_site "$2" $((1 + (n / 2) % 2))); fi
+  echo "$a $b"
+}
+
+# selected N: true when session N is to run (--only).
+selected() { [[ -z $ONLY || ,$ONLY, == *",$1,"* ]]; }
+
+sessions() {
+  if "$CTL_BIN" --help 2>&1 | grep -q '^ *detect'; then DETECT=1; fi
+  log "sessions: ${#PAIRS[@]} NAT pairs, $JOBS at a time, peers $( ((DETECT)) && echo detect || echo "are told") their NAT type"
+  local specs=() i kinds
+  for i in "${!PAIRS[@]}"; do
+    selected "$((i + 1))" || continue
+    read -r -a kinds <<<"${PAIRS[i]}"
+    specs+=("$((i + 1)) $(pair_sites "${kinds[0]}" "${kinds[1]}")")
+  done
+  local t0=$SECONDS
+  run_sessions "${specs[@]}"
+  log "sessions done in $((SECONDS - t0))s"
+  local table_args=()
+  for i in "${!PAIRS[@]}"; do selected "$((i + 1))" && table_args+=("$((i + 1)) ${PAIRS[i]}"); done
+  python3 "$HERE/table.py" --work "$work" --detect "$DETECT" ${TABLE_FILE:+--out "$TABLE_FILE"} \
+    "${table_args[@]}" || die "the sessions did not all go as they must (above)"
+}
+
 # --- main ------------------------------------------------------------------------------------------
 
 t_start=$SECONDS
@@ -533,3 +641,6 @@ stage_reached services || exit 0
 services_up
 log "stage services passed at $((SECONDS - t_start))s"
 stage_reached sessions || exit 0
+sessions
+log "stage sessions passed at $((SECONDS - t_start))s"
+stage_reached learn || exit 0
