@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_format.h"
+#include "lib/client/connect_plan.h"
+#include "lib/client/report_builder.h"
 
 namespace advisor::sim {
 namespace {
@@ -73,6 +75,32 @@ bool Occurs(const Scenario& scenario, NatPair pair) {
 }
 
 }  // namespace
+
+absl::StatusOr<connectivity::advisor::v1::ReportOutcomeRequest> OutcomeReport(
+    const connectivity::advisor::v1::GetStrategyResponse& answer, const Played& played) {
+  namespace v1 = connectivity::advisor::v1;
+  client::ObservedSession session;
+  for (const Attempt& a : played.attempts) {
+    client::ObservedAttempt& attempt = session.attempts.emplace_back();
+    attempt.path = a.path == Path::kDirect ? v1::PATH_DIRECT : v1::PATH_RELAY;
+    switch (a.result) {
+      case Result::kSucceeded:
+        attempt.result = v1::ATTEMPT_RESULT_SUCCEEDED;
+        break;
+      case Result::kTimedOut:
+        attempt.result = v1::ATTEMPT_RESULT_TIMED_OUT;
+        break;
+      case Result::kFailed:
+        attempt.result = v1::ATTEMPT_RESULT_FAILED;
+        break;
+    }
+    attempt.duration = absl::Milliseconds(a.duration_ms);
+    if (a.path == Path::kRelay) attempt.transport = answer.preferred_turn_transport();
+  }
+  session.connected = played.connected;
+  session.time_to_connect = absl::Milliseconds(played.time_to_connect_ms);
+  return client::BuildReport(answer, session);
+}
 
 std::string RenderText(const Scenario& scenario, const RunInfo& info,
                        const Evaluation& evaluation) {

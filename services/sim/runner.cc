@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "connectivity/advisor/v1/advisor.grpc.pb.h"
+#include "services/sim/report.h"
 #include "spdlog/spdlog.h"
 
 namespace advisor::sim {
@@ -38,30 +39,6 @@ std::optional<Choice> ChoiceOf(const v1::GetStrategyResponse& response) {
     default:
       return std::nullopt;
   }
-}
-
-void FillReport(const Played& played, v1::TurnTransport transport,
-                v1::ReportOutcomeRequest& request) {
-  request.clear_attempts();
-  for (const Attempt& a : played.attempts) {
-    v1::Attempt* attempt = request.add_attempts();
-    attempt->set_path(a.path == Path::kDirect ? v1::PATH_DIRECT : v1::PATH_RELAY);
-    switch (a.result) {
-      case Result::kSucceeded:
-        attempt->set_result(v1::ATTEMPT_RESULT_SUCCEEDED);
-        break;
-      case Result::kTimedOut:
-        attempt->set_result(v1::ATTEMPT_RESULT_TIMED_OUT);
-        break;
-      case Result::kFailed:
-        attempt->set_result(v1::ATTEMPT_RESULT_FAILED);
-        break;
-    }
-    attempt->set_duration_ms(a.duration_ms);
-    if (a.path == Path::kRelay) attempt->set_transport(transport);
-  }
-  request.set_connected(played.connected);
-  request.set_time_to_connect_ms(played.time_to_connect_ms);
 }
 
 class Driver {
@@ -188,8 +165,14 @@ class Driver {
     }
     result_.advisor[slot.index] = choice;
     const Played played = Play(sessions_[slot.index], *choice, scenario_.budget_ms);
-    slot.report_request.set_decision_token(slot.strategy_response.decision_token());
-    FillReport(played, slot.strategy_response.preferred_turn_transport(), slot.report_request);
+    absl::StatusOr<v1::ReportOutcomeRequest> report = OutcomeReport(slot.strategy_response, played);
+    if (!report.ok()) {
+      RecordError(result_.stats.report_errors, std::string(report.status().message()));
+      completed_.fetch_add(1);
+      StartNext(slot);
+      return;
+    }
+    slot.report_request = *std::move(report);
     slot.context = NewContext(slot.bearer);
     stub_->async()->ReportOutcome(slot.context.get(), &slot.report_request, &slot.report_response,
                                   [this, &slot](grpc::Status s) { OnReport(slot, s); });
