@@ -7,8 +7,8 @@
 // Prints one JSON line: what was advised, what happened, whether the report was accepted.
 //
 // Usage: node driver.js --role offerer|answerer --session ID --signal URL --ctl ADVISORCTL
-//          --target HOST:PORT --ca-file F --jwt-file F --turn-id ID --lab-hosts IP,IP... (--nat TYPE | --detect STUN)
-//          [--budget-ms 30000]
+//          --target HOST:PORT --ca-file F --jwt-file F --turn-id ID --lab-hosts IP,IP...
+//          (--nat TYPE | --detect STUN [--detect-timeout 1s]) [--budget-ms 30000]
 'use strict';
 const {execFile} = require('child_process');
 const path = require('path');
@@ -54,9 +54,9 @@ async function receive(box, timeoutMs) {
 }
 
 async function detect() {
-  if (!args.detect) return {nat: args.nat, detected: null};
-  const r = await ctl('detect', '--stun', args.detect, '--json');
-  if (!r.ok) return {nat: 'unknown', detected: null, detectError: r.stderr};
+  if (!args.detect) return {nat: args.nat, confidence: 1, detected: null};
+  const r = await ctl('--timeout', args['detect-timeout'] || '1s', 'detect', '--stun', args.detect, '--json');
+  if (!r.ok) return {nat: 'unknown', confidence: 0, detected: null, detectError: r.stderr};
   const d = JSON.parse(r.stdout);
   return {nat: d.nat_type, detected: d.nat_type, confidence: d.confidence};
 }
@@ -88,10 +88,13 @@ async function main() {
   try {
     const nat = await detect();
     Object.assign(out, nat);
-    await post('nat', {nat: nat.nat});
-    out.remoteNat = (await receive('nat', 20000)).nat;
+    await post('nat', {nat: nat.nat, confidence: nat.confidence});
+    const remote = await receive('nat', 20000);
+    out.remoteNat = remote.nat;
 
-    const asked = await ctl('get-strategy', '--local', out.nat, '--remote', out.remoteNat, '--json');
+    const asked = await ctl('get-strategy', '--local', out.nat, '--local-confidence',
+                            String(nat.confidence), '--remote', remote.nat, '--remote-confidence',
+                            String(remote.confidence), '--json');
     if (!asked.ok) throw new Error(`get-strategy failed: ${asked.stderr}`);
     const advice = JSON.parse(asked.stdout);
     out.strategy = advice.strategy.replace('STRATEGY_', '');

@@ -396,6 +396,28 @@ prove_nats() {
     fi
   done
   ((failed == 0)) || die "a NAT does not behave as its kind should (above)"
+  ((DETECT)) || return 0
+
+  # The project's own detection must then name every NAT.
+  log "advisorctl detect --stun $STUN_A:$STUN_PORT in every client namespace"
+  pids=()
+  for i in $(seq 1 "${#SITES[@]}"); do
+    nsx "c$i" timeout 60 "$CTL_BIN" --timeout "$DETECT_TIMEOUT" detect --stun "$STUN_A:$STUN_PORT" \
+      --json >"$work/detect-$i.json" 2>"$work/detect-$i.txt" &
+    pids+=($!)
+  done
+  for i in "${pids[@]}"; do wait "$i" || true; done
+  for i in $(seq 1 "${#SITES[@]}"); do
+    got=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["nat_type"], d.get("confidence"))' \
+      "$work/detect-$i.json" 2>/dev/null) || got="(no answer: $(tr '\n' ' ' <"$work/detect-$i.txt"))"
+    if [[ ${got%% *} == "${SITES[i - 1]}" ]]; then
+      log "  site $i: advisorctl detect says ${got% *} (confidence ${got##* })"
+    else
+      log "  site $i: advisorctl detect says $got, the NAT is ${SITES[i - 1]}"
+      failed=1
+    fi
+  done
+  ((failed == 0)) || die "advisorctl detect does not name every NAT (above)"
 }
 
 # --- stage services --------------------------------------------------------------------------------
@@ -406,9 +428,6 @@ METRICS_PORT=9464
 PROBER_METRICS_PORT=9465
 SIGNAL_PORT=8080
 TURN_ID=lab
-SERVER_BIN=
-CTL_BIN=
-PROBER_BIN=
 
 # Learning, sped up for the lab: a pair's history moves its strategy after MIN_SAMPLES direct
 # attempts, the cold-start prior weighs one pseudo-attempt, outcomes reach PostgreSQL and come back
@@ -516,13 +535,6 @@ signal_up() {
 jwt() { "$CTL_BIN" mint-jwt --keys-file "$work/auth-keys.json" --sub "$1" --ttl 1h; }
 
 services_up() {
-  SERVER_BIN=$BUILD_DIR/services/advisor/advisor-server
-  CTL_BIN=$BUILD_DIR/services/advisorctl/advisorctl
-  PROBER_BIN=$BUILD_DIR/services/prober/turn-prober
-  local b
-  for b in "$SERVER_BIN" "$CTL_BIN" "$PROBER_BIN"; do
-    [[ -x $b ]] || die "$b not built (cmake --build $BUILD_DIR --target advisor-server advisorctl turn-prober)"
-  done
   postgres_up
   tls_files
   write_turn_servers
@@ -562,7 +574,6 @@ PAIRS=(
 )
 LEARN_PAIR="port_restricted_cone symmetric" # its direct path never works here
 BUDGET_MS=30000
-DETECT=0 # 1 when this advisorctl has `detect`: peers then detect their NAT instead of being told
 
 # run_session ID SITE_A SITE_B: one WebRTC session, the offerer in site A's client namespace and
 # the answerer in site B's, each with its own identity; their results in $work/session-ID-*.json.
@@ -572,7 +583,7 @@ run_session() {
     if [[ $role == offerer ]]; then site=$a; else site=$b; fi
     jwt "lab-$id-$role" >"$work/jwt-$id-$role"
     local nat=(--nat "${SITES[site - 1]}")
-    ((DETECT)) && nat=(--detect "$STUN_A:$STUN_PORT")
+    ((DETECT)) && nat=(--detect "$STUN_A:$STUN_PORT" --detect-timeout "$DETECT_TIMEOUT")
     # Bounded twice: the budget inside, and a hard stop outside.
     nsx "c$site" timeout -k 5 $((BUDGET_MS / 1000 + 45)) node "$HERE/driver.js" --role "$role" \
       --session "s$id" --signal "http://$SVC_IP:$SIGNAL_PORT" --ctl "$CTL_BIN" \
@@ -613,7 +624,6 @@ pair_sites() {
 selected() { [[ -z $ONLY || ,$ONLY, == *",$1,"* ]]; }
 
 sessions() {
-  if "$CTL_BIN" --help 2>&1 | grep -q '^ *detect'; then DETECT=1; fi
   log "sessions: ${#PAIRS[@]} NAT pairs, $JOBS at a time, peers $( ((DETECT)) && echo detect || echo "are told") their NAT type"
   local specs=() i kinds
   for i in "${!PAIRS[@]}"; do
@@ -630,7 +640,72 @@ sessions() {
     "${table_args[@]}" || die "the sessions did not all go as they must (above)"
 }
 
+# --- stage learn -----------------------------------------------------------------------------------
+
+# advice SITE KIND_A KIND_B: "STRATEGY SAMPLES" as a new identity in SITE's client namespace is
+# advised for the pair now.
+ADVICE_N=0
+advice() {
+  ADVICE_N=$((ADVICE_N + 1))
+  local out
+  out=$(nsx "c$1" "$CTL_BIN" --target "$SVC_IP:$GRPC_PORT" --ca-file "$work/tls/ca.pem" \
+    --jwt "$(jwt "lab-ask-$ADVICE_N")" get-strategy --local "$2" --remote "$3" --json) ||
+    die "get-strategy $2 × $3 failed: $out"
+  python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["strategy"].replace("STRATEGY_", ""), d.get("historySamples", 0))' <<<"$out"
+}
+
+# learn: sessions of LEARN_PAIR, whose direct path never works here, each from two new identities,
+# until its advice is TURN_ONLY; at most LEARN_ROUNDS rounds of JOBS sessions. The pair's cold-start
+# advice (one side symmetric: TURN_FALLBACK) must have been something else.
+LEARN_ROUNDS=4
+learn() {
+  local kinds site now round n=0 specs j id=100
+  read -r -a kinds <<<"$LEARN_PAIR"
+  site=$(first_site "${kinds[0]}")
+  now=$(advice "$site" "${kinds[@]}")
+  log "learn: ${kinds[0]} × ${kinds[1]} is advised ${now% *} (${now#* } sessions of history)"
+  [[ ${now% *} != TURN_ONLY ]] || die "the pair is TURN_ONLY before the lab taught it anything"
+  for ((round = 1; round <= LEARN_ROUNDS; round++)); do
+    specs=()
+    for ((j = 0; j < JOBS; j++)); do
+      id=$((id + 1))
+      specs+=("$id $(pair_sites "${kinds[@]}" "$j")")
+    done
+    run_sessions "${specs[@]}"
+    n=$((n + ${#specs[@]}))
+    # Reports reach PostgreSQL within the flush interval, and the server's snapshot within the
+    # reload interval: ask until both have passed.
+    local deadline=$((SECONDS + 5))
+    while :; do
+      now=$(advice "$site" "${kinds[@]}")
+      [[ ${now% *} == TURN_ONLY ]] && break
+      ((SECONDS < deadline)) || break
+      sleep 0.5
+    done
+    log "learn: after $n more session(s): ${now% *} (${now#* } sessions of history)"
+    [[ ${now% *} == TURN_ONLY ]] && break
+  done
+  local table_args=()
+  for ((j = 101; j <= id; j++)); do table_args+=("$j ${kinds[0]} ${kinds[1]} relay"); done
+  python3 "$HERE/table.py" --work "$work" --detect "$DETECT" "${table_args[@]}" ||
+    die "the learning sessions did not all go as they must (above)"
+  [[ ${now% *} == TURN_ONLY ]] ||
+    die "${kinds[0]} × ${kinds[1]} is still advised ${now% *} after $n sessions that never connected directly"
+  log "learn: ${kinds[0]} × ${kinds[1]} moved to TURN_ONLY after $n more session(s) from distinct identities"
+}
+
 # --- main ------------------------------------------------------------------------------------------
+
+SERVER_BIN=$BUILD_DIR/services/advisor/advisor-server
+CTL_BIN=$BUILD_DIR/services/advisorctl/advisorctl
+PROBER_BIN=$BUILD_DIR/services/prober/turn-prober
+for b in "$SERVER_BIN" "$CTL_BIN" "$PROBER_BIN"; do
+  [[ -x $b ]] || die "$b not built (cmake --build $BUILD_DIR --target advisor-server advisorctl turn-prober)"
+done
+# Peers detect their NAT with `advisorctl detect` where this build has it; else they are told.
+DETECT=0
+if "$CTL_BIN" --help 2>&1 | grep -q '^ *detect '; then DETECT=1; fi
+DETECT_TIMEOUT=1s # per round of STUN tests; the lab's "internet" answers within milliseconds
 
 t_start=$SECONDS
 net_up
@@ -644,3 +719,5 @@ stage_reached sessions || exit 0
 sessions
 log "stage sessions passed at $((SECONDS - t_start))s"
 stage_reached learn || exit 0
+learn
+log "all stages passed in $((SECONDS - t_start))s"

@@ -30,11 +30,16 @@ function rtcConfiguration(ice) {
 // connectWithAdvice(advice, signaling, {offerer, budgetMs}): connects to the peer at the other end
 // of `signaling` (an object with send(message) and an onmessage callback), opens a data channel
 // and exchanges one message each way. Resolves to {connected, timeToConnectMs, attempts, selected,
-// fallbackApplied}; never rejects for a failed connection.
+// fallbackApplied, events}; never rejects for a failed connection.
 async function connectWithAdvice(advice, signaling, {offerer, budgetMs = 30000}) {
   const t0 = performance.now();
   const now = () => Math.round(performance.now() - t0);
   const pc = new RTCPeerConnection(rtcConfiguration(advice.iceConfig));
+  // What ICE did when, for the app's logs: e.g. "ice:checking@120".
+  const events = [];
+  const note = (what) => events.push(`${what}@${now()}`);
+  pc.oniceconnectionstatechange = () => note(`ice:${pc.iceConnectionState}`);
+  pc.onicegatheringstatechange = () => note(`gathering:${pc.iceGatheringState}`);
   const attempts = [];
   let phase = {path: advice.strategy === 'STRATEGY_TURN_ONLY' ? 'relay' : 'direct', start: 0};
   let fallbackApplied = false;
@@ -45,6 +50,7 @@ async function connectWithAdvice(advice, signaling, {offerer, budgetMs = 30000})
     fallbackApplied = true;
     attempts.push({path: phase.path, result: 'timed_out', ms: now() - phase.start});
     phase = {path: 'relay', start: now()};
+    note('fallback');
     // The candidate pool only fills before the first offer, and changing its size after that
     // throws (InvalidModificationError): keep the one in use.
     const pool = pc.getConfiguration().iceCandidatePoolSize;
@@ -57,7 +63,11 @@ async function connectWithAdvice(advice, signaling, {offerer, budgetMs = 30000})
   const ufrag = (sdp) => (sdp.match(/a=ice-ufrag:(\S+)/) || [])[1];
   let remoteUfrag;
   const early = [];
-  pc.onicecandidate = ({candidate}) => candidate && signaling.send({candidate: candidate.toJSON()});
+  pc.onicecandidate = ({candidate}) => {
+    if (!candidate) return;
+    note(`candidate:${candidate.type}`);
+    signaling.send({candidate: candidate.toJSON()});
+  };
   if (offerer) {
     pc.onnegotiationneeded = async () => {
       await pc.setLocalDescription();
@@ -69,6 +79,7 @@ async function connectWithAdvice(advice, signaling, {offerer, budgetMs = 30000})
     queue = queue.then(async () => {
       if (message.description) {
         const d = message.description;
+        note(`remote:${d.type}`);
         if (d.type === 'offer' && remoteUfrag && ufrag(d.sdp) !== remoteUfrag) applyFallback();
         await pc.setRemoteDescription(d);
         remoteUfrag = ufrag(d.sdp);
@@ -106,7 +117,7 @@ async function connectWithAdvice(advice, signaling, {offerer, budgetMs = 30000})
   if (!done) {
     attempts.push({path: phase.path, result: 'timed_out', ms: now() - phase.start});
     pc.close();
-    return {connected: false, timeToConnectMs: now(), attempts, selected: null, fallbackApplied};
+    return {connected: false, timeToConnectMs: now(), attempts, selected: null, fallbackApplied, events};
   }
   const selected = await selectedPair(pc);
   const path = selected && (selected.local === 'relay' || selected.remote === 'relay') ? 'relay' : 'direct';
@@ -119,6 +130,7 @@ async function connectWithAdvice(advice, signaling, {offerer, budgetMs = 30000})
     selected,
     fallbackApplied,
     received: done.data,
+    events,
   };
 }
 
