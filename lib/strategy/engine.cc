@@ -51,14 +51,13 @@ constexpr RelayPrior kRelayPrior = {kTurnOnlyPriorSuccess, kTurnOnlyPriorConnect
 constexpr uint32_t kDirectTimeoutMs = 15000;
 constexpr uint32_t kFallbackTimeoutMs = 5000;
 
-// ICE candidate pool sizes (the seed's "NAT-specific pool size"), by the strategy given. DIRECT
-// needs little pre-gathering: host and server-reflexive candidates are quick. TURN_FALLBACK
-// pre-gathers more so that the relay candidates are ready the moment the direct timeout fires.
-// Relay-only ICE gathers relay candidates only, and each pre-gathered one holds a TURN allocation,
-// so one is enough.
-constexpr uint32_t kDirectPoolSize = 2;
-constexpr uint32_t kFallbackPoolSize = 4;
-constexpr uint32_t kRelayOnlyPoolSize = 1;
+// The ICE candidate pool size of every answer. Each pooled gathering session holds one TURN
+// allocation per TURN url, and a browser takes the pooled session for its first gathering: a pool
+// of one pre-gathers without any call holding more than one allocation per TURN transport (the
+// seed's larger, NAT-specific pools made up to eight, and a few calls exhausted a relay's ports).
+// Browsers refuse to change the pool size once gathering has begun, so the fallback configuration
+// uses the same.
+constexpr uint32_t kPoolSize = 1;
 
 // The rows of the cold-start table, in the order they are tried.
 enum class ColdRule { kBlocked, kUnknown, kBothSymmetric, kOneSymmetric, kConeOrOpen };
@@ -135,18 +134,18 @@ Decision Shape(NatPair pair, Strategy strategy, bool blocked) {
   d.relay_only = strategy == Strategy::kTurnOnly;
   switch (strategy) {
     case Strategy::kDirect:
-      d.ice_candidate_pool_size = kDirectPoolSize;
+      d.ice_candidate_pool_size = kPoolSize;
       d.expected_success_rate = kDirectPriorSuccess;
       d.expected_connect_time_ms = kDirectPriorConnectMs;
       break;
     case Strategy::kTurnOnly:
-      d.ice_candidate_pool_size = kRelayOnlyPoolSize;
+      d.ice_candidate_pool_size = kPoolSize;
       d.expected_success_rate = kTurnOnlyPriorSuccess;
       d.expected_connect_time_ms = kTurnOnlyPriorConnectMs;
       break;
     case Strategy::kTurnFallback:
     case Strategy::kUnspecified:
-      d.ice_candidate_pool_size = kFallbackPoolSize;
+      d.ice_candidate_pool_size = kPoolSize;
       d.expected_success_rate = kFallbackPriorSuccess;
       d.expected_connect_time_ms = kFallbackPriorConnectMs;
       break;

@@ -198,7 +198,9 @@ int main(int argc, char** argv) {
   flags.Double("min-confidence", "ADVISOR_MIN_CONFIDENCE", &min_confidence,
                "NAT reports below this confidence count as unknown", 0, 1);
   flags.String("stun-urls", "ADVISOR_STUN_URLS", &stun_urls,
-               "comma-separated STUN urls put in every ICE configuration");
+               "comma-separated STUN urls added to every answer's STUN entry (default none: the "
+               "offered TURN server's own STUN port is used; a public STUN server shows clients' "
+               "addresses to a third party)");
   flags.String(
       "turn-servers-file", "ADVISOR_TURN_SERVERS_FILE", &turn_servers_file,
       "YAML/JSON registry of TURN servers with their secrets (optional: without it answers "

@@ -152,9 +152,7 @@ AdvisorServer::AdvisorServer(const ServerOptions& options, TokenSigner signer,
                        .turn_credential_ttl = options.turn_credential_ttl,
                        .max_request_deadline = options.limits.max_request_deadline,
                        .clients = options.clients},
-      render_([this](const strategy::Decision& decision) {
-        return RenderGetStrategyResponse(decision, service_options_);
-      }),
+      render_(RenderGetStrategyResponse),
       snapshots_(ColdStartSnapshot(options_.snapshot, render_, absl::Now())),
       buffer_(options.max_pending_reports),
       arrivals_(options.snapshot.bucket_width) {}

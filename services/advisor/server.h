@@ -64,8 +64,8 @@ struct ServerOptions {
   int64_t max_pending_reports = 1'000'000;
   absl::Duration shutdown_timeout = absl::Seconds(30);
   SnapshotConfig snapshot;
-  std::vector<std::string> stun_urls = {"stun:stun.l.google.com:19302",
-                                        "stun:stun1.l.google.com:19302"};
+  // Extra STUN urls for every answer (none: each TURN server's own STUN is offered with it).
+  std::vector<std::string> stun_urls;
   absl::Duration turn_credential_ttl = absl::Minutes(10);
   // Client authentication: a JWKS file of the keys that sign clients' JWTs. Without one the server
   // refuses to start unless clients.allow_anonymous is set (development only).

@@ -79,6 +79,15 @@ void AppendBytesField(std::string& out, int field, const std::string& value) {
   out.append(value);
 }
 
+// Everything of an IceConfig but its servers. Browsers refuse to change the pool size and the
+// bundle and RTCP policies of a connection, so every configuration of one answer has the same.
+void SetIceSettings(std::string_view policy, uint32_t pool_size, v1::IceConfig& ice) {
+  ice.set_ice_transport_policy(std::string(policy));
+  ice.set_ice_candidate_pool_size(pool_size);
+  ice.set_bundle_policy("max-bundle");
+  ice.set_rtcp_mux_policy("require");
+}
+
 // A whole answer message as a raw method's response.
 grpc::ByteBuffer Serialized(const google::protobuf::Message& message) {
   grpc::Slice slice(message.SerializeAsString());
@@ -125,6 +134,9 @@ AdvisorService::AdvisorService(ServiceOptions options, const SnapshotHolder& sna
                  return NewCall(method, context);
                }));
   }
+  v1::IceServer operator_stun;
+  for (const std::string& url : options_.stun_urls) operator_stun.add_urls(url);
+  stun_entries_.push_back(operator_stun.urls().empty() ? "" : operator_stun.SerializeAsString());
   for (const config::TurnServerConfig& config : options_.turn_servers) {
     for (bool tcp_only : {false, true}) {
       v1::IceServer ice;
@@ -133,6 +145,15 @@ AdvisorService::AdvisorService(ServiceOptions options, const SnapshotHolder& sna
       }
       turn_urls_.push_back(ice.SerializeAsString());
     }
+    // A TURN server answers STUN binding requests on its plain UDP ports: its own STUN entry, so
+    // that no third party learns the client's address and no unreachable server stalls gathering.
+    v1::IceServer stun = operator_stun;
+    for (const turn::TurnUrl& url : config.parsed_urls) {
+      if (url.secure || url.transport != turn::Transport::kUdp) continue;
+      const bool v6 = absl::StrContains(url.host, ':');
+      stun.add_urls(absl::StrCat("stun:", v6 ? "[" : "", url.host, v6 ? "]" : "", ":", url.port));
+    }
+    stun_entries_.push_back(stun.urls().empty() ? "" : stun.SerializeAsString());
   }
 }
 
@@ -203,15 +224,10 @@ std::string AdvisorService::TurnIceServer(int server, bool tcp_only, const Calle
     AppendBytesField(ice, v1::IceServer::kUsernameFieldNumber, config.auth.username);
     AppendBytesField(ice, v1::IceServer::kCredentialFieldNumber, config.auth.password);
   }
-  std::string ice_config;
-  AppendBytesField(ice_config, v1::IceConfig::kIceServersFieldNumber, ice);
-  std::string chunk;
-  AppendBytesField(chunk, v1::GetStrategyResponse::kIceConfigFieldNumber, ice_config);
-  return chunk;
+  return ice;
 }
 
-std::string RenderGetStrategyResponse(const strategy::Decision& decision,
-                                      const ServiceOptions& options) {
+std::string RenderGetStrategyResponse(const strategy::Decision& decision) {
   v1::GetStrategyResponse response;
   response.set_strategy(static_cast<v1::Strategy>(decision.strategy));
   response.set_direct_timeout_ms(decision.direct_timeout_ms);
@@ -221,15 +237,8 @@ std::string RenderGetStrategyResponse(const strategy::Decision& decision,
   response.set_expected_connect_time_ms(decision.expected_connect_time_ms);
   response.set_history_samples(decision.history_samples);
 
-  v1::IceConfig& ice = *response.mutable_ice_config();
-  if (!options.stun_urls.empty()) {
-    v1::IceServer& stun = *ice.add_ice_servers();
-    for (const std::string& url : options.stun_urls) stun.add_urls(url);
-  }
-  ice.set_ice_transport_policy(decision.relay_only ? "relay" : "all");
-  ice.set_ice_candidate_pool_size(decision.ice_candidate_pool_size);
-  ice.set_bundle_policy("max-bundle");
-  ice.set_rtcp_mux_policy("require");
+  SetIceSettings(decision.relay_only ? "relay" : "all", decision.ice_candidate_pool_size,
+                 *response.mutable_ice_config());
 
   for (const std::string& reason : decision.reasons) response.add_reasons(reason);
   return response.SerializeAsString();
@@ -278,6 +287,11 @@ absl::StatusOr<grpc::ByteBuffer> AdvisorService::HandleGetStrategy(
     extra.add_reasons(
         "relay-only ICE needs a TURN server and none is usable: the policy is 'all' "
         "so that direct candidates still get their chance");
+  } else if (turn >= 0 && !decision.relay_only) {
+    extra.add_reasons(absl::StrFormat(
+        "ice_config holds no TURN server, so ICE cannot relay before the direct timeout: if not "
+        "connected after %d ms, apply fallback_ice_config (setConfiguration, then restartIce())",
+        decision.direct_timeout_ms));
   }
   NoteLowConfidence("local", request.local(), local, options_.engine, extra);
   NoteLowConfidence("remote", request.remote(), remote, options_.engine, extra);
@@ -293,13 +307,31 @@ absl::StatusOr<grpc::ByteBuffer> AdvisorService::HandleGetStrategy(
   tail.reserve(extra.ByteSizeLong() + token.size() + 8);
   extra.AppendToString(&tail);
   AppendBytesField(tail, v1::GetStrategyResponse::kDecisionTokenFieldNumber, token);
-  if (turn >= 0) {
-    tail.append(TurnIceServer(turn, tcp_only, caller, now));
-    metrics_.RecordTurnCredentialsIssued();
+  // The servers of the answer's configurations: relay-only ICE gets the TURN server alone (STUN
+  // would only add candidates it must discard); otherwise the start has STUN only and the fallback
+  // adds TURN.
+  const std::string& stun = stun_entries_[choice.server + 1];
+  std::string ice;
+  if (turn >= 0 && decision.relay_only) {
+    AppendBytesField(ice, v1::IceConfig::kIceServersFieldNumber,
+                     TurnIceServer(turn, tcp_only, caller, now));
+  } else if (!stun.empty()) {
+    AppendBytesField(ice, v1::IceConfig::kIceServersFieldNumber, stun);
   }
-  // Protobuf merges concatenated messages: repeated fields append, so the TURN entry joins the STUN
-  // one in ice_servers and the reasons follow the decision's own. One contiguous slice keeps the
-  // transport's work per answer to a single buffer.
+  if (!ice.empty()) AppendBytesField(tail, v1::GetStrategyResponse::kIceConfigFieldNumber, ice);
+  if (turn >= 0 && !decision.relay_only) {
+    v1::IceConfig settings;
+    SetIceSettings("all", decision.ice_candidate_pool_size, settings);
+    std::string fallback = settings.SerializeAsString();
+    if (!stun.empty()) AppendBytesField(fallback, v1::IceConfig::kIceServersFieldNumber, stun);
+    AppendBytesField(fallback, v1::IceConfig::kIceServersFieldNumber,
+                     TurnIceServer(turn, tcp_only, caller, now));
+    AppendBytesField(tail, v1::GetStrategyResponse::kFallbackIceConfigFieldNumber, fallback);
+  }
+  if (turn >= 0) metrics_.RecordTurnCredentialsIssued();
+  // Protobuf merges concatenated messages: repeated fields append, so the servers join ice_config's
+  // settings and the reasons follow the decision's own. One contiguous slice keeps the transport's
+  // work per answer to a single buffer.
   // The choice's own reason says which server was offered, or why none could be.
   const bool choice_applies = turn >= 0 || choice.server < 0;
   const grpc::Slice* parts[] = {&rendered, choice_applies ? &choice.reason : nullptr};

@@ -56,6 +56,8 @@ struct ClientPolicy {
 struct ServiceOptions {
   strategy::EngineConfig engine;
   absl::Duration bucket_width = absl::Hours(1);
+  // STUN urls the operator adds to every answer's STUN entry; none by default, since each TURN
+  // server's own STUN is offered with it.
   std::vector<std::string> stun_urls;
   // The servers file (owned by the caller, outliving the service); TurnChoice::server indexes it.
   std::span<const config::TurnServerConfig> turn_servers;
@@ -77,10 +79,10 @@ struct Caller {
 };
 
 // The fixed part of the answer for `decision`, serialized: everything but the decision token, the
-// TURN server with its credentials and the notes about the request's own NAT reports, which the
+// ICE servers (STUN and TURN, which depend on the TURN server chosen for the caller, with its
+// credentials), fallback_ice_config and the notes about the request's own NAT reports, which the
 // handler appends (protobuf concatenation merges).
-std::string RenderGetStrategyResponse(const strategy::Decision& decision,
-                                      const ServiceOptions& options);
+std::string RenderGetStrategyResponse(const strategy::Decision& decision);
 
 // A handler's answer: OK, or a status and the reason it is counted under.
 struct Answer {
@@ -142,8 +144,7 @@ class AdvisorService final : public grpc::Service {
   // caller, built only for a line that is written.
   void LogRefusal(Method method, const Answer& answer, absl::FunctionRef<std::string()> who,
                   absl::Time now);
-  // The TURN entry of ice_servers for one server with credentials of `caller`, serialized as a
-  // GetStrategyResponse.
+  // The IceServer of one TURN server with credentials of `caller`, serialized.
   std::string TurnIceServer(int server, bool tcp_only, const Caller& caller, absl::Time now);
 
   const ServiceOptions options_;
@@ -155,6 +156,9 @@ class AdvisorService final : public grpc::Service {
   const Clock clock_;
   // Per server and transport set ([server * 2 + tcp_only]): the serialized `urls` of its IceServer.
   std::vector<std::string> turn_urls_;
+  // The serialized STUN IceServer offered with the TURN server chosen ([server + 1]; [0]: none
+  // chosen): the operator's STUN urls and the server's own; empty when there are none.
+  std::vector<std::string> stun_entries_;
   RateLimiter rate_limiter_;
   RateLimiter auth_failures_;  // by peer address
   ReporterCap reporter_cap_;

@@ -57,6 +57,8 @@ constexpr char kSummary[] =
     "  get-strategy --local TYPE --remote TYPE [--region R]   how should these peers connect?\n"
     "  report --token T (--connected --time-to-connect MS | --failed) [--attempts LIST]\n"
     "                                                        report how a session went\n"
+    "  report --answer-file F [--events LIST] [--budget D] [--turn-id ID]\n"
+    "                                                        the same, built from the plan\n"
     "  turn-servers [--region R]                             TURN servers and their health\n"
     "  health                                                the server's health status\n"
     "  gen-keys [--alg HS256|ES256|RS256] [--kid K]          print a new JWKS, private part "
@@ -75,6 +77,8 @@ constexpr char kSummary[] =
     "unknown.\n"
     "Attempts: comma-separated PATH:RESULT:MS[:TRANSPORT[:TURN_ID]], e.g.\n"
     "  direct:timed_out:5000,relay:succeeded:900:udp:eu-1\n"
+    "Events (times in ms from the start; the plan's own timers are implied), e.g.\n"
+    "  failed@2000,connected:relay:tcp@2600   or   connected:direct@800\n"
     "Detection: --stun may repeat; a server started with two addresses (RFC 5780, e.g. coturn\n"
     "with two --listening-ip) tells mapping and filtering apart, several plain servers only the\n"
     "mapping. Each round of STUN tests waits at most --timeout (detect has at most four rounds).\n"
@@ -97,6 +101,7 @@ struct Options {
   std::vector<std::string> stun;
   std::string bind;
   absl::Duration budget = absl::Seconds(30);
+  std::string answer_file, events, turn_id;
 };
 
 // Where `scripts/dev up` leaves a JWT for advisorctl, relative to the repository root.
@@ -247,7 +252,23 @@ absl::Status ParseAttempt(absl::string_view text, v1::Attempt& attempt) {
   return absl::OkStatus();
 }
 
+// The report of the session that followed the answer in --answer-file through --events.
+absl::StatusOr<v1::ReportOutcomeRequest> PlanReport(const Options& options);
+
 int Report(v1::ConnectivityAdvisor::Stub& stub, const Options& options, const std::string& jwt) {
+  if (!options.answer_file.empty()) {
+    absl::StatusOr<v1::ReportOutcomeRequest> request = PlanReport(options);
+    if (!request.ok()) return Fail(request.status().message());
+    v1::ReportOutcomeResponse response;
+    grpc::Status status = stub.ReportOutcome(Context(options, jwt).get(), *request, &response);
+    if (!status.ok()) return RpcFailed(status);
+    if (options.json) {
+      PrintJson(*request);
+    } else {
+      std::cout << "report accepted: " << request->ShortDebugString() << "\n";
+    }
+    return 0;
+  }
   if (options.token.empty()) return Fail("report needs --token (from get-strategy)");
   if (options.connected == options.failed) return Fail("report needs one of --connected, --failed");
   v1::ReportOutcomeRequest request;
@@ -606,6 +627,68 @@ int ConnectPlanCommand(v1::ConnectivityAdvisor::Stub& stub, const Options& optio
   return 0;
 }
 
+// An answer saved from `get-strategy --json` (the response's proto JSON) or from
+// `connect-plan --json` (this file's own shape).
+absl::StatusOr<v1::GetStrategyResponse> LoadAnswer(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read the answer file ", path));
+  const json j = json::parse(text.str(), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, " is not a JSON object"));
+  }
+  v1::GetStrategyResponse answer;
+  google::protobuf::util::JsonParseOptions parse;
+  parse.ignore_unknown_fields = true;
+  if (!j.contains("decision_token")) {
+    if (!google::protobuf::util::JsonStringToMessage(text.str(), &answer, parse).ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, " is not a GetStrategy answer"));
+    }
+    return answer;
+  }
+  v1::Strategy strategy;
+  v1::TurnTransport transport = v1::TURN_TRANSPORT_UNSPECIFIED;
+  if (!v1::Strategy_Parse(absl::StrCat("STRATEGY_", absl::AsciiStrToUpper(j.value("strategy", ""))),
+                          &strategy)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": no strategy"));
+  }
+  v1::TurnTransport_Parse(
+      absl::StrCat("TURN_TRANSPORT_",
+                   absl::AsciiStrToUpper(j.value("preferred_turn_transport", "unspecified"))),
+      &transport);
+  answer.set_strategy(strategy);
+  answer.set_preferred_turn_transport(transport);
+  answer.set_direct_timeout_ms(j.value("direct_timeout_ms", 0u));
+  answer.set_decision_token(j.value("decision_token", ""));
+  for (const char* name : {"ice_config", "fallback_ice_config"}) {
+    if (!j.contains(name) || !j[name].is_object()) continue;
+    v1::IceConfig* config = std::string(name) == "ice_config"
+                                ? answer.mutable_ice_config()
+                                : answer.mutable_fallback_ice_config();
+    if (!google::protobuf::util::JsonStringToMessage(j[name].dump(), config, parse).ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": ", name, " is not an IceConfig"));
+    }
+  }
+  return answer;
+}
+
+absl::StatusOr<v1::ReportOutcomeRequest> PlanReport(const Options& options) {
+  absl::StatusOr<v1::GetStrategyResponse> answer = LoadAnswer(options.answer_file);
+  if (!answer.ok()) return answer.status();
+  absl::StatusOr<advisor::client::ConnectPlan> plan =
+      advisor::client::ConnectPlan::Create(*answer, options.budget);
+  if (!plan.ok()) return plan.status();
+  absl::StatusOr<std::vector<advisor::client::PlanEvent>> events =
+      advisor::client::ParsePlanEvents(options.events);
+  if (!events.ok())
+    return absl::InvalidArgumentError(absl::StrCat("--events: ", events.status().message()));
+  absl::StatusOr<advisor::client::ObservedSession> session =
+      advisor::client::Replay(*std::move(plan), *events);
+  if (!session.ok()) return session.status();
+  return advisor::client::BuildReport(*answer, *session, options.turn_id);
+}
+
 // Every value of a repeatable flag (--scope, --stun) in `args`: the flag parser keeps only the
 // last of a repeated flag.
 std::vector<std::string> Repeated(int argc, char** argv, absl::string_view name) {
@@ -669,7 +752,15 @@ int main(int argc, char** argv) {
   flags.String("bind", "", &options.bind,
                "detect, connect-plan: local address to send from, IP or IP:PORT (default any)");
   flags.Duration("budget", "", &options.budget,
-                 "connect-plan: how long the app gives a session, fallback included");
+                 "connect-plan, report --answer-file: how long the app gives a session, fallback "
+                 "included");
+  flags.String("answer-file", "", &options.answer_file,
+               "report: the answer the session followed, as get-strategy or connect-plan --json "
+               "printed it; the report is then built from --events");
+  flags.String("events", "", &options.events,
+               "report --answer-file: what the app saw, see above (none: it never connected)");
+  flags.String("turn-id", "", &options.turn_id,
+               "report --answer-file: id of the offered TURN server, named in relay attempts");
 
   const advisor::config::ParsedCommand cli =
       advisor::config::ParseCommand(flags, argc, argv, "advisorctl",

@@ -477,9 +477,15 @@ servers:
   options_.clients.allow_anonymous = true;
   ASSERT_NO_FATAL_FAILURE(StartServer());
 
+  // TURN_FALLBACK: the TURN server comes with the fallback configuration only.
   auto turn_entry = [](const v1::GetStrategyResponse& answer) -> const v1::IceServer* {
-    for (const v1::IceServer& server : answer.ice_config().ice_servers()) {
-      if (!server.urls().empty() && absl::StartsWith(server.urls(0), "turn:")) return &server;
+    for (const v1::IceConfig* config : {&answer.ice_config(), &answer.fallback_ice_config()}) {
+      for (const v1::IceServer& server : config->ice_servers()) {
+        if (!server.urls().empty() && absl::StartsWith(server.urls(0), "turn:")) {
+          EXPECT_EQ(config, &answer.fallback_ice_config());
+          return &server;
+        }
+      }
     }
     return nullptr;
   };

@@ -1,12 +1,14 @@
 // The service logic without a network: fake clock, real snapshot, buffer and signer.
 #include "services/advisor/service.h"
 
+#include <gmock/gmock.h>
 #include <google/protobuf/stubs/logging.h>
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
 #include <random>
+#include <tuple>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -17,6 +19,8 @@ namespace advisor {
 namespace {
 
 namespace v1 = connectivity::advisor::v1;
+using ::testing::ElementsAre;
+using ::testing::ElementsAreArray;
 
 const Caller kAlice = {.identity = "sub:alice", .authenticated = true};
 
@@ -48,9 +52,7 @@ class ServiceFixture : public ::testing::Test {
     for (const auto& server : servers) ids.push_back(server.id);
     return ids;
   }
-  ResponseRenderer Render() {
-    return [this](const strategy::Decision& d) { return RenderGetStrategyResponse(d, options_); };
-  }
+  ResponseRenderer Render() { return RenderGetStrategyResponse; }
 
   v1::GetStrategyResponse Get(v1::NatType local, float local_confidence, v1::NatType remote,
                               const std::string& region = "", const Caller& caller = kAlice) {
@@ -274,9 +276,11 @@ class TurnServiceTest : public ServiceFixture {
 
 TEST_F(TurnServiceTest, OffersTheBestServerWithRestCredentials) {
   v1::GetStrategyResponse response = Get(v1::NAT_TYPE_SYMMETRIC, v1::NAT_TYPE_SYMMETRIC, "");
+  // Relay-only: the TURN server alone, no STUN entry, and nothing to fall back to.
   EXPECT_EQ(response.ice_config().ice_transport_policy(), "relay");
-  ASSERT_EQ(response.ice_config().ice_servers_size(), 2);
-  const v1::IceServer& turn = response.ice_config().ice_servers(1);
+  ASSERT_EQ(response.ice_config().ice_servers_size(), 1);
+  EXPECT_FALSE(response.has_fallback_ice_config());
+  const v1::IceServer& turn = response.ice_config().ice_servers(0);
   ASSERT_EQ(turn.urls_size(), 2);
   EXPECT_EQ(turn.urls(0), "turn:turn-eu.example.net:3478?transport=udp");
   // The TURN REST API's "<expiry>:<user>", the user an opaque name of this client, and
@@ -295,15 +299,19 @@ TEST_F(TurnServiceTest, OffersTheBestServerWithRestCredentials) {
   const Caller bob = {.identity = "sub:bob", .authenticated = true};
   const v1::GetStrategyResponse other =
       ServiceFixture::Get(v1::NAT_TYPE_SYMMETRIC, 1, v1::NAT_TYPE_SYMMETRIC, "", bob);
-  ASSERT_EQ(other.ice_config().ice_servers_size(), 2);
-  EXPECT_NE(other.ice_config().ice_servers(1).username(), turn.username());
+  ASSERT_EQ(other.ice_config().ice_servers_size(), 1);
+  EXPECT_NE(other.ice_config().ice_servers(0).username(), turn.username());
 }
 
 TEST_F(TurnServiceTest, AnonymousCallersGetNoTurnCredentials) {
   const Caller anonymous = {.identity = "addr:10.0.0.7"};
   const v1::GetStrategyResponse response =
       ServiceFixture::Get(v1::NAT_TYPE_SYMMETRIC, 1, v1::NAT_TYPE_SYMMETRIC, "", anonymous);
-  ASSERT_EQ(response.ice_config().ice_servers_size(), 1);  // STUN only
+  // STUN only: the operator's and the chosen TURN server's own.
+  ASSERT_EQ(response.ice_config().ice_servers_size(), 1);
+  EXPECT_THAT(response.ice_config().ice_servers(0).urls(),
+              ElementsAre("stun:stun.example.net:3478", "stun:turn-eu.example.net:3478"));
+  EXPECT_FALSE(response.has_fallback_ice_config());
   EXPECT_TRUE(HasReason(response, "authenticated clients only"));
   EXPECT_EQ(response.ice_config().ice_transport_policy(), "all");
   auto claims = signer_.Verify(response.decision_token(), anonymous.identity, now_);
@@ -313,17 +321,49 @@ TEST_F(TurnServiceTest, AnonymousCallersGetNoTurnCredentials) {
 
 TEST_F(TurnServiceTest, RegionPicksItsOwnServerWithStaticCredentials) {
   v1::GetStrategyResponse response = Get(v1::NAT_TYPE_FULL_CONE, v1::NAT_TYPE_SYMMETRIC, "us");
-  ASSERT_EQ(response.ice_config().ice_servers_size(), 2);
-  EXPECT_EQ(response.ice_config().ice_servers(1).username(), "static-user");
-  EXPECT_EQ(response.ice_config().ice_servers(1).credential(), "static-pass");
+  ASSERT_EQ(response.strategy(), v1::STRATEGY_TURN_FALLBACK);
+  ASSERT_EQ(response.fallback_ice_config().ice_servers_size(), 2);
+  EXPECT_EQ(response.fallback_ice_config().ice_servers(1).username(), "static-user");
+  EXPECT_EQ(response.fallback_ice_config().ice_servers(1).credential(), "static-pass");
   EXPECT_EQ(TurnId(response), "us-1");
+}
+
+// The client protocol: start without TURN, so that ICE cannot relay before the advised timeout,
+// and apply the fallback, TURN included, at the timeout. Both for TURN_FALLBACK and for DIRECT.
+TEST_F(TurnServiceTest, DirectFirstAnswersStartWithoutTurnAndFallBackWithIt) {
+  for (auto [local, remote, strategy] :
+       {std::tuple{v1::NAT_TYPE_FULL_CONE, v1::NAT_TYPE_SYMMETRIC, v1::STRATEGY_TURN_FALLBACK},
+        std::tuple{v1::NAT_TYPE_OPEN, v1::NAT_TYPE_OPEN, v1::STRATEGY_DIRECT}}) {
+    SCOPED_TRACE(v1::Strategy_Name(strategy));
+    const v1::GetStrategyResponse response = Get(local, remote, "eu");
+    ASSERT_EQ(response.strategy(), strategy);
+    const v1::IceConfig& start = response.ice_config();
+    const v1::IceConfig& fallback = response.fallback_ice_config();
+    ASSERT_EQ(start.ice_servers_size(), 1);
+    EXPECT_THAT(start.ice_servers(0).urls(),
+                ElementsAre("stun:stun.example.net:3478", "stun:turn-eu.example.net:3478"));
+    EXPECT_EQ(start.ice_servers(0).credential(), "");
+    EXPECT_EQ(start.ice_transport_policy(), "all");
+    ASSERT_EQ(fallback.ice_servers_size(), 2);
+    EXPECT_THAT(fallback.ice_servers(0).urls(), ElementsAreArray(start.ice_servers(0).urls()));
+    EXPECT_EQ(fallback.ice_servers(1).urls(0), "turn:turn-eu.example.net:3478?transport=udp");
+    EXPECT_NE(fallback.ice_servers(1).credential(), "");
+    EXPECT_EQ(fallback.ice_transport_policy(), "all");
+    // Browsers refuse a configuration that changes these once gathering has begun.
+    EXPECT_EQ(fallback.ice_candidate_pool_size(), start.ice_candidate_pool_size());
+    EXPECT_EQ(fallback.bundle_policy(), start.bundle_policy());
+    EXPECT_EQ(fallback.rtcp_mux_policy(), start.rtcp_mux_policy());
+    EXPECT_EQ(start.ice_candidate_pool_size(), 1u) << "one allocation per TURN transport at most";
+    EXPECT_TRUE(HasReason(response, "apply fallback_ice_config"));
+    EXPECT_EQ(TurnId(response), "eu-1");
+  }
 }
 
 TEST_F(TurnServiceTest, BlockedUdpGetsTcpOrTlsUrlsOnly) {
   v1::GetStrategyResponse response = Get(v1::NAT_TYPE_BLOCKED, v1::NAT_TYPE_OPEN, "us");
   EXPECT_EQ(response.preferred_turn_transport(), v1::TURN_TRANSPORT_TCP);
-  ASSERT_EQ(response.ice_config().ice_servers_size(), 2);
-  const v1::IceServer& turn = response.ice_config().ice_servers(1);
+  ASSERT_EQ(response.ice_config().ice_servers_size(), 1);
+  const v1::IceServer& turn = response.ice_config().ice_servers(0);
   ASSERT_EQ(turn.urls_size(), 1);  // us-1 has no TCP url: eu-1's turns url it is
   EXPECT_EQ(turn.urls(0), "turns:turn-eu.example.net:5349?transport=tcp");
   EXPECT_EQ(TurnId(response), "eu-1");
@@ -341,7 +381,9 @@ TEST_F(TurnServiceTest, FailsOverWhenTheServerTurnsUnhealthyAndSaysSoWhenNoneIsL
   WithHealth({{"eu-1", "", down}, {"us-1", "", down}});
   response = Get(v1::NAT_TYPE_SYMMETRIC, v1::NAT_TYPE_SYMMETRIC, "eu");
   EXPECT_EQ(TurnId(response), "");
-  EXPECT_EQ(response.ice_config().ice_servers_size(), 1);  // STUN only
+  ASSERT_EQ(response.ice_config().ice_servers_size(), 1);  // the operator's STUN only
+  EXPECT_THAT(response.ice_config().ice_servers(0).urls(),
+              ElementsAre("stun:stun.example.net:3478"));
   EXPECT_TRUE(HasReason(response, "no TURN server is usable now"));
   EXPECT_EQ(response.ice_config().ice_transport_policy(), "all");
 }

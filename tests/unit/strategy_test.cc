@@ -169,7 +169,7 @@ TEST(ColdStartTest, WholeTable) {
           EXPECT_EQ(d.direct_timeout_ms, 15000u);
           EXPECT_EQ(d.preferred_transport, Transport::kUdp);
           EXPECT_FALSE(d.relay_only);
-          EXPECT_EQ(d.ice_candidate_pool_size, 2u);
+          EXPECT_EQ(d.ice_candidate_pool_size, 1u);
           EXPECT_DOUBLE_EQ(d.expected_success_rate, 0.90);
           EXPECT_EQ(d.expected_connect_time_ms, 1500u);
           break;
@@ -178,7 +178,7 @@ TEST(ColdStartTest, WholeTable) {
           EXPECT_EQ(d.direct_timeout_ms, 5000u);
           EXPECT_EQ(d.preferred_transport, Transport::kUdp);
           EXPECT_FALSE(d.relay_only);
-          EXPECT_EQ(d.ice_candidate_pool_size, 4u);
+          EXPECT_EQ(d.ice_candidate_pool_size, 1u);
           EXPECT_DOUBLE_EQ(d.expected_success_rate, 0.95);
           EXPECT_EQ(d.expected_connect_time_ms, 3000u);
           break;
@@ -342,7 +342,7 @@ TEST(DecideTest, OneSymmetricPairRelaxesToDirect) {
   const Decision d = Decide(pair, history, EngineConfig{});
   EXPECT_EQ(d.strategy, Strategy::kDirect);
   EXPECT_FALSE(d.relay_only);
-  EXPECT_EQ(d.ice_candidate_pool_size, 2u);
+  EXPECT_EQ(d.ice_candidate_pool_size, 1u);
   EXPECT_EQ(d.direct_timeout_ms, 3000u) << "every success came within 2 s";
   EXPECT_THAT(d.reasons,
               Contains(AllOf(HasSubstr("full_cone × symmetric"), HasSubstr("91.6% within 3 s"))));
