@@ -3,6 +3,10 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace advisor::client {
 
@@ -127,6 +131,93 @@ void ConnectPlan::EndPhase(absl::Time now, v1::AttemptResult result, v1::Path pa
                        .result = result,
                        .duration = std::max(absl::ZeroDuration(), now - phase_started_),
                        .transport = transport});
+}
+
+absl::StatusOr<std::vector<PlanEvent>> ParsePlanEvents(absl::string_view text) {
+  std::vector<PlanEvent> events;
+  for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    item = absl::StripAsciiWhitespace(item);
+    auto invalid = [&](absl::string_view why) {
+      return absl::InvalidArgumentError(absl::StrCat("event '", item, "': ", why));
+    };
+    const size_t at = item.rfind('@');
+    if (at == absl::string_view::npos) return invalid("no @MS");
+    int64_t ms = 0;
+    if (!absl::SimpleAtoi(item.substr(at + 1), &ms) || ms < 0) {
+      return invalid("the time after @ is not a number of ms");
+    }
+    PlanEvent event;
+    event.at = absl::Milliseconds(ms);
+    const std::vector<absl::string_view> parts = absl::StrSplit(item.substr(0, at), ':');
+    if (parts[0] == "failed" && parts.size() == 1) {
+      event.kind = PlanEvent::Kind::kFailed;
+    } else if (parts[0] == "connected" && (parts.size() == 2 || parts.size() == 3)) {
+      event.kind = PlanEvent::Kind::kConnected;
+      if (parts[1] == "direct") {
+        event.path = v1::PATH_DIRECT;
+      } else if (parts[1] == "relay") {
+        event.path = v1::PATH_RELAY;
+      } else {
+        return invalid("the path is not direct or relay");
+      }
+      if (parts.size() == 3) {
+        if (parts[2] == "udp") {
+          event.transport = v1::TURN_TRANSPORT_UDP;
+        } else if (parts[2] == "tcp") {
+          event.transport = v1::TURN_TRANSPORT_TCP;
+        } else if (parts[2] == "tls") {
+          event.transport = v1::TURN_TRANSPORT_TLS;
+        } else {
+          return invalid("the transport is not udp, tcp or tls");
+        }
+      }
+    } else {
+      return invalid("not connected:PATH[:TRANSPORT]@MS or failed@MS");
+    }
+    if (!events.empty() && event.at < events.back().at) return invalid("out of time order");
+    events.push_back(event);
+  }
+  return events;
+}
+
+absl::StatusOr<ObservedSession> Replay(ConnectPlan plan, std::span<const PlanEvent> events) {
+  if (plan.phase() != ConnectPlan::Phase::kNotStarted) {
+    return absl::FailedPreconditionError("Replay needs a plan that has not started");
+  }
+  const absl::Time t0 = absl::UnixEpoch();
+  auto running = [&] {
+    return plan.phase() == ConnectPlan::Phase::kDirect ||
+           plan.phase() == ConnectPlan::Phase::kRelay;
+  };
+  std::optional<absl::Time> timer;
+  auto take = [&](const std::vector<ConnectPlan::Action>& actions) {
+    for (const ConnectPlan::Action& a : actions) {
+      if (a.kind == ConnectPlan::Action::Kind::kSetTimer) timer = a.at;
+    }
+  };
+  // Each timer the plan sets is later than the one before, and a plan has at most two phases, so
+  // a handful of firings ends any session.
+  constexpr int kMaxTimers = 8;
+  int fired = 0;
+  auto fire_until = [&](absl::Time until) {
+    while (running() && timer && *timer <= until && fired++ < kMaxTimers) {
+      const absl::Time at = *timer;
+      timer.reset();
+      take(plan.OnTimer(at));
+    }
+  };
+  take(plan.OnStarted(t0));
+  for (const PlanEvent& event : events) {
+    const absl::Time at = t0 + event.at;
+    fire_until(at);
+    if (!running()) break;
+    take(event.kind == PlanEvent::Kind::kConnected
+             ? plan.OnConnected(at, event.path, event.transport)
+             : plan.OnFailed(at));
+  }
+  fire_until(absl::InfiniteFuture());
+  if (running()) return absl::InternalError("the plan neither connected nor gave up");
+  return plan.Observed();
 }
 
 }  // namespace advisor::client

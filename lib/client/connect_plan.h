@@ -17,11 +17,13 @@
 
 #include <algorithm>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "connectivity/advisor/v1/advisor.pb.h"
 
@@ -113,6 +115,25 @@ class ConnectPlan {
 };
 
 std::string_view PhaseName(ConnectPlan::Phase phase);
+
+// What the app saw, at a time after the start: ICE connected (over `path`, relayed through
+// `transport`) or failed. Timer events are not among them: Replay fires the plan's timers itself.
+struct PlanEvent {
+  enum class Kind { kConnected, kFailed };
+  Kind kind = Kind::kConnected;
+  absl::Duration at{};
+  v1::Path path = v1::PATH_DIRECT;
+  v1::TurnTransport transport = v1::TURN_TRANSPORT_UNSPECIFIED;
+};
+
+// "connected:PATH[:TRANSPORT]@MS" and "failed@MS", comma-separated, e.g.
+// "failed@2000,connected:relay:tcp@2600" (PATH direct or relay, TRANSPORT udp, tcp or tls).
+absl::StatusOr<std::vector<PlanEvent>> ParsePlanEvents(absl::string_view text);
+
+// Runs `plan` (not yet started) from a start at time zero through `events`, firing each timer as
+// it comes due before the next event, until the session connects or the plan gives up; events
+// after that change nothing. Events must come in time order.
+absl::StatusOr<ObservedSession> Replay(ConnectPlan plan, std::span<const PlanEvent> events);
 
 }  // namespace advisor::client
 

@@ -80,7 +80,8 @@ absl::StatusOr<v1::ReportOutcomeRequest> BuildReport(const v1::GetStrategyRespon
     out->set_duration_ms(ms);
     if (a.path == v1::PATH_RELAY) {
       out->set_transport(a.transport);
-      out->set_turn_server_id(a.turn_server_id);
+      out->set_turn_server_id(a.turn_server_id.empty() ? std::string(offered_turn_server_id)
+                                                       : a.turn_server_id);
     }
     elapsed_ms += ms;
   }

@@ -31,8 +31,9 @@ inline constexpr size_t kReportMaxTokenBytes = 512;
 inline constexpr size_t kReportMaxTurnServerIdBytes = 128;
 
 // `offered_turn_server_id` is the id of the TURN server the answer offered, when the app knows it
-// (the answer does not carry it); relay attempts naming another one are refused, and unnamed ones
-// are always fine.
+// (the answer does not carry it): relay attempts without an id are reported through it, relay
+// attempts naming another one are refused. Without it relay attempts go unnamed, which the
+// advisor always accepts.
 absl::StatusOr<v1::ReportOutcomeRequest> BuildReport(const v1::GetStrategyResponse& answer,
                                                      const ObservedSession& session,
                                                      absl::string_view offered_turn_server_id = "");

@@ -1,8 +1,8 @@
-// NAT discovery (lib/client) and `advisorctl detect` against a real coturn with two addresses on
-// loopback (127.0.0.1 and 127.0.0.2, STUN only), which makes it an RFC 5780 server: on loopback
-// there is no NAT, so the host must come out OPEN with endpoint-independent behaviour; a second
-// server that never answers must not spoil the result; servers that all stay silent mean UDP is
-// blocked.
+// NAT discovery (lib/client), `advisorctl detect` and `connect-plan` against a real coturn with two
+// addresses on loopback (127.0.0.1 and 127.0.0.2, STUN only), which makes it an RFC 5780 server: on
+// loopback there is no NAT, so the host must come out OPEN with endpoint-independent behaviour; a
+// second server that never answers must not spoil the result; servers that all stay silent mean UDP
+// is blocked.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -21,6 +22,8 @@
 #include "lib/client/clock.h"
 #include "lib/client/nat_discovery.h"
 #include "lib/client/stun_transport.h"
+#include "lib/config/turn_servers.h"
+#include "tests/support/advisor_server.h"
 #include "tests/support/process.h"
 
 namespace advisor::client {
@@ -84,11 +87,19 @@ DiscoveryOptions Options(absl::Duration timeout) {
 }
 
 // coturn as a STUN-only RFC 5780 server: primary 127.0.0.1:P, alternate 127.0.0.2:P+1.
-class ClientDetectTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    dir_ = new std::string(advisor::testing::MakeTempDir("client-detect"));
-    process_ = new advisor::testing::ChildProcess();
+class Rfc5780Coturn {
+ public:
+  Rfc5780Coturn() : dir_(advisor::testing::MakeTempDir("client-detect")) {}
+  Rfc5780Coturn(const Rfc5780Coturn&) = delete;
+  Rfc5780Coturn& operator=(const Rfc5780Coturn&) = delete;
+  ~Rfc5780Coturn() {
+    if (process_.pid() > 0) process_.Stop(SIGTERM, absl::Seconds(5));
+    advisor::testing::RemoveTree(dir_);
+  }
+
+  // Starts turnserver and waits (at most 10 s) until both addresses answer, i.e. until discovery
+  // sees RFC 5780.
+  absl::Status Start() {
     for (int attempt = 0; attempt < 50 && port_ == 0; ++attempt) {
       const int port = advisor::testing::FreePort();
       if (port >= 65535) continue;
@@ -98,9 +109,9 @@ class ClientDetectTest : public ::testing::Test {
       }
       if (free) port_ = port;
     }
-    ASSERT_NE(port_, 0) << "no free port pair on 127.0.0.1 and 127.0.0.2";
+    if (port_ == 0) return absl::UnavailableError("no free port pair on 127.0.0.1 and 127.0.0.2");
     const std::string turnserver = Turnserver();
-    ASSERT_FALSE(turnserver.empty()) << "turnserver not found on PATH (coturn)";
+    if (turnserver.empty()) return absl::NotFoundError("turnserver not found on PATH (coturn)");
     const std::vector<std::string> argv = {turnserver,
                                            "-n",
                                            "--listening-ip=127.0.0.1",
@@ -112,44 +123,52 @@ class ClientDetectTest : public ::testing::Test {
                                            "--no-cli",
                                            "--no-tls",
                                            "--no-dtls",
-                                           absl::StrCat("--pidfile=", *dir_, "/turnserver.pid"),
-                                           absl::StrCat("--userdb=", *dir_, "/turndb"),
+                                           absl::StrCat("--pidfile=", dir_, "/turnserver.pid"),
+                                           absl::StrCat("--userdb=", dir_, "/turndb"),
                                            "--log-file=stdout",
                                            "--simple-log"};
-    ASSERT_TRUE(process_->Start(argv, *dir_ + "/turnserver.log").ok());
-    // Ready once both addresses answer, i.e. discovery sees RFC 5780.
+    if (absl::Status s = process_.Start(argv, dir_ + "/turnserver.log"); !s.ok()) return s;
     const absl::Time deadline = absl::Now() + absl::Seconds(10);
     SystemClock clock;
-    while (absl::Now() < deadline && process_->Running()) {
+    while (absl::Now() < deadline && process_.Running()) {
       absl::StatusOr<UdpStunTransport> transport =
           UdpStunTransport::Bind(SocketAddress::Ipv4({127, 0, 0, 1}, 0));
-      ASSERT_TRUE(transport.ok());
+      if (!transport.ok()) return transport.status();
       NatDetector detector(clock, Options(absl::Milliseconds(200)));
-      const std::vector<SocketAddress> servers = {Primary()};
+      const std::vector<SocketAddress> servers = {primary()};
       absl::StatusOr<NatDiscoveryResult> r = detector.Detect(*transport, servers);
-      if (r.ok() && r->rfc5780 && r->mapping != Behavior::kUnknown) {
-        ready_ = true;
-        return;
-      }
+      if (r.ok() && r->rfc5780 && r->mapping != Behavior::kUnknown) return absl::OkStatus();
       absl::SleepFor(absl::Milliseconds(50));
     }
+    return absl::DeadlineExceededError(
+        absl::StrCat("coturn did not answer on both addresses; log:\n",
+                     advisor::testing::ReadFile(dir_ + "/turnserver.log")));
   }
 
-  static void TearDownTestSuite() {
-    process_->Stop(SIGTERM, absl::Seconds(5));
-    delete process_;
-    advisor::testing::RemoveTree(*dir_);
-    delete dir_;
-  }
-
-  void SetUp() override {
-    ASSERT_TRUE(ready_) << "coturn did not answer on both addresses; log:\n"
-                        << advisor::testing::ReadFile(*dir_ + "/turnserver.log");
-  }
-
-  static SocketAddress Primary() {
+  int port() const { return port_; }
+  SocketAddress primary() const {
     return SocketAddress::Ipv4({127, 0, 0, 1}, static_cast<uint16_t>(port_));
   }
+
+ private:
+  std::string dir_;
+  int port_ = 0;
+  advisor::testing::ChildProcess process_;
+};
+
+class ClientDetectTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    coturn_ = new Rfc5780Coturn();
+    start_ = new absl::Status(coturn_->Start());
+  }
+  static void TearDownTestSuite() {
+    delete coturn_;
+    delete start_;
+  }
+  void SetUp() override { ASSERT_TRUE(start_->ok()) << *start_; }
+
+  static SocketAddress Primary() { return coturn_->primary(); }
 
   static absl::StatusOr<NatDiscoveryResult> DetectFrom(const SocketAddress& bind,
                                                        std::vector<SocketAddress> servers,
@@ -161,10 +180,8 @@ class ClientDetectTest : public ::testing::Test {
     return detector.Detect(*transport, servers);
   }
 
-  static inline std::string* dir_ = nullptr;
-  static inline advisor::testing::ChildProcess* process_ = nullptr;
-  static inline int port_ = 0;
-  static inline bool ready_ = false;
+  static inline Rfc5780Coturn* coturn_ = nullptr;
+  static inline absl::Status* start_ = nullptr;
 };
 
 TEST_F(ClientDetectTest, LoopbackIsOpenWithEndpointIndependentBehaviour) {
@@ -182,7 +199,8 @@ TEST_F(ClientDetectTest, LoopbackIsOpenWithEndpointIndependentBehaviour) {
     EXPECT_EQ(r->public_address->port, r->local_address.port);
     ASSERT_EQ(r->servers.size(), 1u);
     ASSERT_TRUE(r->servers[0].other_address.has_value());
-    EXPECT_EQ(r->servers[0].other_address->ToString(), absl::StrCat("127.0.0.2:", port_ + 1));
+    EXPECT_EQ(r->servers[0].other_address->ToString(),
+              absl::StrCat("127.0.0.2:", coturn_->port() + 1));
     EXPECT_GE(r->confidence, 0.5f);
   }
 }
@@ -217,10 +235,10 @@ TEST_F(ClientDetectTest, AllServersSilentIsBlocked) {
 TEST_F(ClientDetectTest, AdvisorctlDetectPrintsTheJsonTheLabReads) {
   SilentUdp silent;
   std::string out;
-  absl::StatusOr<int> code =
-      advisor::testing::Run({kAdvisorctl, "detect", "--stun", absl::StrCat("127.0.0.1:", port_),
-                             "--stun", silent.address().ToString(), "--timeout", "500ms", "--json"},
-                            &out);
+  absl::StatusOr<int> code = advisor::testing::Run(
+      {kAdvisorctl, "detect", "--stun", absl::StrCat("127.0.0.1:", coturn_->port()), "--stun",
+       silent.address().ToString(), "--timeout", "500ms", "--json"},
+      &out);
   ASSERT_TRUE(code.ok()) << code.status();
   ASSERT_EQ(*code, 0) << out;
   const nlohmann::json j = nlohmann::json::parse(out, nullptr, false);
@@ -247,6 +265,108 @@ TEST_F(ClientDetectTest, AdvisorctlDetectPrintsTheJsonTheLabReads) {
   code = advisor::testing::Run({kAdvisorctl, "detect", "--stun", "127.0.0.1:notaport"}, &out);
   ASSERT_TRUE(code.ok());
   EXPECT_EQ(*code, 2) << out;
+}
+
+// `advisorctl connect-plan` end to end: detect against coturn, ask an in-process advisor-server
+// with a TURN server registered, print the plan; then `report --answer-file` builds the report
+// from that plan and the events, and the server accepts and stores it.
+class ClientPlanTest : public advisor::testing::AdvisorServerTest {
+ protected:
+  static void SetUpTestSuite() {
+    AdvisorServerTest::SetUpTestSuite();
+    coturn_ = new Rfc5780Coturn();
+    start_ = new absl::Status(coturn_->Start());
+  }
+  static void TearDownTestSuite() {
+    delete coturn_;
+    delete start_;
+    AdvisorServerTest::TearDownTestSuite();
+  }
+  void SetUp() override {
+    AdvisorServerTest::SetUp();
+    ASSERT_TRUE(start_->ok()) << *start_;
+    auto servers = config::ParseTurnServers(R"(
+servers:
+  - id: lab-1
+    urls: ["turn:127.0.0.1:3478?transport=udp"]
+    auth: {rest_secret: "a-shared-secret-of-coturn"}
+)");
+    ASSERT_TRUE(servers.ok()) << servers.status();
+    options_.snapshot.turn_servers = *servers;
+  }
+
+  // Runs advisorctl against server_ as `subject`; its stdout in *out.
+  int Ctl(std::vector<std::string> args, std::string* out, const std::string& subject = "app-1") {
+    std::vector<std::string> argv = {kAdvisorctl,  "--target", target(*server_),
+                                     "--insecure", "--jwt",    Jwt(subject)};
+    argv.insert(argv.end(), args.begin(), args.end());
+    absl::StatusOr<int> code = advisor::testing::Run(argv, out);
+    EXPECT_TRUE(code.ok()) << code.status();
+    return code.ok() ? *code : -1;
+  }
+
+  static inline Rfc5780Coturn* coturn_ = nullptr;
+  static inline absl::Status* start_ = nullptr;
+};
+
+TEST_F(ClientPlanTest, ConnectPlanDetectsAsksAndPrintsThePlan) {
+  ASSERT_NO_FATAL_FAILURE(StartServer());
+  std::string out;
+  ASSERT_EQ(Ctl({"connect-plan", "--stun", coturn_->primary().ToString(), "--remote", "symmetric",
+                 "--timeout", "2s", "--json"},
+                &out),
+            0)
+      << out;
+  const nlohmann::json plan = nlohmann::json::parse(out, nullptr, false);
+  ASSERT_FALSE(plan.is_discarded()) << out;
+  EXPECT_EQ(plan["detection"].value("nat_type", ""), "open");
+  EXPECT_EQ(plan["local"].value("nat_type", ""), "open");
+  EXPECT_EQ(plan["remote"].value("nat_type", ""), "symmetric");
+  EXPECT_NE(plan.value("strategy", ""), "");
+  EXPECT_NE(plan.value("decision_token", ""), "");
+  EXPECT_EQ(plan.value("budget_ms", 0), 30000);
+  ASSERT_TRUE(plan["ice_config"].is_object()) << out;
+  EXPECT_TRUE(plan["ice_config"]["iceServers"].is_array()) << out;
+
+  const nlohmann::json& steps = plan["steps"];
+  ASSERT_TRUE(steps.is_array() && steps.size() >= 2) << out;
+  EXPECT_EQ(steps.front().value("action", ""), "create_peer_connection");
+  EXPECT_EQ(steps.front().value("at_ms", -1), 0);
+  EXPECT_EQ(steps.back().value("action", ""), "give_up");
+  if (plan["fallback_ice_config"].is_object()) {
+    // The fallback is a step at fallback_at_ms, and it carries the TURN server.
+    ASSERT_TRUE(plan["fallback_at_ms"].is_number()) << out;
+    ASSERT_EQ(steps.size(), 3u) << out;
+    EXPECT_EQ(steps[1].value("action", ""), "apply_fallback");
+    EXPECT_EQ(steps[1].value("at_ms", -1), plan["fallback_at_ms"].get<int>());
+    EXPECT_NE(plan["fallback_ice_config"].dump().find("turn:127.0.0.1:3478"), std::string::npos);
+  } else {
+    EXPECT_TRUE(plan["fallback_at_ms"].is_null()) << out;
+  }
+
+  // The app connected over the relay after the fallback (or at once under TURN_ONLY), and
+  // reports it from the plan.
+  const std::string answer_file = dir_ + "/plan.json";
+  std::ofstream(answer_file) << out;
+  const int fallback_at =
+      plan["fallback_at_ms"].is_number() ? plan["fallback_at_ms"].get<int>() : 0;
+  const std::string events = plan.value("strategy", "") == "turn_only" || fallback_at > 0
+                                 ? absl::StrCat("connected:relay:udp@", fallback_at + 350)
+                                 : "connected:direct@350";
+  ASSERT_EQ(Ctl({"report", "--answer-file", answer_file, "--events", events, "--turn-id", "lab-1",
+                 "--json"},
+                &out),
+            0)
+      << out;
+  const nlohmann::json report = nlohmann::json::parse(out, nullptr, false);
+  ASSERT_FALSE(report.is_discarded()) << out;
+  EXPECT_TRUE(report.value("connected", false)) << out;
+  ASSERT_TRUE(report.contains("attempts") && !report["attempts"].empty()) << out;
+  EXPECT_EQ(report["attempts"].back().value("turnServerId", ""), "lab-1") << out;
+  EXPECT_TRUE(Eventually([&] { return SessionsInDatabase() == 1; })) << out;
+
+  // The same answer from another identity is refused: the token is bound to its receiver.
+  EXPECT_NE(Ctl({"report", "--answer-file", answer_file, "--events", events}, &out, "app-2"), 0);
 }
 
 }  // namespace

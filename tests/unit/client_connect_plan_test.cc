@@ -200,5 +200,51 @@ TEST(ConnectPlanTest, RefusesAnswersWithoutStrategyAndEmptyBudgets) {
       ConnectPlan::Create(Answer(v1::STRATEGY_DIRECT, 1000, false), absl::ZeroDuration()).ok());
 }
 
+TEST(PlanEventsTest, ParsesWhatTheAppSaw) {
+  absl::StatusOr<std::vector<PlanEvent>> events =
+      ParsePlanEvents("failed@2000, connected:relay:tcp@2600");
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ((*events)[0].kind, PlanEvent::Kind::kFailed);
+  EXPECT_EQ((*events)[0].at, absl::Seconds(2));
+  EXPECT_EQ((*events)[1].kind, PlanEvent::Kind::kConnected);
+  EXPECT_EQ((*events)[1].path, v1::PATH_RELAY);
+  EXPECT_EQ((*events)[1].transport, v1::TURN_TRANSPORT_TCP);
+  EXPECT_TRUE(ParsePlanEvents("")->empty());
+  for (const char* bad : {"connected@5", "connected:sideways@5", "connected:relay:sctp@5", "failed",
+                          "failed@-1", "timer@5", "failed@9,failed@3"}) {
+    EXPECT_FALSE(ParsePlanEvents(bad).ok()) << bad;
+  }
+}
+
+TEST(PlanEventsTest, ReplayFiresTheTimersBetweenEvents) {
+  absl::StatusOr<std::vector<PlanEvent>> events = ParsePlanEvents("connected:relay:udp@5400");
+  ASSERT_TRUE(events.ok());
+  absl::StatusOr<ObservedSession> s =
+      Replay(Plan(Answer(v1::STRATEGY_TURN_FALLBACK, 5000, true)), *events);
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->attempts.size(), 2u);
+  EXPECT_EQ(s->attempts[0].result, v1::ATTEMPT_RESULT_TIMED_OUT);
+  EXPECT_EQ(s->attempts[0].duration, absl::Seconds(5));
+  EXPECT_EQ(s->attempts[1].result, v1::ATTEMPT_RESULT_SUCCEEDED);
+  EXPECT_EQ(s->attempts[1].duration, absl::Milliseconds(400));
+  EXPECT_EQ(s->time_to_connect, absl::Milliseconds(5400));
+
+  // No events: the session runs into the budget.
+  absl::StatusOr<ObservedSession> silent =
+      Replay(Plan(Answer(v1::STRATEGY_TURN_FALLBACK, 5000, true)), {});
+  ASSERT_TRUE(silent.ok());
+  ASSERT_EQ(silent->attempts.size(), 2u);
+  EXPECT_EQ(silent->attempts[1].duration, kBudget - absl::Seconds(5));
+  EXPECT_FALSE(silent->connected);
+
+  // A connection reported after the plan gave up changes nothing.
+  absl::StatusOr<ObservedSession> late = Replay(Plan(Answer(v1::STRATEGY_DIRECT, 3000, false)),
+                                                *ParsePlanEvents("connected:direct@4000"));
+  ASSERT_TRUE(late.ok());
+  EXPECT_FALSE(late->connected);
+  EXPECT_EQ(late->attempts[0].duration, absl::Seconds(3));
+}
+
 }  // namespace
 }  // namespace advisor::client

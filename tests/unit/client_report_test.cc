@@ -86,7 +86,12 @@ TEST(ReportBuilderTest, FallbackToRelay) {
   EXPECT_EQ(r.attempts(0).result(), v1::ATTEMPT_RESULT_TIMED_OUT);
   EXPECT_EQ(r.attempts(0).duration_ms(), 5000u);
   EXPECT_EQ(r.attempts(1).transport(), v1::TURN_TRANSPORT_TCP);
+  EXPECT_EQ(r.attempts(1).turn_server_id(), "");
   EXPECT_EQ(r.time_to_connect_ms(), 5400u);
+  // Told the offered server, the builder names it in relay attempts.
+  v1::ReportOutcomeRequest named = Accepted(answer, plan, "eu-1");
+  EXPECT_EQ(named.attempts(1).turn_server_id(), "eu-1");
+  EXPECT_EQ(named.attempts(0).turn_server_id(), "");
 }
 
 TEST(ReportBuilderTest, LateTimerIsCutToTheServersSlack) {
