@@ -240,6 +240,11 @@ client_ip() {
 nat_rules() {
   local i=$1 kind=${SITES[$1 - 1]} wan=100.64.$1.2 client
   client=$(client_ip "$i")
+  # Unsolicited UDP to the router itself is dropped before conntrack confirms an entry for it, as a
+  # home router's firewall does. Otherwise a peer's early hole-punching packet leaves an entry
+  # (peer -> WAN:port) that makes the client's own packet to that peer, moments later, clash with
+  # it and get a new source port: port-restricted cones on both sides would never connect.
+  nsx "r$i" iptables -A INPUT -i wan -p udp -m conntrack --ctstate NEW -j DROP
   case $kind in
     open) ;;
     full_cone | restricted_cone)
