@@ -43,8 +43,8 @@ std::string Turnserver() {
   return {};
 }
 
-bool CanBindUdp(const char* ip, int port) {
-  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+bool CanBind(int type, const char* ip, int port) {
+  const int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -105,7 +105,10 @@ class Rfc5780Coturn {
       if (port >= 65535) continue;
       bool free = true;
       for (const char* ip : {"127.0.0.1", "127.0.0.2"}) {
-        free = free && CanBindUdp(ip, port) && CanBindUdp(ip, port + 1);
+        // coturn listens on UDP and TCP on both ports of both addresses.
+        for (int type : {SOCK_DGRAM, SOCK_STREAM}) {
+          free = free && CanBind(type, ip, port) && CanBind(type, ip, port + 1);
+        }
       }
       if (free) port_ = port;
     }
@@ -364,6 +367,11 @@ TEST_F(ClientPlanTest, ConnectPlanDetectsAsksAndPrintsThePlan) {
   ASSERT_TRUE(report.contains("attempts") && !report["attempts"].empty()) << out;
   EXPECT_EQ(report["attempts"].back().value("turnServerId", ""), "lab-1") << out;
   EXPECT_TRUE(Eventually([&] { return SessionsInDatabase() == 1; })) << out;
+
+  // The text form of a plan told the local type instead of detecting it.
+  ASSERT_EQ(Ctl({"connect-plan", "--local", "full_cone", "--remote", "symmetric"}, &out), 0) << out;
+  EXPECT_NE(out.find("new RTCPeerConnection(initial config)"), std::string::npos) << out;
+  EXPECT_NE(out.find("give up"), std::string::npos) << out;
 
   // The same answer from another identity is refused: the token is bound to its receiver.
   EXPECT_NE(Ctl({"report", "--answer-file", answer_file, "--events", events}, &out, "app-2"), 0);
