@@ -152,6 +152,7 @@ class DiscoveryCache {
   std::map<std::string, NatDiscoveryResult> entries_;
 };
 
+// Not thread-safe: one detector per thread, or calls serialised by the caller.
 class NatDetector {
  public:
   NatDetector(const Clock& clock, DiscoveryOptions options)

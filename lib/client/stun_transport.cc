@@ -9,6 +9,7 @@
 #include <chrono>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -77,7 +78,7 @@ std::vector<SocketAddress> UdpStunTransport::LocalAddresses() const {
 
 absl::StatusOr<SocketAddress> ResolveStunServer(absl::string_view host_port,
                                                 SocketAddress::Family family) {
-  std::string host(host_port);
+  std::string host(absl::StartsWith(host_port, "stun:") ? host_port.substr(5) : host_port);
   uint16_t port = 3478;
   auto parse_port = [&](absl::string_view text) -> absl::Status {
     uint32_t value = 0;

@@ -65,9 +65,9 @@ class UdpStunTransport final : public StunTransport {
   turn::UdpSocket socket_;
 };
 
-// "host:port", "[v6]:port", or "host" for port 3478, resolved to the first address of `family`
-// (getaddrinfo, so names work). InvalidArgument for a malformed string, NotFound when the name
-// does not resolve.
+// "host:port", "[v6]:port", or "host" for port 3478, each optionally as a "stun:" URL as
+// ice_config carries them, resolved to the first address of `family` (getaddrinfo, so names
+// work). InvalidArgument for a malformed string, NotFound when the name does not resolve.
 absl::StatusOr<SocketAddress> ResolveStunServer(absl::string_view host_port,
                                                 SocketAddress::Family family);
 
