@@ -151,8 +151,13 @@ cleanup() {
     log "holding the lab for ${HOLD}s: work dir $work, namespaces $P-*"
     sleep "$HOLD"
   fi
-  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-    stop_pid "${PIDS[i]}" 5 >/dev/null 2>&1 || true
+  # All at once, then a bounded wait: advisor-server flushes on SIGTERM, the others just stop.
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  for ((i = 0; i < 50; i++)); do
+    local alive=0
+    for pid in "${PIDS[@]}"; do pid_alive "$pid" && alive=1; done
+    ((alive)) || break
+    sleep 0.1
   done
   if [[ -f $work/pg/PG_VERSION ]]; then
     ip netns exec "$P-inet" runuser -u postgres -- "$PG_BINDIR/pg_ctl" -D "$work/pg" -m immediate \
@@ -524,7 +529,6 @@ server_up() {
     ADVISOR_TOKEN_KEY_FILE=$work/token.key \
     ADVISOR_TLS_CERT_FILE=$work/tls/server.pem ADVISOR_TLS_KEY_FILE=$work/tls/server.key \
     ADVISOR_AUTH_KEYS_FILE=$work/auth-keys.json ADVISOR_TURN_SERVERS_FILE=$work/turn-servers.yaml \
-    ADVISOR_STUN_URLS=stun:$STUN_A:$STUN_PORT \
     ADVISOR_MIN_SAMPLES=$MIN_SAMPLES ADVISOR_PRIOR_WEIGHT=1 ADVISOR_EXPLORE_SHARE=0 \
     ADVISOR_FLUSH_INTERVAL=200ms ADVISOR_SNAPSHOT_INTERVAL=500ms ADVISOR_RATE_LIMIT=0 \
     start inet "$work/advisor-server.log" "$SERVER_BIN" serve
@@ -539,6 +543,15 @@ signal_up() {
 # jwt SUB: a JWT for client identity SUB.
 jwt() { "$CTL_BIN" mint-jwt --keys-file "$work/auth-keys.json" --sub "$1" --ttl 1h; }
 
+# jwt_file SUB: the path of a file holding a JWT for SUB (tokens stay off command lines).
+jwt_file() {
+  (
+    umask 077
+    jwt "$1" >"$work/jwt-$1"
+  )
+  printf '%s' "$work/jwt-$1"
+}
+
 services_up() {
   postgres_up
   tls_files
@@ -550,7 +563,7 @@ services_up() {
   local c out
   c=$(first_site port_restricted_cone)
   out=$(nsx "c$c" "$CTL_BIN" --target "$SVC_IP:$GRPC_PORT" --ca-file "$work/tls/ca.pem" \
-    --jwt "$(jwt lab-smoke)" get-strategy --local port_restricted_cone --remote symmetric --json) ||
+    --jwt-file "$(jwt_file lab-smoke)" get-strategy --local port_restricted_cone --remote symmetric --json) ||
     die "advisorctl get-strategy from site $c failed: $out"
   printf '%s\n' "$out" >"$work/smoke-advice.json"
   grep -q '"strategy"' <<<"$out" || die "unexpected get-strategy answer: $out"
@@ -586,13 +599,13 @@ run_session() {
   local id=$1 a=$2 b=$3 role site pids=() rc=0
   for role in offerer answerer; do
     if [[ $role == offerer ]]; then site=$a; else site=$b; fi
-    jwt "lab-$id-$role" >"$work/jwt-$id-$role"
+    jwt_file "lab-$id-$role" >/dev/null
     local nat=(--nat "${SITES[site - 1]}")
     ((DETECT)) && nat=(--detect "$STUN_A:$STUN_PORT" --detect-timeout "$DETECT_TIMEOUT")
     # Bounded twice: the budget inside, and a hard stop outside.
     nsx "c$site" timeout -k 5 $((BUDGET_MS / 1000 + 45)) node "$HERE/driver.js" --role "$role" \
       --session "s$id" --signal "http://$SVC_IP:$SIGNAL_PORT" --ctl "$CTL_BIN" \
-      --target "$SVC_IP:$GRPC_PORT" --ca-file "$work/tls/ca.pem" --jwt-file "$work/jwt-$id-$role" \
+      --target "$SVC_IP:$GRPC_PORT" --ca-file "$work/tls/ca.pem" --jwt-file "$work/jwt-lab-$id-$role" \
       --turn-id "$TURN_ID" --lab-hosts "$STUN_A,$STUN_B,$SVC_IP" --budget-ms "$BUDGET_MS" "${nat[@]}" \
       >"$work/session-$id-$role.json" 2>"$work/session-$id-$role.log" &
     pids+=($!)
@@ -625,6 +638,22 @@ pair_sites() {
   echo "$a $b"
 }
 
+# write_table_file: the tables so far into --table FILE, with what the lab is.
+write_table_file() {
+  [[ -n $TABLE_FILE ]] || return 0
+  {
+    printf 'NAT lab, %s: real chromium peers behind Linux NATs in network namespaces, coturn, ' \
+      "$(date -u +%Y-%m-%dT%H:%MZ)"
+    printf 'advisor-server over TLS. Peers %s. Time: since both peers started.\n\n' \
+      "$( ((DETECT)) && echo "detect their NAT type (advisorctl detect)" || echo "are told their NAT type")"
+    cat "$work/sessions.md"
+    if [[ -f $work/learn.md ]]; then
+      printf '\nMore sessions of the pair whose direct path never works here, each from new identities:\n\n'
+      cat "$work/learn.md"
+    fi
+  } >"$TABLE_FILE"
+}
+
 # selected N: true when session N is to run (--only).
 selected() { [[ -z $ONLY || ,$ONLY, == *",$1,"* ]]; }
 
@@ -641,8 +670,11 @@ sessions() {
   log "sessions done in $((SECONDS - t0))s"
   local table_args=()
   for i in "${!PAIRS[@]}"; do selected "$((i + 1))" && table_args+=("$((i + 1)) ${PAIRS[i]}"); done
-  python3 "$HERE/table.py" --work "$work" --detect "$DETECT" ${TABLE_FILE:+--out "$TABLE_FILE"} \
-    "${table_args[@]}" || die "the sessions did not all go as they must (above)"
+  local rc=0
+  python3 "$HERE/table.py" --work "$work" --detect "$DETECT" --out "$work/sessions.md" \
+    "${table_args[@]}" || rc=$?
+  write_table_file
+  ((rc == 0)) || die "the sessions did not all go as they must (above)"
 }
 
 # --- stage learn -----------------------------------------------------------------------------------
@@ -654,7 +686,7 @@ advice() {
   ADVICE_N=$((ADVICE_N + 1))
   local out
   out=$(nsx "c$1" "$CTL_BIN" --target "$SVC_IP:$GRPC_PORT" --ca-file "$work/tls/ca.pem" \
-    --jwt "$(jwt "lab-ask-$ADVICE_N")" get-strategy --local "$2" --remote "$3" --json) ||
+    --jwt-file "$(jwt_file "lab-ask-$ADVICE_N")" get-strategy --local "$2" --remote "$3" --json) ||
     die "get-strategy $2 × $3 failed: $out"
   python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["strategy"].replace("STRATEGY_", ""), d.get("historySamples", 0))' <<<"$out"
 }
@@ -692,11 +724,19 @@ learn() {
   done
   local table_args=()
   for ((j = 101; j <= id; j++)); do table_args+=("$j ${kinds[0]} ${kinds[1]} relay"); done
-  python3 "$HERE/table.py" --work "$work" --detect "$DETECT" "${table_args[@]}" ||
-    die "the learning sessions did not all go as they must (above)"
-  [[ ${now% *} == TURN_ONLY ]] ||
-    die "${kinds[0]} × ${kinds[1]} is still advised ${now% *} after $n sessions that never connected directly"
-  log "learn: ${kinds[0]} × ${kinds[1]} moved to TURN_ONLY after $n more session(s) from distinct identities"
+  local rc=0 verdict
+  python3 "$HERE/table.py" --work "$work" --detect "$DETECT" --out "$work/learn.md" \
+    "${table_args[@]}" || rc=$?
+  if [[ ${now% *} == TURN_ONLY ]]; then
+    verdict="${kinds[0]} × ${kinds[1]} moved to TURN_ONLY after $n more session(s) from distinct identities"
+  else
+    verdict="${kinds[0]} × ${kinds[1]} is still advised ${now% *} after $n more sessions that never connected directly"
+  fi
+  printf '\nLearning: %s (%s sessions of history).\n' "$verdict" "${now#* }" >>"$work/learn.md"
+  write_table_file
+  ((rc == 0)) || die "the learning sessions did not all go as they must (above)"
+  [[ ${now% *} == TURN_ONLY ]] || die "$verdict"
+  log "learn: $verdict"
 }
 
 # --- main ------------------------------------------------------------------------------------------
@@ -709,7 +749,8 @@ for b in "$SERVER_BIN" "$CTL_BIN" "$PROBER_BIN"; do
 done
 # Peers detect their NAT with `advisorctl detect` where this build has it; else they are told.
 DETECT=0
-if "$CTL_BIN" --help 2>&1 | grep -q '^ *detect '; then DETECT=1; fi
+ctl_help=$("$CTL_BIN" --help 2>&1) || true # whole, not piped: grep -q would SIGPIPE it
+if grep -q '^ *detect ' <<<"$ctl_help"; then DETECT=1; fi
 DETECT_TIMEOUT=1s # per round of STUN tests; the lab's "internet" answers within milliseconds
 
 t_start=$SECONDS
