@@ -30,7 +30,8 @@ const other = offerer ? 'answerer' : 'offerer';
 const budgetMs = Number(args['budget-ms'] || 30000);
 
 function ctl(...command) {
-  const common = ['--target', args.target, '--ca-file', args['ca-file'], '--jwt-file', args['jwt-file']];
+  const common = ['--target', args.target, '--ca-file', args['ca-file'],
+                  '--jwt-file', args['jwt-file']];
   return new Promise((resolve) => {
     execFile(args.ctl, [...common, ...command], {timeout: 15000}, (error, stdout, stderr) =>
       resolve({ok: !error, stdout, stderr: String(stderr).trim()}));
@@ -55,7 +56,8 @@ async function receive(box, timeoutMs) {
 
 async function detect() {
   if (!args.detect) return {nat: args.nat, confidence: 1, detected: null};
-  const r = await ctl('--timeout', args['detect-timeout'] || '1s', 'detect', '--stun', args.detect, '--json');
+  const r = await ctl('--timeout', args['detect-timeout'] || '1s', 'detect', '--stun', args.detect,
+                      '--json');
   if (!r.ok) return {nat: 'unknown', confidence: 0, detected: null, detectError: r.stderr};
   const d = JSON.parse(r.stdout);
   return {nat: d.nat_type, detected: d.nat_type, confidence: d.confidence};
@@ -78,7 +80,8 @@ async function main() {
       '--no-sandbox',  // as root in CI
       // No name lookup leaves the lab: every host fails locally but the lab's own addresses (the
       // rules apply to address literals too, and TCP TURN goes through them).
-      `--host-resolver-rules=MAP * ~NOTFOUND, ${args['lab-hosts'].split(',').map((h) => `EXCLUDE ${h}`).join(', ')}`,
+      '--host-resolver-rules=' +
+          ['MAP * ~NOTFOUND', ...args['lab-hosts'].split(',').map((h) => `EXCLUDE ${h}`)].join(', '),
       // Real host candidates: mDNS names do not resolve across the lab's namespaces.
       '--disable-features=WebRtcHideLocalIpsWithMdns',
       '--disable-background-networking', '--disable-component-update', '--no-first-run',
@@ -100,8 +103,9 @@ async function main() {
     out.strategy = advice.strategy.replace('STRATEGY_', '');
     out.directTimeoutMs = advice.directTimeoutMs;
     out.hasFallback = Boolean(advice.fallbackIceConfig);
-    out.initialTurn = (advice.iceConfig.iceServers || []).some((s) => s.urls.some((u) => /^turns?:/.test(u)));
-    out.initialStun = (advice.iceConfig.iceServers || []).some((s) => s.urls.some((u) => /^stuns?:/.test(u)));
+    const initialUrls = (advice.iceConfig.iceServers || []).flatMap((s) => s.urls);
+    out.initialTurn = initialUrls.some((u) => /^turns?:/.test(u));
+    out.initialStun = initialUrls.some((u) => /^stuns?:/.test(u));
     out.initialPolicy = advice.iceConfig.iceTransportPolicy;
 
     const page = await (await browser).newPage();
@@ -111,12 +115,14 @@ async function main() {
     // Both ends start at once, so that their timers agree and the time to connect is ICE's.
     await post('ready', {});
     await receive('ready', 30000);
-    const result = await page.evaluate(async ({advice, signal, session, me, other, offerer, budgetMs}) => {
+    const run = async ({advice, signal, session, me, other, offerer, budgetMs}) => {
       const signaling = new MailboxSignaling(signal, session, me, other);
       const r = await connectWithAdvice(advice, signaling, {offerer, budgetMs});
       signaling.close();
       return r;
-    }, {advice, signal: args.signal, session: args.session, me, other, offerer, budgetMs});
+    };
+    const result = await page.evaluate(
+        run, {advice, signal: args.signal, session: args.session, me, other, offerer, budgetMs});
     Object.assign(out, result);
 
     // Keep this end up until the other has its message too.

@@ -12,10 +12,11 @@
 #              198.51.100.10 advisor-server (TLS, JWT), the signalling relay; turn-prober and
 #              PostgreSQL (127.0.0.1 inside inet) beside them.
 #   r<i>, c<i> site i: a router namespace on link 100.64.<i>.0/24 with one client namespace behind
-#              it (10.0.<i>.0/24; an OPEN site's client has the public 100.80.<i>.2). One peer per
-#              client namespace at a time, two sites per NAT kind, so that a pair of the same kind
-#              (symmetric×symmetric) has two different NATs, as in life.
-# The NATs (router rules on its WAN interface):
+#              it (10.0.<i>.0/24; an OPEN site's client has the public 100.80.<i>.2). Two sites
+#              per NAT kind, so that a pair of one kind (symmetric×symmetric) has two different
+#              NATs, as in life; peers of sessions that run at once may share a client namespace.
+# The NATs (router rules on its WAN interface; every router also drops unsolicited UDP to itself,
+# see nat_rules):
 #   open                  routed, no NAT
 #   full_cone             SNAT to the WAN address + inbound DNAT of all UDP to the client
 #   restricted_cone       the same + an nftables filter admitting inbound UDP only from
@@ -25,7 +26,8 @@
 #   blocked               forwarded UDP dropped; TCP masqueraded
 #
 # Stages (each needs the ones before):
-#   net       the network, proven by coturn's own turnutils_natdiscovery in every client namespace
+#   net       the network, proven by coturn's own turnutils_natdiscovery in every client namespace,
+#             then by `advisorctl detect` where this build has it
 #   services  PostgreSQL, advisor-server (TLS, JWKS), turn-prober, the signalling relay
 #   sessions  real WebRTC sessions for every pair of PAIRS (peer.js in chromium, driver.js around
 #             it), the table, and the assertions on what must hold
@@ -39,7 +41,7 @@ set -euo pipefail
 usage() {
   cat <<'EOF'
 Usage: tests/natlab/natlab.sh [--stage net|services|sessions|learn] [--build-dir DIR]
-                              [--table FILE] [--jobs N] [--keep]
+                              [--table FILE] [--jobs N] [--only LIST] [--keep] [--hold S]
 
 Builds the NAT lab in network namespaces (as root), proves its NATs with turnutils_natdiscovery,
 runs real WebRTC sessions between chromium peers behind them and checks what must hold.

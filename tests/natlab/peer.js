@@ -47,6 +47,7 @@ async function connectWithAdvice(advice, signaling, {offerer, budgetMs = 30000})
   // At the timeout (or when the offerer's ICE restart shows that it has timed out): the relay.
   const applyFallback = () => {
     if (fallbackApplied || !advice.fallbackIceConfig) return false;
+    if (pc.connectionState === 'connected') return false;
     fallbackApplied = true;
     attempts.push({path: phase.path, result: 'timed_out', ms: now() - phase.start});
     phase = {path: 'relay', start: now()};
@@ -54,7 +55,8 @@ async function connectWithAdvice(advice, signaling, {offerer, budgetMs = 30000})
     // The candidate pool only fills before the first offer, and changing its size after that
     // throws (InvalidModificationError): keep the one in use.
     const pool = pc.getConfiguration().iceCandidatePoolSize;
-    pc.setConfiguration({...rtcConfiguration(advice.fallbackIceConfig), iceCandidatePoolSize: pool});
+    const fallback = rtcConfiguration(advice.fallbackIceConfig);
+    pc.setConfiguration({...fallback, iceCandidatePoolSize: pool});
     pc.restartIce();
     return true;
   };
@@ -117,10 +119,12 @@ async function connectWithAdvice(advice, signaling, {offerer, budgetMs = 30000})
   if (!done) {
     attempts.push({path: phase.path, result: 'timed_out', ms: now() - phase.start});
     pc.close();
-    return {connected: false, timeToConnectMs: now(), attempts, selected: null, fallbackApplied, events};
+    return {connected: false, timeToConnectMs: now(), attempts, selected: null, fallbackApplied,
+            events};
   }
   const selected = await selectedPair(pc);
-  const path = selected && (selected.local === 'relay' || selected.remote === 'relay') ? 'relay' : 'direct';
+  const relayed = selected && (selected.local === 'relay' || selected.remote === 'relay');
+  const path = relayed ? 'relay' : 'direct';
   const transport = selected ? selected.relayProtocol || selected.protocol : undefined;
   attempts.push({path, result: 'succeeded', ms: done.opened - phase.start, transport});
   return {
@@ -140,7 +144,9 @@ async function selectedPair(pc) {
   const stats = await pc.getStats();
   let pair;
   stats.forEach((r) => {
-    if (r.type === 'transport' && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId);
+    if (r.type === 'transport' && r.selectedCandidatePairId) {
+      pair = stats.get(r.selectedCandidatePairId);
+    }
   });
   if (!pair) {
     stats.forEach((r) => {

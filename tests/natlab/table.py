@@ -45,7 +45,8 @@ def check(expect, kinds, off, ans, detect):
             problems.append(f"{role}: {r['error']}")
             continue
         if detect and r.get("detected") != kind:
-            problems.append(f"{role}: advisorctl detect said {r.get('detected')}, the NAT is {kind}")
+            problems.append(f"{role}: advisorctl detect said {r.get('detected')}, "
+                            f"the NAT is {kind}")
         if not r.get("connected"):
             problems.append(f"{role}: did not connect within the budget")
             continue
@@ -70,7 +71,8 @@ def check(expect, kinds, off, ans, detect):
         if kind == "blocked":
             sel = r.get("selected") or {}
             if sel.get("local") != "relay" or sel.get("relayProtocol") != "tcp":
-                problems.append(f"{role}: UDP-blocked, yet its candidate is {sel} (not a TCP relay)")
+                problems.append(f"{role}: UDP-blocked, yet its candidate is {sel} "
+                                "(not a TCP relay)")
         if not r.get("reportAccepted"):
             problems.append(f"{role}: report refused: {r.get('reportError')}")
     return problems
@@ -100,8 +102,13 @@ def main():
         accepted = "/".join("yes" if r.get("reportAccepted") else "no" for r in (off, ans))
         rows.append(f"| {sid} | {kind_a} × {kind_b} | {advised} | {side(off)} | {side(ans)} | "
                     f"{accepted} |")
-        for p in check(expect, (kind_a, kind_b), off, ans, a.detect == "1"):
+        problems = check(expect, (kind_a, kind_b), off, ans, a.detect == "1")
+        for p in problems:
             failures.append(f"session {sid} ({kind_a} × {kind_b}, must be {expect}): {p}")
+        if problems:
+            # What ICE did, to tell a NAT from a client or a relay problem.
+            for role, r in (("offerer", off), ("answerer", ans)):
+                failures.append(f"session {sid} {role} events: {' '.join(r.get('events') or [])}")
     table = "\n".join(rows)
     print(table)
     if a.out:
