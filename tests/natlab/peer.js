@@ -61,10 +61,14 @@ async function connectWithAdvice(advice, signaling, {offerer, budgetMs = 30000})
     return true;
   };
 
-  // Signalling: trickle ICE, one message at a time, in order. Only the offerer makes offers.
+  // Signalling: trickle ICE, one message at a time, in order. Only the offerer makes offers. A
+  // candidate can arrive before the description it belongs to (it is gathered as soon as the
+  // description is set locally, and may be sent first): it waits for a description with its ufrag,
+  // since the one in place would refuse it and it would be lost.
   const ufrag = (sdp) => (sdp.match(/a=ice-ufrag:(\S+)/) || [])[1];
   let remoteUfrag;
-  const early = [];
+  let early = [];
+  const belongs = (c) => !c.usernameFragment || c.usernameFragment === remoteUfrag;
   pc.onicecandidate = ({candidate}) => {
     if (!candidate) return;
     note(`candidate:${candidate.type}`);
@@ -89,10 +93,13 @@ async function connectWithAdvice(advice, signaling, {offerer, budgetMs = 30000})
           await pc.setLocalDescription();
           signaling.send({description: pc.localDescription.toJSON()});
         }
-        for (const c of early.splice(0)) await pc.addIceCandidate(c).catch(() => {});
+        const ready = early.filter(belongs);
+        early = early.filter((c) => !belongs(c));
+        for (const c of ready) await pc.addIceCandidate(c).catch(() => {});
       } else if (message.candidate) {
-        if (pc.remoteDescription) await pc.addIceCandidate(message.candidate).catch(() => {});
-        else early.push(message.candidate);
+        const c = message.candidate;
+        if (pc.remoteDescription && belongs(c)) await pc.addIceCandidate(c).catch(() => {});
+        else early.push(c);
       }
     }).catch(() => {});
   };
@@ -172,11 +179,16 @@ class MailboxSignaling {
     this.outbox = `${baseUrl}/m/${session}/${peer}`;
     this.onmessage = null;
     this.closed = false;
+    this.sending = Promise.resolve();
     this.poll();
   }
+  // One POST at a time, so that messages arrive in the order they were sent.
   send(message) {
-    return fetch(this.outbox, {method: 'POST', headers: {'content-type': 'text/plain'},
-                               body: JSON.stringify(message)}).catch(() => {});
+    const body = JSON.stringify(message);
+    this.sending = this.sending.then(() =>
+      fetch(this.outbox, {method: 'POST', headers: {'content-type': 'text/plain'}, body})
+          .catch(() => {}));
+    return this.sending;
   }
   async poll() {
     let after = 0;

@@ -63,9 +63,11 @@ def check(expect, kinds, off, ans, detect):
             if path != "relay":
                 problems.append(f"{role}: connected {path}ly where no direct path exists")
             if strategy != "TURN_ONLY":
+                # The offerer's timer starts the ICE restart; the answerer follows it when it
+                # comes, on its own clock (the two start a few ms apart).
                 if not r.get("fallbackApplied"):
                     problems.append(f"{role}: relayed without applying fallback_ice_config")
-                elif r["timeToConnectMs"] < r.get("directTimeoutMs", 0):
+                elif role == "offerer" and r["timeToConnectMs"] < r.get("directTimeoutMs", 0):
                     problems.append(f"{role}: relayed at {r['timeToConnectMs']} ms, before the "
                                     f"advised {r.get('directTimeoutMs')} ms")
         if kind == "blocked":
