@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 
@@ -115,8 +116,10 @@ const char* TypeName(ServerRpcInfo::Type type) {
   return "unknown";
 }
 
+}  // namespace
+
 // The series of one method.
-struct MethodSeries {
+struct GrpcServerMetrics::Method {
   prometheus::Labels labels;  // grpc_type, grpc_service, grpc_method
   prometheus::Counter* started = nullptr;
   prometheus::Histogram* handling_seconds = nullptr;
@@ -124,72 +127,33 @@ struct MethodSeries {
   std::array<std::atomic<prometheus::Counter*>, kCodeNames.size()> handled{};
 };
 
-// The families, and the series of every method seen so far. It is the interceptor factory, which
-// the grpc::Server owns and keeps until its last call is gone, so interceptors may point into it.
-class GrpcServerMetrics final : public grpc::experimental::ServerInterceptorFactoryInterface {
- public:
-  explicit GrpcServerMetrics(prometheus::Registry& registry)
-      : started_(prometheus::BuildCounter()
-                     .Name("grpc_server_started_total")
-                     .Help("Total number of RPCs started on the server.")
-                     .Register(registry)),
-        handled_(prometheus::BuildCounter()
-                     .Name("grpc_server_handled_total")
-                     .Help("Total number of RPCs completed on the server, regardless of success or "
-                           "failure.")
-                     .Register(registry)),
-        handling_seconds_(prometheus::BuildHistogram()
-                              .Name("grpc_server_handling_seconds")
-                              .Help("Histogram of response latency (seconds) of gRPC that had been "
-                                    "application-level handled by the server.")
-                              .Register(registry)) {}
+GrpcServerMetrics::GrpcServerMetrics(prometheus::Registry& registry)
+    : started_(prometheus::BuildCounter()
+                   .Name("grpc_server_started_total")
+                   .Help("Total number of RPCs started on the server.")
+                   .Register(registry)),
+      handled_(prometheus::BuildCounter()
+                   .Name("grpc_server_handled_total")
+                   .Help("Total number of RPCs completed on the server, regardless of success or "
+                         "failure.")
+                   .Register(registry)),
+      handling_seconds_(prometheus::BuildHistogram()
+                            .Name("grpc_server_handling_seconds")
+                            .Help("Histogram of response latency (seconds) of gRPC that had been "
+                                  "application-level handled by the server.")
+                            .Register(registry)) {}
 
-  grpc::experimental::Interceptor* CreateServerInterceptor(ServerRpcInfo* info) override;
+GrpcServerMetrics::~GrpcServerMetrics() = default;
 
-  MethodSeries& Method(absl::string_view full_method, ServerRpcInfo::Type type) {
-    {
-      std::shared_lock lock(mu_);
-      if (auto it = methods_.find(full_method); it != methods_.end()) return *it->second;
-    }
-    std::unique_lock lock(mu_);
-    std::unique_ptr<MethodSeries>& series = methods_[full_method];
-    if (series == nullptr) series = NewSeries(full_method, type);
-    return *series;
+GrpcServerMetrics::Method& GrpcServerMetrics::Find(absl::string_view full_method,
+                                                   ServerRpcInfo::Type type) {
+  {
+    std::shared_lock lock(mu_);
+    if (auto it = methods_.find(full_method); it != methods_.end()) return *it->second;
   }
-
-  prometheus::Counter& Handled(MethodSeries& series, grpc::StatusCode code) {
-    size_t index = static_cast<size_t>(code);
-    if (index >= kCodeNames.size()) index = grpc::StatusCode::UNKNOWN;
-    prometheus::Counter* counter = series.handled[index].load(std::memory_order_acquire);
-    if (counter == nullptr) {
-      // Family::Add returns the existing child for equal labels, so racing callers agree.
-      prometheus::Labels labels = series.labels;
-      labels.emplace("grpc_code", kCodeNames[index]);
-      counter = &handled_.Add(labels);
-      series.handled[index].store(counter, std::memory_order_release);
-    }
-    return *counter;
-  }
-
-  void Initialize(const google::protobuf::ServiceDescriptor& service) {
-    for (int i = 0; i < service.method_count(); ++i) {
-      const google::protobuf::MethodDescriptor& method = *service.method(i);
-      const ServerRpcInfo::Type type =
-          method.client_streaming()
-              ? (method.server_streaming() ? ServerRpcInfo::Type::BIDI_STREAMING
-                                           : ServerRpcInfo::Type::CLIENT_STREAMING)
-              : (method.server_streaming() ? ServerRpcInfo::Type::SERVER_STREAMING
-                                           : ServerRpcInfo::Type::UNARY);
-      MethodSeries& series =
-          Method(absl::StrCat("/", service.full_name(), "/", method.name()), type);
-      for (size_t code = 0; code < kCodeNames.size(); ++code) {
-        Handled(series, static_cast<grpc::StatusCode>(code));
-      }
-    }
-  }
-
- private:
-  std::unique_ptr<MethodSeries> NewSeries(absl::string_view full_method, ServerRpcInfo::Type type) {
+  std::unique_lock lock(mu_);
+  std::unique_ptr<Method>& series = methods_[full_method];
+  if (series == nullptr) {
     // "/pkg.Service/Method" → ("pkg.Service", "Method"), as go-grpc-prometheus splits it.
     absl::string_view service = "unknown", method = "unknown";
     absl::string_view name = absl::StripPrefix(full_method, "/");
@@ -197,7 +161,7 @@ class GrpcServerMetrics final : public grpc::experimental::ServerInterceptorFact
       service = name.substr(0, slash);
       method = name.substr(slash + 1);
     }
-    auto series = std::make_unique<MethodSeries>();
+    series = std::make_unique<Method>();
     series->labels = {{"grpc_type", TypeName(type)},
                       {"grpc_service", std::string(service)},
                       {"grpc_method", std::string(method)}};
@@ -205,30 +169,67 @@ class GrpcServerMetrics final : public grpc::experimental::ServerInterceptorFact
     series->handling_seconds = &handling_seconds_.Add(
         series->labels,
         prometheus::Histogram::BucketBoundaries{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10});
-    return series;
   }
+  return *series;
+}
 
-  prometheus::Family<prometheus::Counter>& started_;
-  prometheus::Family<prometheus::Counter>& handled_;
-  prometheus::Family<prometheus::Histogram>& handling_seconds_;
-  // Read on every call, written once per method: a shared lock keeps readers from queueing.
-  std::shared_mutex mu_;
-  absl::flat_hash_map<std::string, std::unique_ptr<MethodSeries>> methods_;
-};
+void GrpcServerMetrics::Started(Method& method) { method.started->Increment(); }
+
+void GrpcServerMetrics::Handled(Method& method, grpc::StatusCode code, double seconds) {
+  HandledCounter(method, code).Increment();
+  method.handling_seconds->Observe(seconds);
+}
+
+prometheus::Counter& GrpcServerMetrics::HandledCounter(Method& method, grpc::StatusCode code) {
+  size_t index = static_cast<size_t>(code);
+  if (index >= kCodeNames.size()) index = grpc::StatusCode::UNKNOWN;
+  prometheus::Counter* counter = method.handled[index].load(std::memory_order_acquire);
+  if (counter == nullptr) {
+    // Family::Add returns the existing child for equal labels, so racing callers agree.
+    prometheus::Labels labels = method.labels;
+    labels.emplace("grpc_code", kCodeNames[index]);
+    counter = &handled_.Add(labels);
+    method.handled[index].store(counter, std::memory_order_release);
+  }
+  return *counter;
+}
+
+void GrpcServerMetrics::Initialize(const google::protobuf::ServiceDescriptor& service) {
+  for (int i = 0; i < service.method_count(); ++i) {
+    const google::protobuf::MethodDescriptor& method = *service.method(i);
+    const ServerRpcInfo::Type type =
+        method.client_streaming()
+            ? (method.server_streaming() ? ServerRpcInfo::Type::BIDI_STREAMING
+                                         : ServerRpcInfo::Type::CLIENT_STREAMING)
+            : (method.server_streaming() ? ServerRpcInfo::Type::SERVER_STREAMING
+                                         : ServerRpcInfo::Type::UNARY);
+    Method& series = Find(absl::StrCat("/", service.full_name(), "/", method.name()), type);
+    for (size_t code = 0; code < kCodeNames.size(); ++code) {
+      HandledCounter(series, static_cast<grpc::StatusCode>(code));
+    }
+  }
+}
+
+void GrpcServerMetrics::RecordedByService(const google::protobuf::ServiceDescriptor& service) {
+  std::unique_lock lock(mu_);
+  self_recorded_.push_back(absl::StrCat("/", service.full_name(), "/"));
+}
+
+namespace {
 
 // One per call: created when gRPC matches the call to a method, before the handler runs.
 class MetricsInterceptor final : public grpc::experimental::Interceptor {
  public:
-  MetricsInterceptor(GrpcServerMetrics& metrics, MethodSeries& series)
+  MetricsInterceptor(GrpcServerMetrics& metrics, GrpcServerMetrics::Method& series)
       : metrics_(metrics), series_(series), start_(std::chrono::steady_clock::now()) {
-    series_.started->Increment();
+    GrpcServerMetrics::Started(series_);
   }
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       // Before Proceed(), so a client holding its answer also finds the call counted.
-      metrics_.Handled(series_, methods->GetSendStatus().error_code()).Increment();
-      series_.handling_seconds->Observe(
+      metrics_.Handled(
+          series_, methods->GetSendStatus().error_code(),
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
     }
     methods->Proceed();
@@ -236,26 +237,37 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
 
  private:
   GrpcServerMetrics& metrics_;
-  MethodSeries& series_;
+  GrpcServerMetrics::Method& series_;
   const std::chrono::steady_clock::time_point start_;
 };
 
-grpc::experimental::Interceptor* GrpcServerMetrics::CreateServerInterceptor(ServerRpcInfo* info) {
-  if (info->method() == nullptr) return nullptr;
-  return new MetricsInterceptor(*this, Method(info->method(), info->type()));
-}
+// Owned by the grpc::Server, which keeps it until its last call is gone; `metrics` outlives both.
+class MetricsInterceptorFactory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  MetricsInterceptorFactory(GrpcServerMetrics& metrics, std::vector<std::string> skipped)
+      : metrics_(metrics), skipped_(std::move(skipped)) {}
+
+  grpc::experimental::Interceptor* CreateServerInterceptor(ServerRpcInfo* info) override {
+    if (info->method() == nullptr) return nullptr;
+    const absl::string_view method = info->method();
+    for (const std::string& prefix : skipped_) {
+      if (absl::StartsWith(method, prefix)) return nullptr;
+    }
+    return new MetricsInterceptor(metrics_, metrics_.Find(method, info->type()));
+  }
+
+ private:
+  GrpcServerMetrics& metrics_;
+  const std::vector<std::string> skipped_;  // "/pkg.Service/" of the self-recorded services
+};
 
 }  // namespace
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
-MakeGrpcServerMetricsInterceptorFactory(
-    prometheus::Registry& registry,
-    std::span<const google::protobuf::ServiceDescriptor* const> initialize) {
-  auto metrics = std::make_unique<GrpcServerMetrics>(registry);
-  for (const google::protobuf::ServiceDescriptor* service : initialize) {
-    if (service != nullptr) metrics->Initialize(*service);
-  }
-  return metrics;
+GrpcServerMetrics::MakeInterceptorFactory() {
+  std::shared_lock lock(mu_);
+  return std::make_unique<MetricsInterceptorFactory>(*this, self_recorded_);
 }
 
 }  // namespace advisor::telemetry

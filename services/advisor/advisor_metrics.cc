@@ -1,6 +1,11 @@
 #include "services/advisor/advisor_metrics.h"
 
+#include <google/protobuf/descriptor.h>
+
 #include <string>
+
+#include "absl/strings/str_cat.h"
+#include "connectivity/advisor/v1/advisor.pb.h"
 
 namespace advisor {
 
@@ -48,7 +53,19 @@ constexpr std::array<std::string_view, 3> kPathNames = {"direct", "relay", "none
 }  // namespace
 
 AdvisorMetrics::AdvisorMetrics(prometheus::Registry& registry,
-                               std::span<const std::string> turn_servers) {
+                               std::span<const std::string> turn_servers)
+    : grpc_(registry) {
+  // Series for every method and code exist from the start, so rates and alerts see zeros, not gaps.
+  const google::protobuf::ServiceDescriptor& service =
+      *connectivity::advisor::v1::GetStrategyRequest::descriptor()->file()->FindServiceByName(
+          "ConnectivityAdvisor");
+  grpc_.Initialize(service);
+  grpc_.RecordedByService(service);
+  for (int m = 0; m < kMethodCount; ++m) {
+    const std::string_view name = MethodName(static_cast<Method>(m));
+    calls_[m] = &grpc_.Find(
+        absl::StrCat("/", service.full_name(), "/", absl::string_view(name.data(), name.size())));
+  }
   using strategy::NatPair;
   using strategy::NatType;
   using strategy::Strategy;

@@ -1,4 +1,5 @@
-// The advisor's own Prometheus metrics (the gRPC server metrics live in lib/telemetry).
+// The advisor's Prometheus metrics: its own, and the gRPC server metrics (lib/telemetry) of the
+// server, which the ConnectivityAdvisor calls record directly rather than through an interceptor.
 //
 // Every labelled series is resolved once at construction, so recording on the request path is an
 // atomic add with no label-map lookup.
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "lib/strategy/types.h"
+#include "lib/telemetry/metrics.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
@@ -73,6 +75,18 @@ class AdvisorMetrics {
   void RecordCapped() { capped_->Increment(); }
   void RecordTurnCredentialsIssued() { turn_credentials_->Increment(); }
 
+  // go-grpc-prometheus's series of a ConnectivityAdvisor call: started, then handled with `code`
+  // after `seconds` (before the status is sent).
+  void RecordCallStarted(Method method) {
+    telemetry::GrpcServerMetrics::Started(*calls_[static_cast<int>(method)]);
+  }
+  void RecordCallHandled(Method method, grpc::StatusCode code, double seconds) {
+    grpc_.Handled(*calls_[static_cast<int>(method)], code, seconds);
+  }
+  // Every gRPC service's series; its interceptor records the services other than
+  // ConnectivityAdvisor (health, reflection).
+  telemetry::GrpcServerMetrics& grpc() { return grpc_; }
+
   void RecordSnapshotLoad(bool ok);
   void SetSnapshotAge(double seconds) { snapshot_age_->Set(seconds); }
   void RecordFlush(bool ok);
@@ -82,6 +96,8 @@ class AdvisorMetrics {
   }
 
  private:
+  telemetry::GrpcServerMetrics grpc_;
+  std::array<telemetry::GrpcServerMetrics::Method*, kMethodCount> calls_{};
   std::array<std::array<prometheus::Counter*, strategy::kStrategyCount>, strategy::kNatPairCount>
       decisions_{};
   std::array<prometheus::Counter*, strategy::kNatTypeCount> nat_types_{};

@@ -105,12 +105,7 @@ absl::StatusOr<std::unique_ptr<AdvisorServer>> AdvisorServer::Start(
   builder.RegisterService(server->service_.get());
   ApplyLimits(options.limits, builder);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-  // Series for every method and code exist from the start, so rates and alerts see zeros, not gaps.
-  const google::protobuf::ServiceDescriptor* services[] = {
-      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
-          connectivity::advisor::v1::ConnectivityAdvisor::service_full_name())};
-  interceptors.push_back(
-      telemetry::MakeGrpcServerMetricsInterceptorFactory(*server->exposer_.registry(), services));
+  interceptors.push_back(server->metrics_->grpc().MakeInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   server->server_ = builder.BuildAndStart();
   if (!server->server_ || server->port_ == 0) {

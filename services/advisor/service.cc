@@ -561,20 +561,24 @@ class AdvisorService::Call final
       public RequestDeadlines::Waiter {
  public:
   Call(AdvisorService& service, Method method, grpc::CallbackServerContext* context)
-      : service_(service), method_(method), context_(context) {
+      : service_(service),
+        method_(method),
+        context_(context),
+        start_(RequestDeadlines::Clock::now()) {
+    service.metrics_.RecordCallStarted(method);
     // A stream the client reset before it surfaced is no refusal: not logged, not counted.
     if (context->IsCancelled()) {
-      Finish(grpc::Status::CANCELLED);
+      End(grpc::Status::CANCELLED);
       return;
     }
     grpc::Status refusal;
     std::optional<Caller> caller = service.Admit(method, context, service.clock_(), refusal);
     if (!caller.has_value()) {
-      Finish(refusal);
+      End(refusal);
       return;
     }
     caller_ = *std::move(caller);
-    service.deadlines_.Add(*this, RequestDeadlines::Clock::now());
+    service.deadlines_.Add(*this, start_);
     StartRead(&request_);
   }
 
@@ -584,8 +588,8 @@ class AdvisorService::Call final
     if (!ok) {
       // The client half-closed without a message, or the call was cancelled (then the status is
       // not sent at all).
-      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "request: the stream ended without a request message"));
+      End(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                       "request: the stream ended without a request message"));
       return;
     }
     const Answer answer = service_.Respond(method_, request_, caller_, response_);
@@ -593,10 +597,10 @@ class AdvisorService::Call final
       service_.LogRefusal(
           method_, answer, [&] { return service_.ClientName(caller_, *context_); },
           service_.clock_());
-      Finish(answer.status);
+      End(answer.status);
       return;
     }
-    StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
+    End(grpc::Status::OK);
   }
 
   void Expired() override {
@@ -609,15 +613,29 @@ class AdvisorService::Call final
     service_.LogRefusal(
         method_, answer, [&] { return service_.ClientName(caller_, *context_); },
         service_.clock_());
-    Finish(answer.status);
+    End(answer.status);
   }
 
   void OnDone() override { delete this; }
 
  private:
+  // Records the call as handled (before its status goes out, so that a client holding its answer
+  // finds it counted), then sends `status`, after the response when OK.
+  void End(grpc::Status status) {
+    service_.metrics_.RecordCallHandled(
+        method_, status.error_code(),
+        std::chrono::duration<double>(RequestDeadlines::Clock::now() - start_).count());
+    if (status.ok()) {
+      StartWriteAndFinish(&response_, grpc::WriteOptions(), std::move(status));
+    } else {
+      Finish(std::move(status));
+    }
+  }
+
   AdvisorService& service_;
   const Method method_;
   grpc::CallbackServerContext* const context_;
+  const RequestDeadlines::Clock::time_point start_;
   Caller caller_;
   grpc::ByteBuffer request_;
   grpc::ByteBuffer response_;

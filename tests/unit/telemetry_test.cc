@@ -50,16 +50,16 @@ class TestAdvisor final : public ConnectivityAdvisor::Service {
 // A real server on loopback with the metrics interceptor, and a stub to call it.
 class GrpcMetricsTest : public ::testing::Test {
  protected:
-  void StartServer(bool initialize) {
+  void StartServer(bool initialize, bool recorded_by_service = false) {
     ASSERT_TRUE(exposer_.Start("127.0.0.1:0").ok());
-    std::vector<const google::protobuf::ServiceDescriptor*> services;
-    if (initialize) {
-      services.push_back(
-          google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(kService));
-      ASSERT_NE(services.back(), nullptr);
-    }
+    const google::protobuf::ServiceDescriptor* service =
+        google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(kService);
+    ASSERT_NE(service, nullptr);
+    grpc_metrics_ = std::make_unique<GrpcServerMetrics>(*exposer_.registry());
+    if (initialize) grpc_metrics_->Initialize(*service);
+    if (recorded_by_service) grpc_metrics_->RecordedByService(*service);
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> factories;
-    factories.push_back(MakeGrpcServerMetricsInterceptorFactory(*exposer_.registry(), services));
+    factories.push_back(grpc_metrics_->MakeInterceptorFactory());
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -116,6 +116,7 @@ class GrpcMetricsTest : public ::testing::Test {
 
   MetricsExposer exposer_;
   TestAdvisor service_;
+  std::unique_ptr<GrpcServerMetrics> grpc_metrics_;  // outlives server_
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<ConnectivityAdvisor::Stub> stub_;
 };
@@ -278,6 +279,24 @@ TEST(Logging, FormatsAbslStatusAndItsMessage) {
   EXPECT_EQ(fmt::format("[{}]", status.message()), "[database down]");
   EXPECT_EQ(fmt::format("{}", status), "UNAVAILABLE: database down");
   EXPECT_EQ(fmt::format("{}", absl::OkStatus()), "OK");
+}
+
+TEST_F(GrpcMetricsTest, ServiceThatRecordsItselfIsNotInterceptedAndRecordsDirectly) {
+  StartServer(/*initialize=*/true, /*recorded_by_service=*/true);
+  ASSERT_TRUE(CallGetStrategy().ok());
+  EXPECT_EQ(Started("GetStrategy"), 0) << "the interceptor counted a self-recorded call";
+  EXPECT_EQ(Handled("GetStrategy", "OK"), 0);
+
+  GrpcServerMetrics::Method& method =
+      grpc_metrics_->Find(absl::StrCat("/", kService, "/GetStrategy"));
+  GrpcServerMetrics::Started(method);
+  grpc_metrics_->Handled(method, grpc::StatusCode::DEADLINE_EXCEEDED, 0.02);
+  EXPECT_EQ(Started("GetStrategy"), 1);
+  EXPECT_EQ(Handled("GetStrategy", "DeadlineExceeded"), 1);
+  auto histogram = Find("grpc_server_handling_seconds", MethodLabels("GetStrategy"));
+  ASSERT_NE(histogram, nullptr);
+  EXPECT_EQ(histogram->histogram.sample_count, 1u);
+  EXPECT_DOUBLE_EQ(histogram->histogram.sample_sum, 0.02);
 }
 
 }  // namespace
