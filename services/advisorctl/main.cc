@@ -120,6 +120,18 @@ int RpcFailed(const grpc::Status& status) {
   return 1;
 }
 
+// One ICE configuration of an answer, under `name`, with its servers (credentials left out).
+void PrintIceConfig(absl::string_view name, const v1::IceConfig& ice) {
+  std::cout << absl::StrFormat("%-18s policy %s, candidate pool %d, %s, rtcp-mux %s\n", name,
+                               ice.ice_transport_policy(), ice.ice_candidate_pool_size(),
+                               ice.bundle_policy(), ice.rtcp_mux_policy());
+  for (const v1::IceServer& server : ice.ice_servers()) {
+    std::cout << "  ice server:      " << absl::StrJoin(server.urls(), " ");
+    if (!server.username().empty()) std::cout << " (username " << server.username() << ")";
+    std::cout << "\n";
+  }
+}
+
 void PrintJson(const google::protobuf::Message& message) {
   std::string json;
   google::protobuf::util::JsonPrintOptions options;
@@ -198,14 +210,10 @@ int GetStrategy(v1::ConnectivityAdvisor::Stub& stub, const Options& options,
                                100 * response.expected_success_rate());
   std::cout << absl::StrFormat("expected connect:  %d ms\n", response.expected_connect_time_ms());
   std::cout << absl::StrFormat("history samples:   %d\n", response.history_samples());
-  const v1::IceConfig& ice = response.ice_config();
-  std::cout << absl::StrFormat("ICE:               policy %s, candidate pool %d, %s, rtcp-mux %s\n",
-                               ice.ice_transport_policy(), ice.ice_candidate_pool_size(),
-                               ice.bundle_policy(), ice.rtcp_mux_policy());
-  for (const v1::IceServer& server : ice.ice_servers()) {
-    std::cout << "  ice server:      " << absl::StrJoin(server.urls(), " ");
-    if (!server.username().empty()) std::cout << " (username " << server.username() << ")";
-    std::cout << "\n";
+  PrintIceConfig("ICE:", response.ice_config());
+  if (response.has_fallback_ice_config()) {
+    PrintIceConfig(absl::StrFormat("fallback at %d ms:", response.direct_timeout_ms()),
+                   response.fallback_ice_config());
   }
   std::cout << "reasons:\n";
   for (const std::string& reason : response.reasons()) std::cout << "  - " << reason << "\n";
@@ -602,15 +610,6 @@ int ConnectPlanCommand(v1::ConnectivityAdvisor::Stub& stub, const Options& optio
   if (detection) PrintDetection(*detection);
   std::cout << absl::StrFormat("strategy:          %s\n", strategy);
   std::cout << absl::StrFormat("TURN transport:    %s\n", transport);
-  auto print_config = [](absl::string_view name, const v1::IceConfig& ice) {
-    std::cout << absl::StrFormat("%-18s policy %s, candidate pool %d\n", name,
-                                 ice.ice_transport_policy(), ice.ice_candidate_pool_size());
-    for (const v1::IceServer& server : ice.ice_servers()) {
-      std::cout << "  ice server:      " << absl::StrJoin(server.urls(), " ");
-      if (!server.username().empty()) std::cout << " (username " << server.username() << ")";
-      std::cout << "\n";
-    }
-  };
   std::cout << "plan:\n";
   for (const json& step : PlanSteps(*plan)) {
     const std::string action = step["action"].get<std::string>();
@@ -621,8 +620,8 @@ int ConnectPlanCommand(v1::ConnectivityAdvisor::Stub& stub, const Options& optio
             : "if not connected: give up";
     std::cout << absl::StrFormat("  at %6d ms  %s\n", step["at_ms"].get<int64_t>(), what);
   }
-  print_config("initial config:", plan->initial_config());
-  if (plan->fallback_config()) print_config("fallback config:", *plan->fallback_config());
+  PrintIceConfig("initial config:", plan->initial_config());
+  if (plan->fallback_config()) PrintIceConfig("fallback config:", *plan->fallback_config());
   std::cout << "decision token:    " << response.decision_token() << "\n";
   return 0;
 }
