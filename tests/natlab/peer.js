@@ -125,9 +125,10 @@ async function connectWithAdvice(advice, signaling, {offerer, budgetMs = 30000})
 
   if (!done) {
     attempts.push({path: phase.path, result: 'timed_out', ms: now() - phase.start});
+    const pairs = await candidatePairs(pc);
     pc.close();
     return {connected: false, timeToConnectMs: now(), attempts, selected: null, fallbackApplied,
-            events};
+            events, pairs};
   }
   const selected = await selectedPair(pc);
   const relayed = selected && (selected.local === 'relay' || selected.remote === 'relay');
@@ -169,6 +170,21 @@ async function selectedPair(pc) {
     protocol: local.protocol,
     relayProtocol: local.relayProtocol,
   };
+}
+
+// Every candidate pair ICE formed and how far it got, to tell why a connection did not come up:
+// "srflx udp 100.64.7.2:5000 > relay 198.51.100.1:49200 failed".
+async function candidatePairs(pc) {
+  const stats = await pc.getStats();
+  const name = (c) => `${c.candidateType} ${c.relayProtocol || c.protocol} ${c.address}:${c.port}`;
+  const pairs = [];
+  stats.forEach((r) => {
+    if (r.type !== 'candidate-pair') return;
+    const local = stats.get(r.localCandidateId);
+    const remote = stats.get(r.remoteCandidateId);
+    if (local && remote) pairs.push(`${name(local)} > ${name(remote)} ${r.state}`);
+  });
+  return pairs;
 }
 
 // Signalling through the lab's relay (signal.js): POST to the peer's mailbox, long-poll our own.

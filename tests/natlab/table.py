@@ -7,12 +7,14 @@ reports were accepted), optionally writes it to a file, and exits 1 when a sessi
 every session connects and reports; cone pairs connect directly; pairs without a direct path reach
 the relay, after the advised timeout unless the advice was TURN_ONLY; a UDP-blocked peer relays
 over TCP; the answer's initial configuration follows the client protocol (no TURN before the
-timeout for DIRECT and TURN_FALLBACK; relay-only without STUN for TURN_ONLY).
+timeout for DIRECT and TURN_FALLBACK; relay-only without STUN for TURN_ONLY). A session that
+natlab.sh ran twice (its first try did not connect) is marked so, with what ICE did the first time.
 
 Usage: table.py --work DIR [--detect 0|1] [--out FILE] "ID KIND_A KIND_B EXPECT"...
 """
 import argparse
 import json
+import os
 import sys
 
 
@@ -91,16 +93,25 @@ def main():
     rows = ["| # | pair (offerer × answerer) | advised | offerer: path, transport (local/remote), "
             "time | answerer: path, transport (local/remote), time | reports accepted |",
             "|---|---|---|---|---|---|"]
-    failures = []
+    failures, warnings = [], []
     for spec in a.sessions:
         sid, kind_a, kind_b, expect = spec.split()
         off, ans = load(a.work, sid, "offerer"), load(a.work, sid, "answerer")
+        retried = os.path.exists(f"{a.work}/session-{sid}-offerer.first.json")
         advised = off.get("strategy") or ans.get("strategy") or "?"
         timeout = off.get("directTimeoutMs", ans.get("directTimeoutMs"))
         if timeout:
             advised += f" {timeout} ms"
         if off.get("fallbackApplied") or ans.get("fallbackApplied"):
             advised += ", fallback applied"
+        if retried:
+            advised += " (retried: the first try did not connect)"
+            for role in ("offerer", "answerer"):
+                r = load(a.work, sid, f"{role}.first")
+                warnings.append(f"session {sid} first try, {role}: connected "
+                                f"{r.get('connected')}, events: {' '.join(r.get('events') or [])}")
+                for pair in r.get("pairs") or []:
+                    warnings.append(f"session {sid} first try, {role} pair: {pair}")
         accepted = "/".join("yes" if r.get("reportAccepted") else "no" for r in (off, ans))
         rows.append(f"| {sid} | {kind_a} × {kind_b} | {advised} | {side(off)} | {side(ans)} | "
                     f"{accepted} |")
@@ -111,11 +122,15 @@ def main():
             # What ICE did, to tell a NAT from a client or a relay problem.
             for role, r in (("offerer", off), ("answerer", ans)):
                 failures.append(f"session {sid} {role} events: {' '.join(r.get('events') or [])}")
+                for pair in r.get("pairs") or []:
+                    failures.append(f"session {sid} {role} pair: {pair}")
     table = "\n".join(rows)
     print(table)
     if a.out:
         with open(a.out, "w") as f:
             f.write(table + "\n")
+    for w in warnings:
+        print(f"WARN {w}", file=sys.stderr)
     for f in failures:
         print(f"FAIL {f}", file=sys.stderr)
     return 1 if failures else 0
