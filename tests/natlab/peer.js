@@ -69,6 +69,8 @@ async function connectWithAdvice(advice, signaling, {offerer, budgetMs = 30000})
   let remoteUfrag;
   let early = [];
   const belongs = (c) => !c.usernameFragment || c.usernameFragment === remoteUfrag;
+  const add = (c) => pc.addIceCandidate(c).then(() => note(`added:${c.usernameFragment}`),
+                                                () => note(`refused:${c.usernameFragment}`));
   pc.onicecandidate = ({candidate}) => {
     if (!candidate) return;
     note(`candidate:${candidate.type}`);
@@ -95,10 +97,10 @@ async function connectWithAdvice(advice, signaling, {offerer, budgetMs = 30000})
         }
         const ready = early.filter(belongs);
         early = early.filter((c) => !belongs(c));
-        for (const c of ready) await pc.addIceCandidate(c).catch(() => {});
+        for (const c of ready) await add(c);
       } else if (message.candidate) {
         const c = message.candidate;
-        if (pc.remoteDescription && belongs(c)) await pc.addIceCandidate(c).catch(() => {});
+        if (pc.remoteDescription && belongs(c)) await add(c);
         else early.push(c);
       }
     }).catch(() => {});
