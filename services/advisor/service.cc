@@ -151,7 +151,11 @@ AdvisorService::AdvisorService(ServiceOptions options, const SnapshotHolder& sna
     for (const turn::TurnUrl& url : config.parsed_urls) {
       if (url.secure || url.transport != turn::Transport::kUdp) continue;
       const bool v6 = absl::StrContains(url.host, ':');
-      stun.add_urls(absl::StrCat("stun:", v6 ? "[" : "", url.host, v6 ? "]" : "", ":", url.port));
+      std::string own =
+          absl::StrCat("stun:", v6 ? "[" : "", url.host, v6 ? "]" : "", ":", url.port);
+      if (std::find(stun.urls().begin(), stun.urls().end(), own) == stun.urls().end()) {
+        stun.add_urls(std::move(own));
+      }
     }
     stun_entries_.push_back(stun.urls().empty() ? "" : stun.SerializeAsString());
   }

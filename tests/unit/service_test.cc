@@ -303,6 +303,42 @@ TEST_F(TurnServiceTest, OffersTheBestServerWithRestCredentials) {
   EXPECT_NE(other.ice_config().ice_servers(0).username(), turn.username());
 }
 
+TEST(TurnServiceStun, AServersOwnStunNamedByTheOperatorTooIsOfferedOnce) {
+  auto servers = config::ParseTurnServers(R"(
+servers:
+  - id: eu-1
+    urls: ["turn:198.51.100.1:3478?transport=udp", "turn:198.51.100.1:3478?transport=tcp"]
+    auth: {rest_secret: "s3cret"}
+)");
+  ASSERT_TRUE(servers.ok()) << servers.status();
+  ServiceOptions options;
+  options.stun_urls = {"stun:198.51.100.1:3478"};
+  options.turn_servers = *servers;
+  prometheus::Registry registry;
+  const std::vector<std::string> ids = {"eu-1"};
+  AdvisorMetrics metrics(registry, ids);
+  const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  SnapshotConfig config;
+  config.turn_servers = *servers;
+  SnapshotHolder snapshots(ColdStartSnapshot(config, RenderGetStrategyResponse, now));
+  const TokenSigner signer = *TokenSigner::Create("unit-test-key-0123456789", "", absl::Hours(1));
+  OutcomeBuffer buffer(10);
+  AdvisorService service(options, snapshots, signer, buffer, metrics, nullptr, [&] { return now; });
+  v1::GetStrategyRequest request;
+  request.mutable_local()->set_nat_type(v1::NAT_TYPE_OPEN);
+  request.mutable_local()->set_confidence(1);
+  request.mutable_remote()->set_nat_type(v1::NAT_TYPE_OPEN);
+  request.mutable_remote()->set_confidence(1);
+  auto bytes = service.HandleGetStrategy(request, kAlice);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  grpc::Slice slice;
+  ASSERT_TRUE(bytes->DumpToSingleSlice(&slice).ok());
+  v1::GetStrategyResponse response;
+  ASSERT_TRUE(response.ParseFromArray(slice.begin(), static_cast<int>(slice.size())));
+  ASSERT_EQ(response.ice_config().ice_servers_size(), 1);
+  EXPECT_THAT(response.ice_config().ice_servers(0).urls(), ElementsAre("stun:198.51.100.1:3478"));
+}
+
 TEST_F(TurnServiceTest, AnonymousCallersGetNoTurnCredentials) {
   const Caller anonymous = {.identity = "addr:10.0.0.7"};
   const v1::GetStrategyResponse response =
