@@ -294,6 +294,7 @@ class Attack {
       : settings_(settings),
         tls_(tls),
         authority_(std::move(authority)),
+        bearer_(settings.jwt.empty() ? "" : absl::StrCat("Bearer ", settings.jwt)),
         address_(address),
         t0_(t0) {}
   ~Attack() { CloseAll(); }
