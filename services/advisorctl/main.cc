@@ -120,6 +120,17 @@ int RpcFailed(const grpc::Status& status) {
   return 1;
 }
 
+// Sets `report` to the NAT type named `type` (as get-strategy takes it) at `confidence`; an error
+// naming `flag` when the name is unknown.
+std::optional<std::string> SetNatReport(absl::string_view flag, const std::string& type,
+                                        double confidence, v1::NatReport& report) {
+  const auto parsed = advisor::strategy::ParseNatType(type);
+  if (!parsed) return absl::StrCat(flag, ": unknown NAT type '", type, "'");
+  report.set_nat_type(static_cast<v1::NatType>(*parsed));
+  report.set_confidence(static_cast<float>(confidence));
+  return std::nullopt;
+}
+
 // One ICE configuration of an answer, under `name`, with its servers (credentials left out).
 void PrintIceConfig(absl::string_view name, const v1::IceConfig& ice) {
   std::cout << absl::StrFormat("%-18s policy %s, candidate pool %d, %s, rtcp-mux %s\n", name,
@@ -183,15 +194,13 @@ int GetStrategy(v1::ConnectivityAdvisor::Stub& stub, const Options& options,
   if (options.local.empty() || options.remote.empty()) {
     return Fail("get-strategy needs --local and --remote");
   }
-  auto local = advisor::strategy::ParseNatType(options.local);
-  if (!local) return Fail(absl::StrCat("--local: unknown NAT type '", options.local, "'"));
-  auto remote = advisor::strategy::ParseNatType(options.remote);
-  if (!remote) return Fail(absl::StrCat("--remote: unknown NAT type '", options.remote, "'"));
   v1::GetStrategyRequest request;
-  request.mutable_local()->set_nat_type(static_cast<v1::NatType>(*local));
-  request.mutable_local()->set_confidence(static_cast<float>(options.local_confidence));
-  request.mutable_remote()->set_nat_type(static_cast<v1::NatType>(*remote));
-  request.mutable_remote()->set_confidence(static_cast<float>(options.remote_confidence));
+  for (auto error :
+       {SetNatReport("--local", options.local, options.local_confidence, *request.mutable_local()),
+        SetNatReport("--remote", options.remote, options.remote_confidence,
+                     *request.mutable_remote())}) {
+    if (error) return Fail(*error);
+  }
   request.set_region(options.region);
   v1::GetStrategyResponse response;
   grpc::Status status = stub.GetStrategy(Context(options, jwt).get(), request, &response);
@@ -550,9 +559,11 @@ json PlanSteps(advisor::client::ConnectPlan plan) {
 int ConnectPlanCommand(v1::ConnectivityAdvisor::Stub& stub, const Options& options,
                        const std::string& jwt) {
   if (options.remote.empty()) return Fail("connect-plan needs --remote");
-  auto remote = advisor::strategy::ParseNatType(options.remote);
-  if (!remote) return Fail(absl::StrCat("--remote: unknown NAT type '", options.remote, "'"));
   v1::GetStrategyRequest request;
+  if (auto error = SetNatReport("--remote", options.remote, options.remote_confidence,
+                                *request.mutable_remote())) {
+    return Fail(*error);
+  }
   std::optional<NatDiscoveryResult> detection;
   if (!options.stun.empty()) {
     absl::StatusOr<NatDiscoveryResult> result = Detect(options);
@@ -561,15 +572,13 @@ int ConnectPlanCommand(v1::ConnectivityAdvisor::Stub& stub, const Options& optio
     request.mutable_local()->set_nat_type(static_cast<v1::NatType>(result->nat_type));
     request.mutable_local()->set_confidence(result->confidence);
   } else if (!options.local.empty()) {
-    auto local = advisor::strategy::ParseNatType(options.local);
-    if (!local) return Fail(absl::StrCat("--local: unknown NAT type '", options.local, "'"));
-    request.mutable_local()->set_nat_type(static_cast<v1::NatType>(*local));
-    request.mutable_local()->set_confidence(static_cast<float>(options.local_confidence));
+    if (auto error = SetNatReport("--local", options.local, options.local_confidence,
+                                  *request.mutable_local())) {
+      return Fail(*error);
+    }
   } else {
     return Fail("connect-plan needs --stun HOST:PORT (to detect) or --local TYPE");
   }
-  request.mutable_remote()->set_nat_type(static_cast<v1::NatType>(*remote));
-  request.mutable_remote()->set_confidence(static_cast<float>(options.remote_confidence));
   request.set_region(options.region);
   v1::GetStrategyResponse response;
   grpc::Status status = stub.GetStrategy(Context(options, jwt).get(), request, &response);
@@ -588,8 +597,10 @@ int ConnectPlanCommand(v1::ConnectivityAdvisor::Stub& stub, const Options& optio
         {"nat_type", advisor::strategy::NatTypeName(
                          static_cast<advisor::strategy::NatType>(request.local().nat_type()))},
         {"confidence", Rounded(request.local().confidence())}};
-    out["remote"] = {{"nat_type", advisor::strategy::NatTypeName(*remote)},
-                     {"confidence", Rounded(request.remote().confidence())}};
+    out["remote"] = {
+        {"nat_type", advisor::strategy::NatTypeName(
+                         static_cast<advisor::strategy::NatType>(request.remote().nat_type()))},
+        {"confidence", Rounded(request.remote().confidence())}};
     out["strategy"] = strategy;
     out["direct_timeout_ms"] = response.direct_timeout_ms();
     out["fallback_at_ms"] =
