@@ -241,19 +241,4 @@ absl::StatusOr<std::vector<TurnServerConfig>> LoadTurnServersFile(const std::str
   return servers;
 }
 
-store::TurnServerRow RegistryRow(const TurnServerConfig& server) {
-  store::TurnServerRow row;
-  row.id = server.id;
-  row.urls = server.urls;
-  row.region = server.region;
-  row.enabled = server.enabled;
-  for (const turn::TurnUrl& url : server.parsed_urls) {
-    const std::string transport(turn::TransportName(url.transport));
-    if (std::ranges::find(row.transports, transport) == row.transports.end()) {
-      row.transports.push_back(transport);
-    }
-  }
-  return row;
-}
-
 }  // namespace advisor::config

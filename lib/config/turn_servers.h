@@ -22,7 +22,6 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "lib/store/turn_store.h"
 #include "lib/turn/probe.h"
 
 namespace advisor::config {
@@ -43,10 +42,6 @@ struct TurnServerConfig {
   bool enabled = true;
   std::vector<turn::TurnUrl> parsed_urls;  // urls, parsed, in the same order
 };
-
-// The server as the registry in PostgreSQL holds it: everything but its secrets, with the
-// transports its urls offer.
-store::TurnServerRow RegistryRow(const TurnServerConfig& server);
 
 // Parses and validates the file's text. Errors are InvalidArgument.
 absl::StatusOr<std::vector<TurnServerConfig>> ParseTurnServers(std::string_view yaml);

@@ -20,7 +20,7 @@
 #include "absl/time/time.h"
 #include "lib/store/pqxx_fwd.h"
 #include "lib/store/turn_store.h"
-#include "lib/strategy/engine.h"
+#include "lib/strategy/types.h"
 
 namespace advisor::store {
 

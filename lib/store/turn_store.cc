@@ -115,6 +115,21 @@ HealthStatus ParseStatus(const std::string& text) {
 
 }  // namespace
 
+TurnServerRow RegistryRow(const config::TurnServerConfig& server) {
+  TurnServerRow row;
+  row.id = server.id;
+  row.urls = server.urls;
+  row.region = server.region;
+  row.enabled = server.enabled;
+  for (const turn::TurnUrl& url : server.parsed_urls) {
+    const std::string transport(turn::TransportName(url.transport));
+    if (std::ranges::find(row.transports, transport) == row.transports.end()) {
+      row.transports.push_back(transport);
+    }
+  }
+  return row;
+}
+
 absl::Status PgStore::SyncTurnServers(std::span<const TurnServerRow> servers) {
   if (absl::Status valid = ValidateServers(servers); !valid.ok()) return valid;
   // Several probers (one per region) sync at start-up; touching rows in one order keeps their

@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "lib/config/turn_servers.h"
 #include "lib/store/pqxx_fwd.h"
 #include "lib/turn/health.h"
 
@@ -28,6 +29,10 @@ struct TurnServerRow {
   bool enabled = true;
   friend bool operator==(const TurnServerRow&, const TurnServerRow&) = default;
 };
+
+// The server as the registry holds it: everything of the servers file's entry but its secrets,
+// with the transports its urls offer.
+TurnServerRow RegistryRow(const config::TurnServerConfig& server);
 
 struct TurnHealthRow {
   std::string server_id;

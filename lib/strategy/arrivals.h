@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "lib/strategy/engine.h"
+#include "lib/strategy/types.h"
 
 namespace advisor::strategy {
 

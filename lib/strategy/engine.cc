@@ -555,43 +555,6 @@ History AgeHistory(std::span<const BucketAggregate> buckets, absl::Time now,
   return history;
 }
 
-RawCounts CountsOf(const Outcome& outcome) {
-  RawCounts c;
-  c.sessions = 1;
-  for (const Attempt& attempt : outcome.attempts) {
-    switch (attempt.path) {
-      case Path::kDirect:
-        ++c.direct_attempts;
-        if (attempt.result == AttemptResult::kSucceeded) {
-          ++c.direct_successes;
-          ++c.direct_ms_hist[ConnectTimeBucket(attempt.duration_ms)];
-        } else if (attempt.result == AttemptResult::kTimedOut) {
-          ++c.direct_timeouts;
-          ++c.direct_censored_hist[ConnectTimeBucket(attempt.duration_ms)];
-        } else if (attempt.result == AttemptResult::kFailed) {
-          ++c.direct_failures;
-        }
-        break;
-      case Path::kRelay:
-        ++c.relay_attempts;
-        if (attempt.result == AttemptResult::kSucceeded) {
-          ++c.relay_successes;
-          ++c.relay_ms_hist[ConnectTimeBucket(attempt.duration_ms)];
-        }
-        break;
-      case Path::kUnspecified:
-        // Validation refuses these; an attempt on no known path says nothing about either path.
-        break;
-    }
-  }
-  if (outcome.connected) {
-    c.connected = 1;
-    c.connect_ms_sum = outcome.time_to_connect_ms;
-    ++c.connect_ms_hist[ConnectTimeBucket(outcome.time_to_connect_ms)];
-  }
-  return c;
-}
-
 NatType EffectiveType(NatType reported, float confidence, const EngineConfig& config) {
   // Written as !(>=) so that a NaN confidence counts as below the threshold.
   if (!(confidence >= config.min_confidence)) return NatType::kUnknown;

@@ -40,7 +40,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/inlined_vector.h"
 #include "absl/time/time.h"
 #include "lib/strategy/types.h"
 
@@ -81,19 +80,6 @@ struct EngineConfig {
 // The most a TURN_ONLY pair explores, however few sessions it has.
 inline constexpr double kMaxExploreShare = 0.25;
 
-// One stored aggregate row: counts for a (pair, strategy) during [bucket_start, bucket_start +
-// width).
-struct BucketAggregate {
-  NatPair pair;
-  Strategy strategy = Strategy::kUnspecified;
-  absl::Time bucket_start;
-  RawCounts counts;
-  // When this part of the bucket's counts reached the database, as far as the loader knows
-  // (ArrivalLog); rows straight from the store leave it unset. Orders the parts of one bucket for
-  // ageing by volume.
-  absl::Time arrived = absl::InfinitePast();
-};
-
 // Aged counts for every (pair, strategy): what decisions are made from.
 struct History {
   std::array<std::array<AgedCounts, kStrategyCount>, kNatPairCount> counts{};
@@ -113,22 +99,6 @@ struct History {
 History AgeHistory(std::span<const BucketAggregate> buckets, absl::Time now,
                    absl::Duration bucket_width, absl::Duration half_life,
                    double sample_half_life = std::numeric_limits<double>::infinity());
-
-// What a client reported about one connection attempt.
-enum class Path : uint8_t { kUnspecified = 0, kDirect = 1, kRelay = 2 };
-enum class AttemptResult : uint8_t { kUnspecified = 0, kSucceeded = 1, kTimedOut = 2, kFailed = 3 };
-struct Attempt {
-  Path path = Path::kUnspecified;
-  AttemptResult result = AttemptResult::kUnspecified;
-  uint32_t duration_ms = 0;
-};
-struct Outcome {
-  absl::InlinedVector<Attempt, 4> attempts;
-  bool connected = false;
-  uint32_t time_to_connect_ms = 0;
-};
-// The counts one validated report contributes (sessions = 1).
-RawCounts CountsOf(const Outcome& outcome);
 
 struct Decision {
   NatPair pair;  // effective types after the confidence threshold

@@ -1,4 +1,5 @@
-// Vocabulary of the strategy engine: NAT types, strategies, unordered NAT pairs and outcome counts.
+// Vocabulary of the strategy engine: NAT types, strategies, unordered NAT pairs, reported outcomes,
+// outcome counts and the stored aggregate rows they add up to.
 //
 // These mirror the enums of connectivity.advisor.v1 (same numeric values) but stay free of
 // generated code so that the decision logic can be built and tested alone.
@@ -11,6 +12,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "absl/container/inlined_vector.h"
+#include "absl/time/time.h"
 
 namespace advisor::strategy {
 
@@ -123,6 +127,35 @@ struct Counts {
 };
 using RawCounts = Counts<int64_t>;
 using AgedCounts = Counts<double>;
+
+// One stored aggregate row: counts for a (pair, strategy) during [bucket_start, bucket_start +
+// width).
+struct BucketAggregate {
+  NatPair pair;
+  Strategy strategy = Strategy::kUnspecified;
+  absl::Time bucket_start;
+  RawCounts counts;
+  // When this part of the bucket's counts reached the database, as far as the loader knows
+  // (ArrivalLog); rows straight from the store leave it unset. Orders the parts of one bucket for
+  // ageing by volume.
+  absl::Time arrived = absl::InfinitePast();
+};
+
+// What a client reported about one connection attempt.
+enum class Path : uint8_t { kUnspecified = 0, kDirect = 1, kRelay = 2 };
+enum class AttemptResult : uint8_t { kUnspecified = 0, kSucceeded = 1, kTimedOut = 2, kFailed = 3 };
+struct Attempt {
+  Path path = Path::kUnspecified;
+  AttemptResult result = AttemptResult::kUnspecified;
+  uint32_t duration_ms = 0;
+};
+struct Outcome {
+  absl::InlinedVector<Attempt, 4> attempts;
+  bool connected = false;
+  uint32_t time_to_connect_ms = 0;
+};
+// The counts one validated report contributes (sessions = 1).
+RawCounts CountsOf(const Outcome& outcome);
 
 }  // namespace advisor::strategy
 

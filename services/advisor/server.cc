@@ -43,7 +43,7 @@ void ApplyLimits(const ConnectionLimits& limits, grpc::ServerBuilder& builder) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<AdvisorServer>> AdvisorServer::Start(
-    const ServerOptions& options, std::shared_ptr<store::PgStore> reload_store,
+    const ServerOptions& options, ReloadStores reload,
     std::shared_ptr<store::OutcomeStore> flush_store) {
   auto signer =
       TokenSigner::Create(options.token_key, options.previous_token_key, options.token_ttl);
@@ -84,9 +84,8 @@ absl::StatusOr<std::unique_ptr<AdvisorServer>> AdvisorServer::Start(
         "--allow-anonymous: callers without a JWT are served and known by their address; never "
         "expose this server to the internet like this");
   }
-  std::unique_ptr<AdvisorServer> server(
-      new AdvisorServer(options, *std::move(signer), std::move(verifier), std::move(reload_store),
-                        std::move(flush_store)));
+  std::unique_ptr<AdvisorServer> server(new AdvisorServer(
+      options, *std::move(signer), std::move(verifier), std::move(reload), std::move(flush_store)));
 
   if (absl::Status status = server->exposer_.Start(options.metrics_listen); !status.ok()) {
     return status;
@@ -132,13 +131,12 @@ absl::StatusOr<std::unique_ptr<AdvisorServer>> AdvisorServer::Start(
 }
 
 AdvisorServer::AdvisorServer(const ServerOptions& options, TokenSigner signer,
-                             std::unique_ptr<auth::JwtVerifier> verifier,
-                             std::shared_ptr<store::PgStore> reload_store,
+                             std::unique_ptr<auth::JwtVerifier> verifier, ReloadStores reload,
                              std::shared_ptr<store::OutcomeStore> flush_store)
     : options_(options),
       signer_(std::move(signer)),
       verifier_(std::move(verifier)),
-      reload_store_(std::move(reload_store)),
+      reload_(std::move(reload)),
       flush_store_(std::move(flush_store)),
       service_options_{.engine = options.snapshot.engine,
                        .bucket_width = options.snapshot.bucket_width,
@@ -167,7 +165,7 @@ bool AdvisorServer::Sleep(std::stop_token stop, absl::Duration duration) {
 void AdvisorServer::ReloadOnce() {
   const absl::Time now = absl::Now();
   auto snapshot =
-      LoadSnapshot(*reload_store_, *reload_store_, now, options_.snapshot, render_, arrivals_);
+      LoadSnapshot(*reload_.outcomes, *reload_.turn, now, options_.snapshot, render_, arrivals_);
   metrics_->RecordSnapshotLoad(snapshot.ok());
   if (snapshot.ok()) {
     snapshots_.Set(*std::move(snapshot));

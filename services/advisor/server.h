@@ -6,11 +6,13 @@
 #ifndef ADVISOR_SERVICES_ADVISOR_SERVER_H_
 #define ADVISOR_SERVICES_ADVISOR_SERVER_H_
 
+#include <concepts>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -18,6 +20,7 @@
 #include "lib/auth/jwt.h"
 #include "lib/config/tls.h"
 #include "lib/store/store.h"
+#include "lib/store/turn_store.h"
 #include "lib/telemetry/metrics.h"
 #include "services/advisor/advisor_metrics.h"
 #include "services/advisor/service.h"
@@ -86,12 +89,29 @@ struct ServerOptions {
   absl::Duration expired_token_interval = absl::Seconds(10);
 };
 
+// What the snapshot reloader reads: the fleet's aggregates and the TURN registry with its health.
+// Interfaces, so that the reload path runs against fakes in tests.
+struct ReloadStores {
+  ReloadStores(std::shared_ptr<store::OutcomeStore> outcomes_store,
+               std::shared_ptr<store::TurnStore> turn_store)
+      : outcomes(std::move(outcomes_store)), turn(std::move(turn_store)) {}
+  // One object that is both, such as a PgStore.
+  template <typename Store>
+  requires std::derived_from<Store, store::OutcomeStore> &&
+      std::derived_from<Store, store::TurnStore>
+      ReloadStores(std::shared_ptr<Store> both)  // NOLINT(google-explicit-constructor)
+      : outcomes(both), turn(std::move(both)) {}
+
+  std::shared_ptr<store::OutcomeStore> outcomes;
+  std::shared_ptr<store::TurnStore> turn;
+};
+
 class AdvisorServer {
  public:
-  // `reload_store` feeds snapshots and `flush_store` takes batches; they may be the same object,
-  // but separate connections keep a slow flush from delaying a reload.
+  // `reload` feeds snapshots and `flush_store` takes batches; they may be the same object, but
+  // separate connections keep a slow flush from delaying a reload.
   static absl::StatusOr<std::unique_ptr<AdvisorServer>> Start(
-      const ServerOptions& options, std::shared_ptr<store::PgStore> reload_store,
+      const ServerOptions& options, ReloadStores reload,
       std::shared_ptr<store::OutcomeStore> flush_store);
   ~AdvisorServer();
 
@@ -105,8 +125,7 @@ class AdvisorServer {
 
  private:
   AdvisorServer(const ServerOptions& options, TokenSigner signer,
-                std::unique_ptr<auth::JwtVerifier> verifier,
-                std::shared_ptr<store::PgStore> reload_store,
+                std::unique_ptr<auth::JwtVerifier> verifier, ReloadStores reload,
                 std::shared_ptr<store::OutcomeStore> flush_store);
   void ReloadLoop(std::stop_token stop);
   void FlushLoop(std::stop_token stop);
@@ -121,7 +140,7 @@ class AdvisorServer {
   const ServerOptions options_;
   const TokenSigner signer_;
   std::unique_ptr<auth::JwtVerifier> verifier_;
-  std::shared_ptr<store::PgStore> reload_store_;
+  const ReloadStores reload_;
   std::shared_ptr<store::OutcomeStore> flush_store_;
   telemetry::MetricsExposer exposer_;
   std::unique_ptr<AdvisorMetrics> metrics_;

@@ -113,7 +113,7 @@ TurnView BuildTurnView(std::span<const config::TurnServerConfig> servers,
     }
   }
   if (registry.empty()) {
-    for (const auto& server : servers) registry.push_back(config::RegistryRow(server));
+    for (const auto& server : servers) registry.push_back(store::RegistryRow(server));
   }
   view.registry = std::move(registry);
   view.health = std::move(health);

@@ -25,7 +25,7 @@ Prober::Prober(std::vector<config::TurnServerConfig> servers, ProberOptions opti
       clock_(std::move(clock)),
       metrics_(registry, servers) {
   for (config::TurnServerConfig& server : servers) {
-    registry_.push_back(config::RegistryRow(server));
+    registry_.push_back(store::RegistryRow(server));
     if (server.enabled) enabled_.push_back(Server{.config = std::move(server), .health = {}});
   }
 }
