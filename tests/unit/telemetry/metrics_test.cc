@@ -1,9 +1,13 @@
+// lib/telemetry/metrics.h: the gRPC metrics interceptor against a real server on loopback (counts
+// by method and code, go-grpc-prometheus names, concurrency, self-recording services) and the
+// Prometheus exposer's port handling. Logging is in logging_test.cc.
+#include "lib/telemetry/metrics.h"
+
 #include <arpa/inet.h>
 #include <google/protobuf/descriptor.h>
 #include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
 #include <prometheus/metric_family.h>
-#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,7 +24,6 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/telemetry/logging.h"
-#include "lib/telemetry/metrics.h"
 #include "tests/support/process.h"
 
 namespace advisor::telemetry {
@@ -248,37 +251,6 @@ TEST(MetricsExposer, BusyPortIsAClearError) {
   EXPECT_THAT(status.message(), HasSubstr(busy));
   EXPECT_EQ(exposer.port(), 0);
   close(fd);
-}
-
-TEST(Logging, AcceptsTheFiveLevels) {
-  EXPECT_TRUE(InitLogging("trace").ok());
-  EXPECT_EQ(spdlog::get_level(), spdlog::level::trace);
-  EXPECT_TRUE(InitLogging("debug").ok());
-  EXPECT_EQ(spdlog::get_level(), spdlog::level::debug);
-  EXPECT_TRUE(InitLogging("WARN").ok());
-  EXPECT_EQ(spdlog::get_level(), spdlog::level::warn);
-  EXPECT_TRUE(InitLogging("error").ok());
-  EXPECT_EQ(spdlog::get_level(), spdlog::level::err);
-  EXPECT_TRUE(InitLogging("info", "telemetry-test").ok());
-  EXPECT_EQ(spdlog::get_level(), spdlog::level::info);
-  EXPECT_EQ(spdlog::default_logger()->name(), "telemetry-test");
-  spdlog::info("logging works");
-}
-
-TEST(Logging, RefusesAnUnknownLevel) {
-  ASSERT_TRUE(InitLogging("info").ok());
-  const absl::Status status = InitLogging("verbose");
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(status.message(), HasSubstr("\"verbose\""));
-  EXPECT_THAT(status.message(), HasSubstr("trace, debug, info, warn or error"));
-  EXPECT_EQ(spdlog::get_level(), spdlog::level::info);  // unchanged
-}
-
-TEST(Logging, FormatsAbslStatusAndItsMessage) {
-  const absl::Status status = absl::UnavailableError("database down");
-  EXPECT_EQ(fmt::format("[{}]", status.message()), "[database down]");
-  EXPECT_EQ(fmt::format("{}", status), "UNAVAILABLE: database down");
-  EXPECT_EQ(fmt::format("{}", absl::OkStatus()), "OK");
 }
 
 TEST_F(GrpcMetricsTest, ServiceThatRecordsItselfIsNotInterceptedAndRecordsDirectly) {

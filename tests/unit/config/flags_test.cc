@@ -1,3 +1,8 @@
+// lib/config/flags.h: settings from flags, ADVISOR_* variables and defaults, their typed parsing
+// and ranges, errors that name where a bad value came from, the help text, secret files, host:port
+// checks and commands. The TLS flags are in tls_test.cc.
+#include "lib/config/flags.h"
+
 #include <unistd.h>
 
 #include <cstdlib>
@@ -10,8 +15,6 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "lib/config/flags.h"
-#include "lib/config/tls.h"
 
 namespace advisor::config {
 namespace {
@@ -321,52 +324,6 @@ TEST(ReadSecretFile, DropsOneTrailingNewline) {
   auto missing = ReadSecretFile("/nonexistent/token.key");
   EXPECT_THAT(std::string(missing.status().message()),
               HasSubstr("cannot read /nonexistent/token.key"));
-}
-
-TEST(ClientTlsFlags, ParseFromFlagsAndVariables) {
-  ClientTlsFiles files;
-  FlagSet flags("x", "y");
-  RegisterClientTlsFlags(flags, &files);
-  ASSERT_TRUE(flags
-                  .Parse(std::vector<std::string>{"--ca-file=/ca.pem", "--cert-file", "/c.pem"},
-                         Env({{"ADVISOR_KEY_FILE", "/c.key"}, {"ADVISOR_INSECURE", "true"}}))
-                  .ok());
-  EXPECT_EQ(files.ca_file, "/ca.pem");
-  EXPECT_EQ(files.cert_file, "/c.pem");
-  EXPECT_EQ(files.key_file, "/c.key");
-  EXPECT_TRUE(files.insecure);
-}
-
-TEST(ClientTlsFlags, CredentialsRefuseContradictionsAndUnreadableFiles) {
-  auto error = [](ClientTlsFiles files) {
-    auto credentials = MakeChannelCredentials(files);
-    return credentials.ok() ? std::string() : std::string(credentials.status().message());
-  };
-  ClientTlsFiles files;
-  EXPECT_EQ(error(files), "");  // the system roots
-  files.insecure = true;
-  EXPECT_EQ(error(files), "");
-  files.ca_file = "/ca.pem";
-  EXPECT_THAT(error(files), HasSubstr("--insecure"));
-  files = {};
-  files.cert_file = "/c.pem";
-  EXPECT_THAT(error(files), HasSubstr("go together"));
-  files = {};
-  files.ca_file = "/nonexistent/ca.pem";
-  EXPECT_THAT(error(files), HasSubstr("--ca-file /nonexistent/ca.pem: cannot read"));
-  files.ca_file = TempFile("not-a-ca.pem", "hello");
-  EXPECT_THAT(error(files), HasSubstr("no PEM certificate"));
-}
-
-TEST(ServerTlsFiles, CertificateAndKeyGoTogether) {
-  ServerTlsFiles files;
-  EXPECT_TRUE(CheckServerTlsFiles(files).ok());  // plaintext: the server decides on --insecure
-  files.cert_file = "/tls.crt";
-  EXPECT_THAT(std::string(CheckServerTlsFiles(files).message()), HasSubstr("--tls-key-file"));
-  files = {};
-  files.client_ca_file = "/ca.pem";
-  EXPECT_THAT(std::string(CheckServerTlsFiles(files).message()),
-              HasSubstr("--tls-client-ca-file needs --tls-cert-file"));
 }
 
 TEST(ValidateHostPort, Accepts) {
