@@ -6,7 +6,7 @@ copy of the rule file without annotations (JSON, which promtool reads as YAML), 
 next to a copy of the test file. Also asserts that every alert of the rule file has a test case in
 which it fires, so a new alert cannot come without one.
 
-Usage: alert_rules_test.py --alerts FILE --tests FILE --yaml-to-json BIN [--promtool BIN]
+Usage: alert_rules_test.py --alerts FILE --tests FILE [--promtool BIN]
 """
 import argparse
 import json
@@ -16,22 +16,25 @@ import sys
 import tempfile
 from pathlib import Path
 
+try:
+    import yaml
+except ImportError:
+    sys.exit("alert_rules_test.py: no PyYAML in this python3 (Debian package python3-yaml: scripts/setup)")
 
-def yaml_file(yaml_to_json, path):
-    out = subprocess.run([yaml_to_json, str(path)], check=True, capture_output=True, text=True)
-    return json.loads(out.stdout)
+
+def yaml_file(path):
+    return yaml.safe_load(Path(path).read_text())
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--alerts", required=True)
     parser.add_argument("--tests", required=True)
-    parser.add_argument("--yaml-to-json", required=True)
     parser.add_argument("--promtool", default="promtool")
     args = parser.parse_args()
 
-    rule_file = yaml_file(args.yaml_to_json, args.alerts)
-    tests = yaml_file(args.yaml_to_json, args.tests)
+    rule_file = yaml_file(args.alerts)
+    tests = yaml_file(args.tests)
     rule_name = tests["rule_files"][0]
 
     alerts = [r["alert"] for g in rule_file["groups"] for r in g["rules"] if "alert" in r]

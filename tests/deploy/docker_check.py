@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What can be checked of docker/Dockerfile and deploy/compose.yaml without a Docker engine.
 
-Usage: docker_check.py --source-dir DIR --build-dir DIR --yaml-to-json BIN
+Usage: docker_check.py --source-dir DIR --build-dir DIR
 
 Dockerfile (docker/Dockerfile):
   - stages advisor-server, turn-prober and advisorctl exist, all on debian:bookworm-slim; the build
@@ -18,7 +18,7 @@ Dockerfile (docker/Dockerfile):
     dependencies: libc6), and every library `ldd` resolves comes from a listed package, one they
     depend on, or the base image (`dpkg -S`);
   - .dockerignore keeps what the build needs in the context.
-compose.yaml (read through yaml_to_json):
+compose.yaml (read with PyYAML, Debian's python3-yaml):
   - valid YAML with the services postgres, coturn, migrate, server, prober, prometheus;
   - every build names an existing context, Dockerfile and stage; other images are pinned tags;
   - migrate runs `migrate` after postgres is healthy (postgres has a healthcheck); server and
@@ -43,8 +43,12 @@ import re
 import shlex
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+try:
+    import yaml
+except ImportError:
+    sys.exit("docker_check.py: no PyYAML in this python3 (Debian package python3-yaml: scripts/setup)")
 
 BASE_IMAGE = "debian:bookworm-slim"
 TARGETS = {  # stage -> binaries it must contain, ports it must expose
@@ -346,12 +350,12 @@ def check_runtime_packages(build_dir, stages_by_name):
 # --- compose ---------------------------------------------------------------------------------------
 
 
-def yaml_load(yaml_to_json, path):
-    out = run(yaml_to_json, str(path), check=False)
-    if out.returncode != 0:
-        fail(f"{path} is not valid YAML: {out.stderr.strip()}")
+def yaml_load(text, name):
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        fail(f"{name} is not valid YAML: {e}")
         return None
-    return json.loads(out.stdout)
 
 
 def interpolate(text):
@@ -365,9 +369,9 @@ def env_dict(env):
     return dict(e.split("=", 1) if "=" in e else (e, "") for e in env or [])
 
 
-def check_compose(source_dir, build_dir, yaml_to_json, stages_by_name):
+def check_compose(source_dir, build_dir, stages_by_name):
     compose_path = Path(source_dir, "deploy/compose.yaml")
-    compose = yaml_load(yaml_to_json, compose_path)
+    compose = yaml_load(compose_path.read_text(), compose_path)
     if compose is None:
         return
     base = compose_path.parent
@@ -443,10 +447,7 @@ def check_compose(source_dir, build_dir, yaml_to_json, stages_by_name):
 
     for name, cfg in configs.items():
         if "content" in cfg:
-            with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
-                f.write(interpolate(cfg["content"]))
-                f.flush()
-                doc = yaml_load(yaml_to_json, f.name)
+            doc = yaml_load(interpolate(cfg["content"]), f"config {name}")
             if name == "turn-servers" and doc is not None:
                 servers = doc.get("servers") or []
                 if not servers:
@@ -464,7 +465,8 @@ def check_compose(source_dir, build_dir, yaml_to_json, stages_by_name):
     check_compose_auth(services.get("server") or {}, configs, services)
 
     # Prometheus: scrape targets and rule file as compose wires them.
-    prom_cfg = yaml_load(yaml_to_json, base / "prometheus/prometheus.yml")
+    prom_path = base / "prometheus/prometheus.yml"
+    prom_cfg = yaml_load(prom_path.read_text(), prom_path)
     if prom_cfg is not None and "prometheus" in services:
         mounts = {m.split(":")[1]: m.split(":")[0] for m in services["prometheus"].get("volumes", [])
                   if isinstance(m, str) and m.startswith(".")}
@@ -560,7 +562,6 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source-dir", required=True)
     parser.add_argument("--build-dir", required=True)
-    parser.add_argument("--yaml-to-json", required=True)
     args = parser.parse_args()
 
     dockerfile = Path(args.source_dir, "docker/Dockerfile")
@@ -570,7 +571,7 @@ def main():
     print("runtime packages:")
     check_runtime_packages(args.build_dir, stages_by_name)
     print("compose:")
-    check_compose(args.source_dir, args.build_dir, args.yaml_to_json, stages_by_name)
+    check_compose(args.source_dir, args.build_dir, stages_by_name)
 
     if failures:
         print(f"\n{len(failures)} failure(s):", file=sys.stderr)

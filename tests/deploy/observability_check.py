@@ -1,14 +1,13 @@
 #!/usr/bin/env python3
-"""Checks of the Grafana dashboard and the Prometheus alert rules (standard library only).
+"""Checks of the Grafana dashboard and the Prometheus alert rules (standard library and PyYAML).
 
-  observability_check.py static --dashboard FILE --alerts FILE --yaml-to-json BIN
+  observability_check.py static --dashboard FILE --alerts FILE
       Structure, without Prometheus: the dashboard is importable (a `datasource` variable, every
       panel and query on `${datasource}`, no datasource uid of anyone's Grafana, unique panel ids,
       sane grid), it covers the metrics the issue asks for, and every alert rule has `for:`, a
-      severity and a summary/description. The standard library reads no YAML: the alert file
-      goes through BIN (tests/deploy/yaml_to_json.cc, built with the project's yaml-cpp).
+      severity and a summary/description.
 
-  observability_check.py live --prometheus URL --dashboard FILE --alerts FILE --yaml-to-json BIN
+  observability_check.py live --prometheus URL --dashboard FILE --alerts FILE
                               [--expect-active 'Alert{label="value",...}']... [--wait S]
       Against a Prometheus that scrapes a running stack and has loaded the same rule file:
       - every dashboard query (Grafana's $__rate_interval/$__interval/$__range and the template
@@ -29,12 +28,16 @@ import argparse
 import json
 import math
 import re
-import subprocess
 import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+
+try:
+    import yaml
+except ImportError:
+    sys.exit("observability_check.py: no PyYAML in this python3 (Debian package python3-yaml: scripts/setup)")
 
 DATASOURCE_REF = "${datasource}"
 
@@ -408,7 +411,6 @@ def main():
     for p in (static, live):
         p.add_argument("--dashboard", required=True)
         p.add_argument("--alerts", required=True, help="the Prometheus rule file (YAML)")
-        p.add_argument("--yaml-to-json", required=True, help="the yaml_to_json program")
     live.add_argument("--prometheus", required=True, help="base URL, e.g. http://127.0.0.1:9090")
     live.add_argument("--expect-active", action="append", default=[],
                       help='an alert that must be pending or firing: Name{label="value"}')
@@ -416,8 +418,8 @@ def main():
     args = parser.parse_args()
 
     dashboard = load_json(args.dashboard)
-    rule_file = json.loads(subprocess.run([args.yaml_to_json, args.alerts], check=True,
-                                          capture_output=True, text=True).stdout)
+    with open(args.alerts) as f:
+        rule_file = yaml.safe_load(f)
     check_dashboard_static(dashboard)
     check_rules_static(rule_file)
     if args.mode == "live":
