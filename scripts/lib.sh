@@ -1,9 +1,11 @@
 # shellcheck shell=bash
-# Shared shell helpers for scripts/* and tests/bench/*: logging, running things as root or as the
-# PostgreSQL owner, throwaway/dev PostgreSQL 15 clusters, TCP ports, process handling, gRPC framing.
+# Shared shell helpers for scripts/* and the test scripts (tests/*/*.sh): logging, running things as
+# root or as the PostgreSQL owner, throwaway/dev PostgreSQL 15 clusters, TCP ports, process
+# handling, a local CA and server certificates, gRPC framing.
 #
-# Source it (`source "$ROOT/scripts/lib.sh"`); it only defines functions and the variables below.
-# Callers set `set -euo pipefail` themselves.
+# Source it (`source "$ROOT/scripts/lib.sh"`); it only defines functions and the variables below,
+# and sets no traps. Callers set `set -euo pipefail` themselves, and call trap_errors if they want
+# to be told where a failing command stopped them.
 #
 # PostgreSQL refuses to run as root, so when the caller is root every server binary (initdb, pg_ctl)
 # runs as the `postgres` user on a directory that user owns; otherwise as the caller. Clusters listen on
@@ -25,8 +27,11 @@ die() {
   exit 1
 }
 
-# A command that stops the script under `set -e` says where, instead of ending it silently.
-trap 'log "error: exit status $? at ${BASH_SOURCE[0]##*/}:$LINENO: $BASH_COMMAND"' ERR
+# trap_errors: installs an ERR trap, so that a command that stops the script under `set -e` says
+# where, instead of ending it silently. Replaces the caller's ERR trap, if any.
+trap_errors() {
+  trap 'log "error: exit status $? at ${BASH_SOURCE[0]##*/}:$LINENO: $BASH_COMMAND"' ERR
+}
 
 # --- privileges ------------------------------------------------------------------------------------
 
@@ -161,6 +166,31 @@ for s in socks:
 EOF
 }
 
+# free_port_range N: prints the first of N consecutive ports that are free on 127.0.0.1 for both
+# UDP and TCP right now, for a server that takes a range (coturn's relay ports). Looks below the
+# kernel's ephemeral ports (32768 up), which other programs' outgoing sockets cannot take meanwhile;
+# tries 100 random places, then fails.
+free_port_range() {
+  python3 - "$1" <<'EOF'
+import random, socket, sys
+n = int(sys.argv[1])
+def free(port):
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+for _ in range(100):
+    first = random.randrange(20000, 32768 - n)
+    if all(free(port) for port in range(first, first + n)):
+        print(first)
+        sys.exit(0)
+sys.exit("no range of %d free ports found" % n)
+EOF
+}
+
 # tcp_open HOST PORT: true when something accepts TCP connections on HOST:PORT.
 tcp_open() {
   (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
@@ -244,6 +274,48 @@ coturn_command() {
     --relay-ip=127.0.0.1 "--min-port=$3" "--max-port=$4" "--realm=$6"
     --no-tls --no-dtls --no-cli --allow-loopback-peers
     "--userdb=$1/turndb" "--pidfile=$1/turnserver.pid" --log-file=stdout)
+}
+
+# --- TLS -------------------------------------------------------------------------------------------
+
+# tls_certificates DIR CA_NAME SAN DAYS: a local CA and a server certificate it signed, both ECDSA
+# P-256, as every script's stack serves them. DIR/ca.pem + DIR/ca.key, the CA named CA_NAME (ten
+# years), is made only when DIR lacks it, so that whoever trusts it goes on doing so; DIR/server.pem
+# + DIR/server.key are made anew, for SAN (an openssl subjectAltName, e.g.
+# DNS:localhost,IP:127.0.0.1; its first name is also the subject's CN), valid DAYS days. Keys mode
+# 600 (written so), certificates 644. openssl's chatter is shown only when it fails; then it dies.
+tls_certificates() {
+  local dir=$1 ca_name=$2 san=$3 days=$4 cn umask_was
+  cn=${san%%,*}
+  cn=${cn#*:}
+  mkdir -p "$dir"
+  umask_was=$(umask)
+  umask 077
+  if [[ ! -s $dir/ca.pem || ! -s $dir/ca.key ]]; then
+    openssl_quiet genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/ca.key"
+    openssl_quiet req -x509 -new -key "$dir/ca.key" -sha256 -days 3650 -subj "/CN=$ca_name" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+      -out "$dir/ca.pem"
+  fi
+  openssl_quiet genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/server.key"
+  openssl_quiet req -new -key "$dir/server.key" -subj "/CN=$cn" -out "$dir/server.csr"
+  printf '%s\n' "subjectAltName=$san" "basicConstraints=critical,CA:FALSE" \
+    "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" >"$dir/server.ext"
+  # OpenSSL 3 gives the certificate a random serial number when told none (and writes no .srl).
+  openssl_quiet x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -sha256 \
+    -days "$days" -extfile "$dir/server.ext" -out "$dir/server.pem"
+  rm -f "$dir/server.csr" "$dir/server.ext"
+  umask "$umask_was"
+  chmod 644 "$dir/ca.pem" "$dir/server.pem"
+}
+
+# openssl_quiet CMD...: runs openssl CMD, its chatter shown only when it fails (then it dies).
+openssl_quiet() {
+  local out
+  out=$(openssl "$@" 2>&1) || {
+    printf '%s\n' "$out" >&2
+    die "openssl $1 failed"
+  }
 }
 
 # --- gRPC ------------------------------------------------------------------------------------------

@@ -58,6 +58,7 @@ EOF
 
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
+trap_errors
 # shellcheck source=tests/bench/tls.sh
 source "$(dirname "${BASH_SOURCE[0]}")/tls.sh"
 LOG_TAG=bench
@@ -357,16 +358,16 @@ authentication: $( ((auth)) && echo "on (JWKS with an HS256 and an ES256 key; on
   Health/Check               $(printf '%8.0f' "$health_rps") req/s                    (rounds: ${health_runs[*]})
 EOF
 for id in "${identities[@]}"; do
-  # shellcheck disable=SC2086 # the runs are a space-separated list
+  # shellcheck disable=SC2086 # the runs are a space-separated list of numbers
   rate_line "GetStrategy, $(label "$id")" "$id" ${strategy_runs[$id]}
-  # shellcheck disable=SC2086
+  # shellcheck disable=SC2086 # the runs are a space-separated list of numbers
   rate_line "ReportOutcome, $(label "$id")" "$id" ${report_runs[$id]}
   if [[ -n ${header_runs[$id]:-} ]]; then
-    # shellcheck disable=SC2086
+    # shellcheck disable=SC2086 # the runs are a space-separated list of numbers
     rate_line "Health/Check + $(label "$id")" "$id" ${header_runs[$id]}
   fi
 done
-# shellcheck disable=SC2086 # space-separated lists
+# shellcheck disable=SC2086 # the figures are space-separated lists of numbers
 {
   echo "server CPU per request (µs, median of rounds)"
   printf '  %-26s %5s\n' "Health/Check" "$(median $health_us)"
@@ -378,7 +379,7 @@ done
 if ((fresh_requests > 0)); then
   echo "new connections: one RPC per fresh connection ($BENCH_TRANSPORT), $FRESH_WORKERS threads, $fresh_requests requests per load and round"
   for cache in "${fresh_caches[@]}"; do
-    # shellcheck disable=SC2086 # space-separated lists
+    # shellcheck disable=SC2086 # the figures are space-separated lists of numbers
     python3 - "$work" "$cache" "$BENCH_TLS" "$(label "${identities[0]}")" ${fresh_health[$cache]} -- \
       ${fresh_strategy[$cache]} <<'EOF'
 import glob, os, statistics, sys
@@ -418,9 +419,9 @@ EOF
 fi
 echo "ratios to Health/Check"
 for id in "${identities[@]}"; do
-  # shellcheck disable=SC2086
+  # shellcheck disable=SC2086 # the runs are a space-separated list of numbers
   goal_line "GetStrategy/Health, $(label "$id")" "$GOAL_STRATEGY" "$id" ${strategy_runs[$id]} || goal_missed=1
-  # shellcheck disable=SC2086
+  # shellcheck disable=SC2086 # the runs are a space-separated list of numbers
   goal_line "ReportOutcome/Health, $(label "$id")" "$GOAL_REPORT" "$id" ${report_runs[$id]} || goal_missed=1
 done
 cat <<EOF

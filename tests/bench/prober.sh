@@ -23,6 +23,7 @@ EOF2
 
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
+trap_errors
 LOG_TAG=bench
 
 servers=1000

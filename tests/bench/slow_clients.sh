@@ -52,6 +52,7 @@ EOF
 
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
+trap_errors
 # shellcheck source=tests/bench/tls.sh
 source "$(dirname "${BASH_SOURCE[0]}")/tls.sh"
 LOG_TAG=bench

@@ -35,6 +35,7 @@ EOF2
 
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
+trap_errors
 LOG_TAG=bench
 
 batch=10000

@@ -54,6 +54,7 @@ EOF
 main() {
   # shellcheck source=scripts/lib.sh
   source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
+  trap_errors
   LOG_TAG='image-check'
 
   rev=
@@ -401,19 +402,14 @@ EOF
 
   # --- advisor-server serve -----------------------------------------------------------------------
 
-  server_help=$work/help-advisor-server.txt
-  ctl_help=$work/help-advisorctl.txt
   env_args=(-e "ADVISOR_DATABASE_URL=$server_url" -e "ADVISOR_LISTEN=127.0.0.1:$grpc_port"
-    -e "ADVISOR_METRICS_LISTEN=127.0.0.1:$metrics_port")
+    -e "ADVISOR_METRICS_LISTEN=127.0.0.1:$metrics_port"
+    -e ADVISOR_TOKEN_KEY_FILE=/run/image-check/token.key)
   ctl_args=(--target "127.0.0.1:$grpc_port" --timeout 5s)
-  ctl_env=() # how advisorctl reaches the server: the variables an operator would set in the image
+  # How advisorctl reaches the server: the variables an operator would set in the image.
+  ctl_env=(-e ADVISOR_CA_FILE=/run/image-check/ca.pem)
 
   openssl rand -hex 32 >"$files/token.key"
-  if grep -q -- --token-key-file "$server_help"; then
-    env_args+=(-e ADVISOR_TOKEN_KEY_FILE=/run/image-check/token.key)
-  else
-    env_args+=(-e "ADVISOR_TOKEN_KEY=$(cat "$files/token.key")")
-  fi
 
   # Client identities: a JWKS from the advisorctl image, and an admin JWT signed with it.
   in_image "$ctl_c" -- advisorctl gen-keys --alg ES256 --kid image-check >"$files/keys.jwks" ||
@@ -424,25 +420,10 @@ EOF
     die "advisorctl mint-jwt failed: $(cat "$files/admin.jwt")"
   env_args+=(-e ADVISOR_AUTH_KEYS_FILE=/run/image-check/keys.jwks)
 
-  if grep -q -- --tls-cert-file "$server_help"; then
-    log "TLS: a throwaway CA and an ECDSA P-256 server certificate for 127.0.0.1"
-    (
-      cd "$files"
-      openssl ecparam -name prime256v1 -genkey -noout -out ca.key
-      openssl req -x509 -new -key ca.key -subj /CN=image-check-ca -days 1 -out ca.pem
-      openssl ecparam -name prime256v1 -genkey -noout -out server.key
-      openssl req -new -key server.key -subj /CN=localhost -out server.csr
-      printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >server.ext
-      openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 \
-        -extfile server.ext -out server.pem
-    ) >"$work/openssl.log" 2>&1 || die "openssl failed (see $work/openssl.log)"
-    env_args+=(-e ADVISOR_TLS_CERT_FILE=/run/image-check/server.pem
-      -e ADVISOR_TLS_KEY_FILE=/run/image-check/server.key)
-    grep -q -- --ca-file "$ctl_help" && ctl_env+=(-e ADVISOR_CA_FILE=/run/image-check/ca.pem)
-  elif grep -q -- --insecure "$server_help"; then
-    env_args+=(-e ADVISOR_INSECURE=true)
-    ctl_env+=(-e ADVISOR_INSECURE=true)
-  fi
+  log "TLS: a throwaway CA and an ECDSA P-256 server certificate for localhost and 127.0.0.1"
+  tls_certificates "$files" image-check-ca DNS:localhost,IP:127.0.0.1 1
+  env_args+=(-e ADVISOR_TLS_CERT_FILE=/run/image-check/server.pem
+    -e ADVISOR_TLS_KEY_FILE=/run/image-check/server.key)
   chown -R "$uid:$uid" "$files"
   chmod 700 "$files"
   chmod 600 "$files"/*

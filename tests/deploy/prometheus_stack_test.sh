@@ -14,24 +14,26 @@
 # which queries every dashboard and alert expression through the HTTP API.
 # Everything is stopped and removed on exit.
 #
-# Usage: prometheus_stack_test.sh --build-dir DIR --yaml-to-json BIN [--dashboard FILE] [--alerts FILE]
+# Usage: prometheus_stack_test.sh --build-dir DIR [--python BIN] [--dashboard FILE] [--alerts FILE]
 #                                  [--keep]
-# (--dashboard/--alerts: check other files than deploy/'s, e.g. a draft.)
+# (--python: the python3 with PyYAML, default /usr/bin/python3, Debian's, which python3-yaml serves;
+# --dashboard/--alerts: check other files than deploy/'s, e.g. a draft.)
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
+trap_errors
 LOG_TAG=deploy-prometheus
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-USAGE="usage: $0 --build-dir DIR --yaml-to-json BIN [--dashboard FILE] [--alerts FILE] [--keep]"
-build_dir="" yaml_to_json="" keep=0
+USAGE="usage: $0 --build-dir DIR [--python BIN] [--dashboard FILE] [--alerts FILE] [--keep]"
+build_dir="" python=/usr/bin/python3 keep=0
 DASHBOARD=$ADVISOR_ROOT/deploy/grafana/connectivity-advisor.json
 ALERTS=$ADVISOR_ROOT/deploy/prometheus/alerts.yaml
 while (($#)); do
   case $1 in
     --build-dir) build_dir=$2 && shift ;;
-    --yaml-to-json) yaml_to_json=$2 && shift ;;
+    --python) python=$2 && shift ;;
     --dashboard) DASHBOARD=$(realpath "$2") && shift ;;
     --alerts) ALERTS=$(realpath "$2") && shift ;;
     --keep) keep=1 ;;
@@ -39,18 +41,19 @@ while (($#)); do
   esac
   shift
 done
-[[ -n $build_dir && -n $yaml_to_json ]] || die "$USAGE"
+[[ -n $build_dir ]] || die "$USAGE"
 
 SERVER_BIN=$build_dir/services/advisor/advisor-server
 PROBER_BIN=$build_dir/services/prober/turn-prober
 CTL_BIN=$build_dir/services/advisorctl/advisorctl
 PROMETHEUS_BIN=${PROMETHEUS_BIN:-/usr/bin/prometheus}
 
-for bin in "$SERVER_BIN" "$PROBER_BIN" "$CTL_BIN" "$yaml_to_json"; do
+for bin in "$SERVER_BIN" "$PROBER_BIN" "$CTL_BIN"; do
   [[ -x $bin ]] || die "$bin is not built"
 done
 [[ -x $PROMETHEUS_BIN ]] || die "$PROMETHEUS_BIN not found (scripts/setup installs prometheus)"
 command -v turnserver >/dev/null || die "turnserver not found (scripts/setup installs coturn)"
+"$python" -c 'import yaml' 2>/dev/null || die "$python has no PyYAML (scripts/setup installs python3-yaml)"
 pg_require
 
 # --- throwaway stack ------------------------------------------------------------------------------
@@ -265,8 +268,8 @@ sleep 3 # flushes (500 ms), a prober cycle or two, scrapes and rule evaluations
 # --- the check ------------------------------------------------------------------------------------
 
 # The dead server must be found down by the TURN alerts within a few probe cycles (2 failures in a row).
-python3 "$HERE/observability_check.py" live --prometheus "$prom_url" --dashboard "$DASHBOARD" \
-  --alerts "$ALERTS" --yaml-to-json "$yaml_to_json" \
+"$python" "$HERE/observability_check.py" live --prometheus "$prom_url" --dashboard "$DASHBOARD" \
+  --alerts "$ALERTS" \
   --expect-active 'TurnServerDown{server="nowhere-1"}' \
   --expect-active 'TurnRegionNoHealthyServer{region="nowhere"}' \
   --wait 20

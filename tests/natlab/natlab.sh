@@ -27,7 +27,7 @@
 #
 # Stages (each needs the ones before):
 #   net       the network, proven by coturn's own turnutils_natdiscovery in every client namespace,
-#             then by `advisorctl detect` where this build has it
+#             then by `advisorctl detect`
 #   services  PostgreSQL, advisor-server (TLS, JWKS), turn-prober, the signalling relay
 #   sessions  real WebRTC sessions for every pair of PAIRS (peer.js in chromium, driver.js around
 #             it), the table, and the assertions on what must hold
@@ -59,6 +59,7 @@ EOF
 
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
+trap_errors
 LOG_TAG=natlab
 HERE=$ADVISOR_ROOT/tests/natlab
 
@@ -408,7 +409,6 @@ prove_nats() {
     fi
   done
   ((failed == 0)) || die "a NAT does not behave as its kind should (above)"
-  ((DETECT)) || return 0
 
   # The project's own detection must then name every NAT.
   log "advisorctl detect --stun $STUN_A:$STUN_PORT in every client namespace"
@@ -467,26 +467,6 @@ postgres_up() {
 CREATE ROLE advisor_server_login LOGIN IN ROLE advisor_server;
 CREATE ROLE advisor_prober_login LOGIN IN ROLE advisor_prober;
 SQL
-}
-
-# tls_files: a local CA and an ECDSA P-256 server certificate for the advisor's lab address.
-tls_files() {
-  local d=$work/tls
-  mkdir -p "$d"
-  (
-    umask 077
-    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/ca.key" 2>/dev/null
-    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/server.key" 2>/dev/null
-  )
-  openssl req -x509 -new -key "$d/ca.key" -sha256 -days 1 -subj "/CN=natlab CA" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-    -out "$d/ca.pem" 2>/dev/null
-  openssl req -new -key "$d/server.key" -subj "/CN=$SVC_IP" -out "$d/server.csr" 2>/dev/null
-  printf '%s\n' "subjectAltName=IP:$SVC_IP" "basicConstraints=critical,CA:FALSE" \
-    "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" >"$d/server.ext"
-  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -sha256 \
-    -days 1 -extfile "$d/server.ext" -out "$d/server.pem" 2>/dev/null
-  chmod 644 "$d/ca.pem" "$d/server.pem"
 }
 
 write_turn_servers() {
@@ -556,7 +536,7 @@ jwt_file() {
 
 services_up() {
   postgres_up
-  tls_files
+  tls_certificates "$work/tls" "natlab CA" "IP:$SVC_IP" 1
   write_turn_servers
   prober_up
   server_up
@@ -602,13 +582,12 @@ run_peers() {
   for role in offerer answerer; do
     if [[ $role == offerer ]]; then site=$a; else site=$b; fi
     jwt_file "lab-$id-$role" >/dev/null
-    local nat=(--nat "${SITES[site - 1]}")
-    ((DETECT)) && nat=(--detect "$STUN_A:$STUN_PORT" --detect-timeout "$DETECT_TIMEOUT")
     # Bounded twice: the budget inside, and a hard stop outside.
     nsx "c$site" timeout -k 5 $((BUDGET_MS / 1000 + 45)) node "$HERE/driver.js" --role "$role" \
       --session "s$id-$try" --signal "http://$SVC_IP:$SIGNAL_PORT" --ctl "$CTL_BIN" \
       --target "$SVC_IP:$GRPC_PORT" --ca-file "$work/tls/ca.pem" --jwt-file "$work/jwt-lab-$id-$role" \
-      --turn-id "$TURN_ID" --lab-hosts "$STUN_A,$STUN_B,$SVC_IP" --budget-ms "$BUDGET_MS" "${nat[@]}" \
+      --turn-id "$TURN_ID" --lab-hosts "$STUN_A,$STUN_B,$SVC_IP" --budget-ms "$BUDGET_MS" \
+      --detect "$STUN_A:$STUN_PORT" --detect-timeout "$DETECT_TIMEOUT" \
       >"$work/session-$id-$role.json" 2>"$work/session-$id-$role.log" &
     pids+=($!)
   done
@@ -663,8 +642,8 @@ write_table_file() {
   {
     printf 'NAT lab, %s: real chromium peers behind Linux NATs in network namespaces, coturn, ' \
       "$(date -u +%Y-%m-%dT%H:%MZ)"
-    printf 'advisor-server over TLS. Peers %s. Time: since both peers started.\n\n' \
-      "$( ((DETECT)) && echo "detect their NAT type (advisorctl detect)" || echo "are told their NAT type")"
+    printf 'advisor-server over TLS. Peers detect their NAT type (advisorctl detect). '
+    printf 'Time: since both peers started.\n\n'
     cat "$work/sessions.md"
     if [[ -f $work/learn.md ]]; then
       printf '\nMore sessions of the pair whose direct path never works here, each from new identities:\n\n'
@@ -677,7 +656,7 @@ write_table_file() {
 selected() { [[ -z $ONLY || ,$ONLY, == *",$1,"* ]]; }
 
 sessions() {
-  log "sessions: ${#PAIRS[@]} NAT pairs, $JOBS at a time, peers $( ((DETECT)) && echo detect || echo "are told") their NAT type"
+  log "sessions: ${#PAIRS[@]} NAT pairs, $JOBS at a time, peers detect their NAT type"
   local specs=() i kinds
   for i in "${!PAIRS[@]}"; do
     selected "$((i + 1))" || continue
@@ -690,7 +669,7 @@ sessions() {
   local table_args=()
   for i in "${!PAIRS[@]}"; do selected "$((i + 1))" && table_args+=("$((i + 1)) ${PAIRS[i]}"); done
   local rc=0
-  python3 "$HERE/table.py" --work "$work" --detect "$DETECT" --out "$work/sessions.md" \
+  python3 "$HERE/table.py" --work "$work" --detect 1 --out "$work/sessions.md" \
     "${table_args[@]}" || rc=$?
   write_table_file
   ((rc == 0)) || die "the sessions did not all go as they must (above)"
@@ -744,7 +723,7 @@ learn() {
   local table_args=()
   for ((j = 101; j <= id; j++)); do table_args+=("$j ${kinds[0]} ${kinds[1]} relay"); done
   local rc=0 verdict
-  python3 "$HERE/table.py" --work "$work" --detect "$DETECT" --out "$work/learn.md" \
+  python3 "$HERE/table.py" --work "$work" --detect 1 --out "$work/learn.md" \
     "${table_args[@]}" || rc=$?
   if [[ ${now% *} == TURN_ONLY ]]; then
     verdict="${kinds[0]} × ${kinds[1]} moved to TURN_ONLY after $n more session(s) from distinct identities"
@@ -766,10 +745,6 @@ PROBER_BIN=$BUILD_DIR/services/prober/turn-prober
 for b in "$SERVER_BIN" "$CTL_BIN" "$PROBER_BIN"; do
   [[ -x $b ]] || die "$b not built (cmake --build $BUILD_DIR --target advisor-server advisorctl turn-prober)"
 done
-# Peers detect their NAT with `advisorctl detect` where this build has it; else they are told.
-DETECT=0
-ctl_help=$("$CTL_BIN" --help 2>&1) || true # whole, not piped: grep -q would SIGPIPE it
-if grep -q '^ *detect ' <<<"$ctl_help"; then DETECT=1; fi
 DETECT_TIMEOUT=1s # per round of STUN tests; the lab's "internet" answers within milliseconds
 
 t_start=$SECONDS
