@@ -22,19 +22,24 @@
 #   - a server added to the servers file by hand survives `down` and `up` and is probed (a silent
 #     port here, so it shows failures);
 #   - `down` stops every process the stack started; `down --purge` removes the directory.
-# ctest runs it as e2e.dev_stack. coturn's relay ports are a fixed range (ADVISOR_DEV_TURN_MIN_PORT..MAX,
-# 49300-49339 here unless set), which parallel runs would share: ctest holds a lock for them.
+# ctest runs it as stack.dev (label stack, the normal phase of scripts/test only: the stack's
+# programs are the build's, and a sanitizer build's would only be slower). coturn's relay ports, a
+# range, are 40 consecutive ports found free (ADVISOR_DEV_TURN_MIN_PORT..MAX when set).
 #
-# Needs a build (scripts/build) and the packages of scripts/setup. Takes about 20 s.
+# Needs advisor-server, turn-prober and advisorctl built in ADVISOR_DEV_BUILD_DIR (default
+# <project>/build) and the packages of scripts/setup. Takes about 20 s.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
+trap_errors
 LOG_TAG=dev-stack-test
 
 BUILD_DIR=${ADVISOR_DEV_BUILD_DIR:-$ADVISOR_ROOT/build}
 CTL=$BUILD_DIR/services/advisorctl/advisorctl
-[[ -x $CTL ]] || die "$CTL not built (scripts/build)"
+for bin in "$CTL" "$BUILD_DIR/services/advisor/advisor-server" "$BUILD_DIR/services/prober/turn-prober"; do
+  [[ -x $bin ]] || die "$bin not built (scripts/build)"
+done
 for tool in turnutils_uclient turnutils_peer curl python3; do
   command -v "$tool" >/dev/null || die "$tool not found (scripts/setup)"
 done
@@ -49,16 +54,14 @@ export ADVISOR_DEV_DIR=$WORK/dev
 export ADVISOR_DEV_BUILD_DIR=$BUILD_DIR
 export ADVISOR_DEV_PG_PORT=$PG_PORT ADVISOR_DEV_PORT=$GRPC_PORT ADVISOR_DEV_METRICS_PORT=$METRICS_PORT
 export ADVISOR_DEV_TURN_PORT=$TURN_PORT ADVISOR_DEV_PROBER_METRICS_PORT=$PROBER_PORT
-export ADVISOR_DEV_TURN_MIN_PORT=${ADVISOR_DEV_TURN_MIN_PORT:-49300}
-export ADVISOR_DEV_TURN_MAX_PORT=${ADVISOR_DEV_TURN_MAX_PORT:-49339}
+ADVISOR_DEV_TURN_MIN_PORT=${ADVISOR_DEV_TURN_MIN_PORT:-$(free_port_range 40)}
+ADVISOR_DEV_TURN_MAX_PORT=${ADVISOR_DEV_TURN_MAX_PORT:-$((ADVISOR_DEV_TURN_MIN_PORT + 39))}
+export ADVISOR_DEV_TURN_MIN_PORT ADVISOR_DEV_TURN_MAX_PORT
 export ADVISOR_PROBE_INTERVAL=60s
 
 dev() { "$ADVISOR_ROOT/scripts/dev" "$@"; }
-# The stack's CA: outside the project folder advisorctl does not find .dev/tls/ca.pem alone. A build
-# without --ca-file speaks plaintext, as its server then does.
-CTL_TLS=()
-ctl_help=$("$CTL" --help 2>&1) || true
-if [[ $ctl_help == *--ca-file* ]]; then CTL_TLS=(--ca-file "$ADVISOR_DEV_DIR/tls/ca.pem"); fi
+# The stack's CA: outside the project folder advisorctl does not find .dev/tls/ca.pem alone.
+CTL_TLS=(--ca-file "$ADVISOR_DEV_DIR/tls/ca.pem")
 # The stack's own advisorctl JWT: outside the project folder advisorctl does not find it alone.
 ctl() {
   "$CTL" --target "127.0.0.1:$GRPC_PORT" "${CTL_TLS[@]}" --jwt-file "$ADVISOR_DEV_DIR/advisorctl.jwt" "$@"
@@ -210,13 +213,9 @@ check "the server certificate is for localhost and 127.0.0.1" \
   grep -q 'DNS:localhost, IP Address:127.0.0.1' <<<"$cert"
 check "the server certificate is signed by the local CA" \
   openssl verify -CAfile "$ADVISOR_DEV_DIR/tls/ca.pem" "$ADVISOR_DEV_DIR/tls/server.pem"
-if ((${#CTL_TLS[@]})); then
-  handshake=$(openssl s_client -connect "127.0.0.1:$GRPC_PORT" -servername localhost -alpn h2 \
-    -CAfile "$ADVISOR_DEV_DIR/tls/ca.pem" -verify_return_error </dev/null 2>&1) || true
-  check "the server serves TLS with the certificate" grep -q 'Verify return code: 0 (ok)' <<<"$handshake"
-else
-  log "skip: this advisorctl has no --ca-file yet, so the stack runs plaintext"
-fi
+handshake=$(openssl s_client -connect "127.0.0.1:$GRPC_PORT" -servername localhost -alpn h2 \
+  -CAfile "$ADVISOR_DEV_DIR/tls/ca.pem" -verify_return_error </dev/null 2>&1) || true
+check "the server serves TLS with the certificate" grep -q 'Verify return code: 0 (ok)' <<<"$handshake"
 
 # --- no secret in argv, logs or metrics ------------------------------------------------------------------
 # The secrets, one per line, in a file: grep reads them with -f, never from a command line. The JWKS
