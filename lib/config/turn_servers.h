@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "lib/turn/probe.h"
+#include "lib/turn/turn_url.h"
 
 namespace advisor::config {
 

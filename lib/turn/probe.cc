@@ -1,18 +1,13 @@
 #include "lib/turn/probe.h"
 
-#include <netdb.h>
 #include <poll.h>
-#include <pthread.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <charconv>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -20,12 +15,11 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "lib/turn/credentials.h"
 #include "lib/turn/crypto.h"
 #include "lib/turn/message.h"
+#include "lib/turn/resolver.h"
 #include "lib/turn/transport.h"
 
 namespace advisor::turn {
@@ -41,93 +35,6 @@ constexpr size_t kRelayPayloadSize = 16;
 constexpr uint16_t kRequestedAddressFamily = 0x0017;
 
 absl::Duration Since(Clock::time_point start) { return absl::FromChrono(Clock::now() - start); }
-
-std::string Quoted(std::string_view text) { return absl::StrCat("\"", std::string(text), "\""); }
-
-// ---------------------------------------------------------------------------------------------
-// Name resolution with a deadline. getaddrinfo cannot be interrupted, so it runs on a detached
-// thread that shares its result through a reference-counted slot: a probe that gives up at its
-// deadline leaves the lookup to finish on its own, with nothing dangling.
-
-struct Lookup {
-  std::string host;
-  uint16_t port = 0;
-  std::mutex mu;
-  std::condition_variable done_cv;
-  bool done = false;
-  absl::StatusOr<SocketAddress> result = absl::UnknownError("not resolved");
-};
-
-// The first IPv4 address, else the first IPv6 one: a relay is IPv4 unless asked otherwise, and
-// the relay peer must be of the relay's family.
-absl::StatusOr<SocketAddress> ResolveNow(const std::string& host, uint16_t port) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  // One entry per address rather than one per socket type. No AI_ADDRCONFIG: it hides IPv4
-  // results on a host whose only IPv4 address is loopback, and IPv4 is preferred below anyway.
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* list = nullptr;
-  const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &list);
-  if (rc != 0) {
-    return absl::UnavailableError(
-        absl::StrCat("resolve ", host, ": ",
-                     rc == EAI_SYSTEM ? ErrnoText(errno) : std::string(gai_strerror(rc))));
-  }
-  std::optional<SocketAddress> v4, v6;
-  for (const addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
-    absl::StatusOr<SocketAddress> a = SocketAddress::FromSockaddr(ai->ai_addr, ai->ai_addrlen);
-    if (!a.ok()) continue;
-    a->port = port;
-    auto& slot = a->family == SocketAddress::Family::kIpv4 ? v4 : v6;
-    if (!slot) slot = *a;
-  }
-  freeaddrinfo(list);
-  if (v4) return *v4;
-  if (v6) return *v6;
-  return absl::UnavailableError(absl::StrCat("resolve ", host, ": no IPv4 or IPv6 address"));
-}
-
-void* RunLookup(void* arg) {
-  std::unique_ptr<std::shared_ptr<Lookup>> owned(static_cast<std::shared_ptr<Lookup>*>(arg));
-  Lookup& lookup = **owned;
-  absl::StatusOr<SocketAddress> result = ResolveNow(lookup.host, lookup.port);
-  std::lock_guard<std::mutex> lock(lookup.mu);
-  lookup.result = std::move(result);
-  lookup.done = true;
-  lookup.done_cv.notify_all();
-  return nullptr;
-}
-
-absl::StatusOr<SocketAddress> Resolve(const std::string& host, uint16_t port,
-                                      Clock::time_point deadline) {
-  if (absl::StatusOr<SocketAddress> numeric = SocketAddress::Parse(host, port); numeric.ok()) {
-    return numeric;
-  }
-  auto lookup = std::make_shared<Lookup>();
-  lookup->host = host;
-  lookup->port = port;
-  // pthread rather than std::thread: it reports failure as a value, not an exception.
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  auto* arg = new std::shared_ptr<Lookup>(lookup);
-  pthread_t thread;
-  const int rc = pthread_create(&thread, &attr, RunLookup, arg);
-  pthread_attr_destroy(&attr);
-  if (rc != 0) {
-    delete arg;
-    return absl::ResourceExhaustedError(
-        absl::StrCat("resolve ", host, ": cannot start a thread: ", ErrnoText(rc)));
-  }
-  std::unique_lock<std::mutex> lock(lookup->mu);
-  if (!lookup->done_cv.wait_until(lock, deadline, [&] { return lookup->done; })) {
-    return absl::DeadlineExceededError(absl::StrCat("resolving ", host));
-  }
-  return lookup->result;
-}
-
-// ---------------------------------------------------------------------------------------------
-// One check.
 
 std::string ErrorText(const Message& response) {
   absl::StatusOr<ErrorCode> error = response.GetErrorCode();
@@ -622,117 +529,6 @@ class Session {
 };
 
 }  // namespace
-
-std::string_view TransportName(Transport transport) {
-  switch (transport) {
-    case Transport::kUdp:
-      return "udp";
-    case Transport::kTcp:
-      return "tcp";
-    case Transport::kTls:
-      return "tls";
-  }
-  return "unknown";
-}
-
-absl::StatusOr<TurnUrl> ParseTurnUrl(std::string_view url) {
-  const auto fail = [url](std::string_view why) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("TURN URL ", Quoted(url), ": ", std::string(why)));
-  };
-  TurnUrl parsed;
-  parsed.text = std::string(url);
-
-  const size_t colon = url.find(':');
-  if (colon == std::string_view::npos) return fail("no scheme (expected turn: or turns:)");
-  const std::string scheme = absl::AsciiStrToLower(std::string(url.substr(0, colon)));
-  if (scheme == "turns") {
-    parsed.secure = true;
-  } else if (scheme != "turn") {
-    return fail(absl::StrCat("unknown scheme ", Quoted(scheme), " (expected turn or turns)"));
-  }
-  std::string_view rest = url.substr(colon + 1);
-  if (rest.starts_with("//")) return fail("RFC 7065 TURN URLs have no \"//\" after the scheme");
-
-  std::optional<std::string_view> query;
-  if (const size_t q = rest.find('?'); q != std::string_view::npos) {
-    query = rest.substr(q + 1);
-    rest = rest.substr(0, q);
-  }
-  if (rest.find_first_of("@/#") != std::string_view::npos) {
-    return fail("only host[:port] may come before the query");
-  }
-
-  std::string_view port_text;
-  bool has_port = false;
-  if (rest.starts_with('[')) {
-    const size_t close = rest.find(']');
-    if (close == std::string_view::npos) return fail("'[' without ']'");
-    parsed.host = std::string(rest.substr(1, close - 1));
-    if (!SocketAddress::Parse(parsed.host, 0).ok() || parsed.host.find(':') == std::string::npos) {
-      return fail(absl::StrCat(Quoted(parsed.host), " in brackets is not an IPv6 address"));
-    }
-    const std::string_view after = rest.substr(close + 1);
-    if (!after.empty()) {
-      if (!after.starts_with(':')) return fail("unexpected text after ']'");
-      has_port = true;
-      port_text = after.substr(1);
-    }
-  } else {
-    const size_t host_end = rest.find(':');
-    if (host_end != std::string_view::npos) {
-      if (rest.find(':', host_end + 1) != std::string_view::npos) {
-        return fail("an IPv6 address must be in brackets");
-      }
-      has_port = true;
-      port_text = rest.substr(host_end + 1);
-    }
-    parsed.host = std::string(rest.substr(0, host_end));
-    const bool valid = std::ranges::all_of(parsed.host, [](char c) {
-      return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
-    });
-    if (!valid) return fail(absl::StrCat("invalid host ", Quoted(parsed.host)));
-  }
-  if (parsed.host.empty()) return fail("no host");
-
-  parsed.port = parsed.secure ? 5349 : 3478;
-  if (has_port) {
-    unsigned value = 0;
-    const char* end = port_text.data() + port_text.size();
-    const auto [ptr, ec] = std::from_chars(port_text.data(), end, value);
-    if (port_text.empty() || port_text.size() > 5 || ec != std::errc() || ptr != end ||
-        value == 0 || value > 65535) {
-      return fail(absl::StrCat("bad port ", Quoted(port_text), " (expected 1-65535)"));
-    }
-    parsed.port = static_cast<uint16_t>(value);
-  }
-
-  std::optional<std::string> transport;
-  if (query) {
-    if (query->empty()) return fail("empty query after '?'");
-    for (absl::string_view param :
-         absl::StrSplit(absl::string_view(query->data(), query->size()), '&')) {
-      const std::pair<std::string, std::string> kv = absl::StrSplit(param, absl::MaxSplits('=', 1));
-      if (absl::AsciiStrToLower(kv.first) != "transport") {
-        return fail(absl::StrCat("unknown parameter ", Quoted(std::string(param))));
-      }
-      if (transport) return fail("transport given twice");
-      transport = absl::AsciiStrToLower(kv.second);
-    }
-  }
-  if (!transport) {
-    parsed.transport = parsed.secure ? Transport::kTls : Transport::kUdp;
-  } else if (*transport == "tcp") {
-    parsed.transport = parsed.secure ? Transport::kTls : Transport::kTcp;
-  } else if (*transport == "udp") {
-    if (parsed.secure)
-      return fail("turns with transport=udp would be DTLS, which is not supported");
-    parsed.transport = Transport::kUdp;
-  } else {
-    return fail(absl::StrCat("unknown transport ", Quoted(*transport), " (expected udp or tcp)"));
-  }
-  return parsed;
-}
 
 ProbeResult Probe(const TurnUrl& url, std::string_view username, std::string_view password,
                   const ProbeOptions& options) {

@@ -13,23 +13,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "lib/turn/address.h"
+#include "lib/turn/turn_url.h"
 
 namespace advisor::turn {
-
-enum class Transport : uint8_t { kUdp = 1, kTcp = 2, kTls = 3 };
-std::string_view TransportName(Transport transport);  // "udp", "tcp", "tls"
-
-// A parsed RFC 7065 TURN URI: "turn:host[:port][?transport=udp|tcp]" or
-// "turns:host[:port][?transport=tcp]" (turns means TLS over TCP). Default ports: 3478 for turn,
-// 5349 for turns; default transport: udp for turn, tls for turns.
-struct TurnUrl {
-  std::string text;  // as written
-  bool secure = false;
-  std::string host;  // name or numeric address, without IPv6 brackets
-  uint16_t port = 0;
-  Transport transport = Transport::kUdp;
-};
-absl::StatusOr<TurnUrl> ParseTurnUrl(std::string_view url);
 
 struct ProbeOptions {
   absl::Duration timeout = absl::Seconds(5);  // for the whole check, every step included

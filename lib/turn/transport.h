@@ -19,7 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "lib/turn/address.h"
-#include "lib/turn/probe.h"
+#include "lib/turn/turn_url.h"
 
 namespace advisor::turn {
 

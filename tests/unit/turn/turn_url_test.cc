@@ -1,11 +1,12 @@
 // Unit tests of ParseTurnUrl: the RFC 7065 forms with their defaults, and a named error for each
 // way a URL can be wrong.
+#include "lib/turn/turn_url.h"
+
 #include <string>
 
 #include "absl/status/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "lib/turn/probe.h"
 
 namespace advisor::turn {
 namespace {
