@@ -3,12 +3,21 @@
 #define ADVISOR_LIB_STORE_PG_INTERNAL_H_
 
 #include <exception>
+#include <pqxx/pqxx>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 
 namespace advisor::store::internal {
+
+// What the store's headers call a connection. A class of its own rather than a forward
+// declaration of pqxx::connection, which libpqxx 6 spells as an alias of a template and libpqxx 7
+// as a class: no declaration fits both.
+class PgConnection : public pqxx::connection {
+ public:
+  explicit PgConnection(const std::string& options) : pqxx::connection(options) {}
+};
 
 // A libpqxx (or other) exception as a Status whose message starts with `what`: UNAVAILABLE when the
 // session is gone or the outcome unknown (the caller should retry, and a new connection may

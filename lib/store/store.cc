@@ -333,11 +333,11 @@ PgStore::PgStore(std::string database_url) : url_(std::move(database_url)) {}
 
 PgStore::~PgStore() = default;
 
-absl::StatusOr<pqxx::connection*> PgStore::Connection() {
+absl::StatusOr<internal::PgConnection*> PgStore::Connection() {
   if (conn_ != nullptr && conn_->is_open()) return conn_.get();
   conn_.reset();
   try {
-    conn_ = std::make_unique<pqxx::connection>(WithConnectTimeout(url_));
+    conn_ = std::make_unique<internal::PgConnection>(WithConnectTimeout(url_));
     // A server that accepts the connection and then stalls must not hold a flush or a reload (or a
     // shutdown waiting on them) forever: every statement of this session gives up after 30 s.
     ExecSession(*conn_, "SET statement_timeout = '30s'");
@@ -349,7 +349,7 @@ absl::StatusOr<pqxx::connection*> PgStore::Connection() {
 }
 
 absl::Status PgStore::Call(const std::string& what,
-                           absl::FunctionRef<void(pqxx::connection&)> body) {
+                           absl::FunctionRef<void(internal::PgConnection&)> body) {
   std::lock_guard lock(mu_);
   absl::Status status;
   // A connection kept from an earlier call may have died while idle (server restart, idle-session
@@ -358,7 +358,7 @@ absl::Status PgStore::Call(const std::string& what,
   // by their flush id. A failure on a fresh connection is returned.
   for (int attempt = 0; attempt < 2; ++attempt) {
     const bool reused = conn_ != nullptr;
-    absl::StatusOr<pqxx::connection*> conn = Connection();
+    absl::StatusOr<internal::PgConnection*> conn = Connection();
     if (!conn.ok()) {
       status = conn.status();
       break;

@@ -18,7 +18,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "lib/store/pqxx_fwd.h"
 #include "lib/store/turn_store.h"
 #include "lib/strategy/types.h"
 
@@ -131,14 +130,14 @@ class PgStore : public OutcomeStore, public TurnStore {
                                                     std::span<const strategy::BucketAggregate>);
 
   // Returns an open connection, reconnecting if the previous one broke. Requires mu_.
-  absl::StatusOr<pqxx::connection*> Connection();
+  absl::StatusOr<internal::PgConnection*> Connection();
   // Runs `body` (which reports failure by throwing) on the connection under mu_, turning exceptions
   // into a Status that names `what`.
-  absl::Status Call(const std::string& what, absl::FunctionRef<void(pqxx::connection&)> body);
+  absl::Status Call(const std::string& what, absl::FunctionRef<void(internal::PgConnection&)> body);
 
   const std::string url_;
   std::mutex mu_;
-  std::unique_ptr<pqxx::connection> conn_;
+  std::unique_ptr<internal::PgConnection> conn_;
   // The last call failed for want of a connection. Only transitions are logged, not every failure.
   bool unavailable_ = false;
 };

@@ -265,7 +265,8 @@ absl::StatusOr<bool> LeaderLock::TryAcquire() {
   for (int attempt = 0;; ++attempt) {
     const bool reused = conn_ != nullptr;
     try {
-      if (conn_ == nullptr) conn_ = std::make_unique<pqxx::connection>(WithConnectTimeout(url_));
+      if (conn_ == nullptr)
+        conn_ = std::make_unique<internal::PgConnection>(WithConnectTimeout(url_));
       pqxx::nontransaction tx(*conn_);
       if (held_) {
         // Alive, and still the session that took the lock (see holder_pid_): it is still ours.

@@ -16,10 +16,15 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "lib/config/turn_servers.h"
-#include "lib/store/pqxx_fwd.h"
 #include "lib/turn/health.h"
 
 namespace advisor::store {
+
+namespace internal {
+// A libpqxx connection (pg_internal.h). Ours, so that no header outside lib/store's .cc files
+// needs libpqxx: its own class's declaration changed from libpqxx 6 to 7.
+class PgConnection;
+}  // namespace internal
 
 struct TurnServerRow {
   std::string id;
@@ -77,7 +82,7 @@ class LeaderLock {
   const std::string url_;
   const int64_t key_;
   std::mutex mu_;
-  std::unique_ptr<pqxx::connection> conn_;
+  std::unique_ptr<internal::PgConnection> conn_;
   bool held_ = false;
   // The server process of the session that took the lock. libpqxx 6 may silently reconnect a
   // broken connection; a different process means the lock went with the old session.
