@@ -1,3 +1,5 @@
+// The flag layer of flags.h: an argv scan, the environment fallback, ranges and the help text
+// around abseil's flag values and their parsing (absl::ParseFlag).
 #include "lib/config/flags.h"
 
 #include <arpa/inet.h>
@@ -10,13 +12,17 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <type_traits>
 #include <utility>
 
+#include "absl/flags/commandlineflag.h"
+#include "absl/flags/marshalling.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 
 namespace advisor::config {
@@ -27,15 +33,7 @@ absl::string_view ToAbsl(std::string_view text) { return {text.data(), text.size
 
 std::string Quoted(std::string_view value) { return absl::StrCat("\"", ToAbsl(value), "\""); }
 
-absl::StatusOr<bool> ParseBool(std::string_view text) {
-  const std::string lower = absl::AsciiStrToLower(ToAbsl(text));
-  if (lower == "1" || lower == "true" || lower == "yes") return true;
-  if (lower == "0" || lower == "false" || lower == "no") return false;
-  return absl::InvalidArgumentError(
-      absl::StrCat("invalid boolean ", Quoted(text), " (want true/false, 1/0 or yes/no)"));
-}
-
-absl::StatusOr<int64_t> ParseBytes(std::string_view text) {
+std::optional<int64_t> ParseBytes(std::string_view text) {
   static constexpr std::pair<std::string_view, int64_t> kUnits[] = {
       {"KiB", int64_t{1} << 10}, {"MiB", int64_t{1} << 20}, {"GiB", int64_t{1} << 30}, {"k", 1000},
       {"M", 1'000'000},          {"G", 1'000'000'000}};
@@ -51,8 +49,7 @@ absl::StatusOr<int64_t> ParseBytes(std::string_view text) {
   int64_t value = 0;
   if (digits.empty() || digits.find_first_not_of("0123456789") != std::string_view::npos ||
       !absl::SimpleAtoi(ToAbsl(digits), &value) || value > INT64_MAX / unit) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid size ", Quoted(text), " (e.g. 1048576, 64M, 128MiB)"));
+    return std::nullopt;
   }
   return value * unit;
 }
@@ -127,6 +124,148 @@ absl::Status CheckHostPort(std::string_view value, bool allow_zero) {
 
 }  // namespace
 
+namespace flags_internal {
+
+template <typename T>
+struct Kind {
+  std::string hint{};     // shown as --name=HINT; booleans take no value and show none
+  std::string invalid{};  // how a value abseil cannot parse is called: "invalid duration"
+  std::string example{};  // appended to that: " (e.g. 500ms, 5s, 1m30s, 2h)"
+  std::string range{};    // appended to the help: " [1, 64]"
+  std::function<std::string(const T&)> format{};                    // the default in Help()
+  std::function<absl::Status(std::string_view, const T&)> check{};  // the range; may be empty
+
+  // Parses with absl::ParseFlag, checks, then stores.
+  std::function<absl::Status(std::string_view)> Setter(std::function<void(const T&)> store) const {
+    return [kind = *this, store = std::move(store)](std::string_view text) -> absl::Status {
+      T value{};
+      // abseil's own messages are empty for most types; ours quote the value.
+      std::string ignored;
+      if (!absl::ParseFlag(ToAbsl(text), &value, &ignored)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(kind.invalid, " ", Quoted(text), kind.example));
+      }
+      if (kind.check) {
+        if (absl::Status status = kind.check(text, value); !status.ok()) return status;
+      }
+      store(value);
+      return absl::OkStatus();
+    };
+  }
+};
+
+}  // namespace flags_internal
+
+namespace {
+
+using flags_internal::Kind;
+
+Kind<std::string> StringKind() {
+  return {.hint = "STRING", .format = [](const std::string& value) { return Quoted(value); }};
+}
+
+Kind<std::string> SecretKind() {
+  return {.hint = "SECRET", .format = [](const std::string&) { return std::string("(hidden)"); }};
+}
+
+Kind<std::string> HostPortKind(bool allow_zero_port) {
+  return {.hint = "HOST:PORT",
+          .format = [](const std::string& value) { return Quoted(value); },
+          .check = [allow_zero_port](
+                       std::string_view,
+                       const std::string& value) { return CheckHostPort(value, allow_zero_port); }};
+}
+
+Kind<absl::Duration> DurationKind(std::optional<absl::Duration> min, absl::Duration max) {
+  return {
+      .hint = "DURATION",
+      .invalid = "invalid duration",
+      .example = " (e.g. 500ms, 5s, 1m30s, 2h)",
+      .format = [](const absl::Duration& value) { return absl::FormatDuration(value); },
+      .check =
+          [min, max](std::string_view text, const absl::Duration& value) {
+            if (!min.has_value() && value <= absl::ZeroDuration()) {
+              return absl::InvalidArgumentError(
+                  absl::StrCat("duration ", Quoted(text), " must be positive"));
+            }
+            if (min.has_value() && value < *min) {
+              return absl::InvalidArgumentError(absl::StrCat(
+                  "duration ", Quoted(text), " is below the minimum ", absl::FormatDuration(*min)));
+            }
+            if (value > max) {
+              return absl::InvalidArgumentError(absl::StrCat(
+                  "duration ", Quoted(text), " is above the maximum ", absl::FormatDuration(max)));
+            }
+            return absl::OkStatus();
+          }};
+}
+
+Kind<int64_t> IntKind(int64_t min, int64_t max) {
+  return {.hint = "INT",
+          .invalid = "invalid integer",
+          .range = absl::StrCat(" [", min, ", ", max, "]"),
+          .format = [](const int64_t& value) { return absl::StrCat(value); },
+          .check =
+              [min, max](std::string_view, const int64_t& value) {
+                if (value >= min && value <= max) return absl::OkStatus();
+                return absl::InvalidArgumentError(
+                    absl::StrCat(value, " is out of range [", min, ", ", max, "]"));
+              }};
+}
+
+Kind<ByteSize> BytesKind(int64_t min, int64_t max) {
+  const std::string range = absl::StrCat("[", FormatBytes(min), ", ", FormatBytes(max), "]");
+  return {.hint = "BYTES",
+          .invalid = "invalid size",
+          .example = " (e.g. 1048576, 64M, 128MiB)",
+          .range = absl::StrCat(" ", range),
+          .format = [](const ByteSize& value) { return FormatBytes(value.bytes); },
+          .check =
+              [min, max, range](std::string_view text, const ByteSize& value) {
+                if (value.bytes >= min && value.bytes <= max) return absl::OkStatus();
+                return absl::InvalidArgumentError(
+                    absl::StrCat(ToAbsl(text), " is out of range ", range));
+              }};
+}
+
+Kind<double> DoubleKind(double min, double max) {
+  return {.hint = "NUMBER",
+          .invalid = "invalid number",
+          .range = absl::StrCat(" [", min, ", ", max, "]"),
+          // Six significant digits, so that a default converted from a float reads 0.6, not
+          // 0.60000002384185791.
+          .format = [](const double& value) { return absl::StrCat(value); },
+          .check =
+              [min, max](std::string_view text, const double& value) {
+                if (!std::isfinite(value)) {
+                  return absl::InvalidArgumentError(absl::StrCat("invalid number ", Quoted(text)));
+                }
+                if (value >= min && value <= max) return absl::OkStatus();
+                return absl::InvalidArgumentError(
+                    absl::StrCat(ToAbsl(text), " is out of range [", min, ", ", max, "]"));
+              }};
+}
+
+Kind<bool> BoolKind() {
+  return {.invalid = "invalid boolean",
+          .example = " (want true/false, 1/0 or yes/no)",
+          .format = [](const bool& value) { return std::string(value ? "true" : "false"); }};
+}
+
+}  // namespace
+
+bool AbslParseFlag(absl::string_view text, ByteSize* size, std::string* error) {
+  std::optional<int64_t> bytes = ParseBytes(std::string_view(text.data(), text.size()));
+  if (!bytes.has_value()) {
+    *error = "want a size such as 1048576, 64M or 128MiB";
+    return false;
+  }
+  size->bytes = *bytes;
+  return true;
+}
+
+std::string AbslUnparseFlag(ByteSize size) { return FormatBytes(size.bytes); }
+
 EnvLookup ProcessEnv() {
   return [](std::string_view name) -> std::optional<std::string> {
     const char* value = std::getenv(std::string(name).c_str());
@@ -157,160 +296,95 @@ void FlagSet::Add(Setting setting) {
 }
 
 const FlagSet::Setting* FlagSet::Find(std::string_view name) const {
+  const std::string dashed = absl::StrReplaceAll(ToAbsl(name), {{"_", "-"}});
   for (const Setting& setting : settings_) {
-    if (setting.name == name) return &setting;
+    if (setting.name == dashed) return &setting;
   }
   return nullptr;
 }
 
+template <typename T>
+void FlagSet::Register(absl::Flag<T>& flag, std::string_view env, const Kind<T>& kind) {
+  const absl::CommandLineFlag& reflection = absl::GetFlagReflectionHandle(flag);
+  // abseil keeps the declared default only as text; absl::GetFlag would give the current value.
+  T default_value{};
+  std::string ignored;
+  absl::ParseFlag(absl::string_view(reflection.DefaultValue()), &default_value, &ignored);
+  Add({.name = absl::StrReplaceAll(reflection.Name(), {{"_", "-"}}),
+       .env = std::string(env),
+       .help = absl::StrCat(reflection.Help(), kind.range),
+       .value_hint = kind.hint,
+       .default_text = kind.format(default_value),
+       .is_bool = std::is_same_v<T, bool>,
+       .set = kind.Setter([&flag](const T& value) { absl::SetFlag(&flag, value); })});
+}
+
+template <typename T>
+void FlagSet::Register(std::string_view name, std::string_view env, std::string_view help,
+                       T* target, const Kind<T>& kind) {
+  Add({.name = std::string(name),
+       .env = std::string(env),
+       .help = absl::StrCat(ToAbsl(help), kind.range),
+       .value_hint = kind.hint,
+       .default_text = kind.format(*target),
+       .is_bool = std::is_same_v<T, bool>,
+       .set = kind.Setter([target](const T& value) { *target = value; })});
+}
+
+void FlagSet::String(absl::Flag<std::string>& flag, std::string_view env) {
+  Register(flag, env, StringKind());
+}
+void FlagSet::Secret(absl::Flag<std::string>& flag, std::string_view env) {
+  Register(flag, env, SecretKind());
+}
+void FlagSet::HostPort(absl::Flag<std::string>& flag, std::string_view env, bool allow_zero_port) {
+  Register(flag, env, HostPortKind(allow_zero_port));
+}
+void FlagSet::Duration(absl::Flag<absl::Duration>& flag, std::string_view env,
+                       std::optional<absl::Duration> min, absl::Duration max) {
+  Register(flag, env, DurationKind(min, max));
+}
+void FlagSet::Int(absl::Flag<int64_t>& flag, std::string_view env, int64_t min, int64_t max) {
+  Register(flag, env, IntKind(min, max));
+}
+void FlagSet::Bytes(absl::Flag<ByteSize>& flag, std::string_view env, int64_t min, int64_t max) {
+  Register(flag, env, BytesKind(min, max));
+}
+void FlagSet::Double(absl::Flag<double>& flag, std::string_view env, double min, double max) {
+  Register(flag, env, DoubleKind(min, max));
+}
+void FlagSet::Bool(absl::Flag<bool>& flag, std::string_view env) {
+  Register(flag, env, BoolKind());
+}
+
 void FlagSet::String(std::string_view name, std::string_view env, std::string* target,
                      std::string_view help) {
-  Add({.name = std::string(name),
-       .env = std::string(env),
-       .help = std::string(help),
-       .value_hint = "STRING",
-       .default_text = Quoted(*target),
-       .set = [target](std::string_view text) {
-         *target = std::string(text);
-         return absl::OkStatus();
-       }});
+  Register(name, env, help, target, StringKind());
 }
-
 void FlagSet::Secret(std::string_view name, std::string_view env, std::string* target,
                      std::string_view help) {
-  Add({.name = std::string(name),
-       .env = std::string(env),
-       .help = std::string(help),
-       .value_hint = "SECRET",
-       .default_text = "(hidden)",
-       .set = [target](std::string_view text) {
-         *target = std::string(text);
-         return absl::OkStatus();
-       }});
+  Register(name, env, help, target, SecretKind());
 }
-
 void FlagSet::HostPort(std::string_view name, std::string_view env, std::string* target,
                        std::string_view help, bool allow_zero_port) {
-  Add({.name = std::string(name),
-       .env = std::string(env),
-       .help = std::string(help),
-       .value_hint = "HOST:PORT",
-       .default_text = Quoted(*target),
-       .set = [target, allow_zero_port](std::string_view text) {
-         if (absl::Status status = CheckHostPort(text, allow_zero_port); !status.ok()) {
-           return status;
-         }
-         *target = std::string(text);
-         return absl::OkStatus();
-       }});
+  Register(name, env, help, target, HostPortKind(allow_zero_port));
 }
-
 void FlagSet::Duration(std::string_view name, std::string_view env, absl::Duration* target,
                        std::string_view help, std::optional<absl::Duration> min,
                        absl::Duration max) {
-  Add({.name = std::string(name),
-       .env = std::string(env),
-       .help = std::string(help),
-       .value_hint = "DURATION",
-       .default_text = absl::FormatDuration(*target),
-       .set = [target, min, max](std::string_view text) {
-         absl::Duration value;
-         if (!absl::ParseDuration(ToAbsl(text), &value)) {
-           return absl::InvalidArgumentError(
-               absl::StrCat("invalid duration ", Quoted(text), " (e.g. 500ms, 5s, 1m30s, 2h)"));
-         }
-         if (!min.has_value() && value <= absl::ZeroDuration()) {
-           return absl::InvalidArgumentError(
-               absl::StrCat("duration ", Quoted(text), " must be positive"));
-         }
-         if (min.has_value() && value < *min) {
-           return absl::InvalidArgumentError(absl::StrCat(
-               "duration ", Quoted(text), " is below the minimum ", absl::FormatDuration(*min)));
-         }
-         if (value > max) {
-           return absl::InvalidArgumentError(absl::StrCat(
-               "duration ", Quoted(text), " is above the maximum ", absl::FormatDuration(max)));
-         }
-         *target = value;
-         return absl::OkStatus();
-       }});
+  Register(name, env, help, target, DurationKind(min, max));
 }
-
 void FlagSet::Int(std::string_view name, std::string_view env, int64_t* target,
                   std::string_view help, int64_t min, int64_t max) {
-  Add({.name = std::string(name),
-       .env = std::string(env),
-       .help = absl::StrCat(ToAbsl(help), " [", min, ", ", max, "]"),
-       .value_hint = "INT",
-       .default_text = absl::StrCat(*target),
-       .set = [target, min, max](std::string_view text) {
-         int64_t value = 0;
-         if (!absl::SimpleAtoi(ToAbsl(text), &value)) {
-           return absl::InvalidArgumentError(absl::StrCat("invalid integer ", Quoted(text)));
-         }
-         if (value < min || value > max) {
-           return absl::InvalidArgumentError(
-               absl::StrCat(value, " is out of range [", min, ", ", max, "]"));
-         }
-         *target = value;
-         return absl::OkStatus();
-       }});
+  Register(name, env, help, target, IntKind(min, max));
 }
-
-void FlagSet::Bytes(std::string_view name, std::string_view env, int64_t* target,
-                    std::string_view help, int64_t min, int64_t max) {
-  Add({.name = std::string(name),
-       .env = std::string(env),
-       .help = absl::StrCat(ToAbsl(help), " [", FormatBytes(min), ", ", FormatBytes(max), "]"),
-       .value_hint = "BYTES",
-       .default_text = FormatBytes(*target),
-       .set = [target, min, max](std::string_view text) -> absl::Status {
-         absl::StatusOr<int64_t> value = ParseBytes(text);
-         if (!value.ok()) return value.status();
-         if (*value < min || *value > max) {
-           return absl::InvalidArgumentError(absl::StrCat(
-               ToAbsl(text), " is out of range [", FormatBytes(min), ", ", FormatBytes(max), "]"));
-         }
-         *target = *value;
-         return absl::OkStatus();
-       }});
-}
-
 void FlagSet::Double(std::string_view name, std::string_view env, double* target,
                      std::string_view help, double min, double max) {
-  Add({.name = std::string(name),
-       .env = std::string(env),
-       .help = absl::StrCat(ToAbsl(help), " [", min, ", ", max, "]"),
-       .value_hint = "NUMBER",
-       .default_text = absl::StrCat(*target),
-       .set = [target, min, max](std::string_view text) {
-         double value = 0;
-         if (!absl::SimpleAtod(ToAbsl(text), &value) || !std::isfinite(value)) {
-           return absl::InvalidArgumentError(absl::StrCat("invalid number ", Quoted(text)));
-         }
-         if (value < min || value > max) {
-           return absl::InvalidArgumentError(
-               absl::StrCat(ToAbsl(text), " is out of range [", min, ", ", max, "]"));
-         }
-         *target = value;
-         return absl::OkStatus();
-       }});
+  Register(name, env, help, target, DoubleKind(min, max));
 }
-
 void FlagSet::Bool(std::string_view name, std::string_view env, bool* target,
                    std::string_view help) {
-  Add({.name = std::string(name),
-       .env = std::string(env),
-       .help = std::string(help),
-       .value_hint = "",
-       .default_text = *target ? "true" : "false",
-       .is_bool = true,
-       .set = [target](std::string_view text) -> absl::Status {
-         absl::StatusOr<bool> value = ParseBool(text);
-         if (!value.ok()) return value.status();
-         *target = *value;
-         return absl::OkStatus();
-       }});
+  Register(name, env, help, target, BoolKind());
 }
 
 absl::StatusOr<std::vector<std::string>> FlagSet::Parse(std::span<const std::string> args,

@@ -1,20 +1,27 @@
-// Command-line flags and environment variables → typed settings, for every binary of the project.
+// Command-line flags and environment variables → typed settings, for every binary of the project,
+// on top of abseil's flags.
 //
-// Each setting is registered once with a flag name, an optional environment variable and a pointer
-// to where its value goes; the value already in *target is the default. A flag beats the variable,
-// which beats the default, so containers configure through the environment while a person at a
-// shell can still override one setting. Every error names where the bad value came from
-// ("--flush-interval: …" or "ADVISOR_FLUSH_INTERVAL: …"), because that is what the operator has to
-// go and fix.
+// A binary declares its flags with ABSL_FLAG (name with underscores, default, help) and lists them
+// in a FlagSet with the environment variable and the range each one takes. abseil owns the values
+// and their syntax (absl::ParseFlag: absl::ParseDuration for durations, and ByteSize below); this
+// layer adds what abseil's own absl::ParseCommandLine lacks or does differently: the variables, a
+// flag beating its variable beating the default (so containers configure through the environment
+// while a person at a shell can still override one setting), ranges, a help text that names the
+// variables and hides secrets, and errors returned rather than printed with an exit. Every error
+// names where the bad value came from ("--flush-interval: …" or "ADVISOR_FLUSH_INTERVAL: …"),
+// because that is what the operator has to go and fix.
 //
-//   std::string listen = "0.0.0.0:50051";
-//   absl::Duration flush = absl::Seconds(5);
-//   config::FlagSet flags("advisor-server [serve|migrate] [flags]", "The Connectivity Advisor
-//   service."); flags.HostPort("listen", "ADVISOR_LISTEN", &listen, "gRPC listen address");
-//   flags.Duration("flush-interval", "ADVISOR_FLUSH_INTERVAL", &flush, "how often outcomes are
-//   written"); auto positional = flags.Parse(std::vector<std::string>(argv + 1, argv + argc)); if
-//   (flags.help_requested()) { std::cout << flags.Help(); return 0; } if (!positional.ok()) {
-//   std::cerr << positional.status().message() << "\n"; return 2; }
+//   ABSL_FLAG(absl::Duration, flush_interval, absl::Seconds(5), "how often outcomes are written");
+//
+//   config::FlagSet flags("advisor-server [serve|migrate] [flags]", "The Connectivity Advisor.");
+//   flags.Duration(FLAGS_flush_interval, "ADVISOR_FLUSH_INTERVAL");
+//   const config::ParsedCommand cli = config::ParseCommand(flags, argc, argv, "advisor-server",
+//                                                          {"serve", "migrate"}, "serve");
+//   if (cli.exit_code) return *cli.exit_code;
+//   absl::Duration flush = absl::GetFlag(FLAGS_flush_interval);
+//
+// Flags are spelled with dashes on the command line and in Help() ("--flush-interval"); the
+// underscore spelling of the declaration is accepted too.
 #ifndef ADVISOR_LIB_CONFIG_FLAGS_H_
 #define ADVISOR_LIB_CONFIG_FLAGS_H_
 
@@ -26,8 +33,10 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace advisor::config {
@@ -38,6 +47,20 @@ using EnvLookup = std::function<std::optional<std::string>(std::string_view name
 // The process environment (getenv).
 EnvLookup ProcessEnv();
 
+// A size in bytes as a flag type: "1048576", or with a suffix: k/M/G (powers of 1000) or
+// KiB/MiB/GiB (powers of 1024), e.g. "128MiB". Shown with the largest binary unit that divides it.
+struct ByteSize {
+  int64_t bytes = 0;
+};
+bool AbslParseFlag(absl::string_view text, ByteSize* size, std::string* error);
+std::string AbslUnparseFlag(ByteSize size);
+
+namespace flags_internal {
+// How one kind of value is parsed, checked and shown in Help(); defined in flags.cc.
+template <typename T>
+struct Kind;
+}  // namespace flags_internal
+
 class FlagSet {
  public:
   // `usage_line` follows "usage: " in Help(), e.g. "advisor-server [serve|migrate] [flags]";
@@ -47,32 +70,47 @@ class FlagSet {
   FlagSet(const FlagSet&) = delete;
   FlagSet& operator=(const FlagSet&) = delete;
 
-  // Registration. `name` is the flag without its dashes ("flush-interval"); `env` is the variable
-  // ("ADVISOR_FLUSH_INTERVAL") or empty when the setting has none. Targets must outlive Parse().
+  // Registration of a flag declared with ABSL_FLAG: its name, help and default come from the
+  // declaration. `env` is the variable ("ADVISOR_FLUSH_INTERVAL") or empty when the setting has
+  // none. Parse() stores into the flag; read it with absl::GetFlag.
+  void String(absl::Flag<std::string>& flag, std::string_view env);
+  // A string whose value is never shown: Help() prints "(hidden)" instead of the default.
+  void Secret(absl::Flag<std::string>& flag, std::string_view env);
+  // A "host:port" string, checked with ValidateHostPort.
+  void HostPort(absl::Flag<std::string>& flag, std::string_view env, bool allow_zero_port = false);
+  // absl::ParseDuration syntax: "500ms", "5s", "1m30s", "2h". Without `min` the value must be > 0.
+  void Duration(absl::Flag<absl::Duration>& flag, std::string_view env,
+                std::optional<absl::Duration> min = std::nullopt,
+                absl::Duration max = absl::InfiniteDuration());
+  // Inclusive range [min, max].
+  void Int(absl::Flag<int64_t>& flag, std::string_view env, int64_t min, int64_t max);
+  // Inclusive range [min, max], in bytes.
+  void Bytes(absl::Flag<ByteSize>& flag, std::string_view env, int64_t min, int64_t max);
+  // Inclusive range [min, max]; NaN and infinities are refused.
+  void Double(absl::Flag<double>& flag, std::string_view env, double min, double max);
+  // "--name" alone means true; "--name=true|false" (also 1/0, yes/no, t/f, y/n) sets it
+  // explicitly. The "--name value" form is not taken for booleans, so "--verbose serve" keeps
+  // "serve" positional.
+  void Bool(absl::Flag<bool>& flag, std::string_view env);
+
+  // The same kinds for a setting kept in a variable of the caller's: `name` is the flag without
+  // its dashes ("ca-file"), the value already in *target is the default, and *target must outlive
+  // Parse(). This is for libraries that offer settings to several binaries (the client TLS
+  // settings): abseil's registry is process-wide, so a library declaring ABSL_FLAG(insecure) would
+  // collide with advisor-server's own --insecure the moment the server linked it.
   void String(std::string_view name, std::string_view env, std::string* target,
               std::string_view help);
-  // A string whose value is never shown: Help() prints "(hidden)" instead of the default.
   void Secret(std::string_view name, std::string_view env, std::string* target,
               std::string_view help);
-  // A "host:port" string, checked with ValidateHostPort.
   void HostPort(std::string_view name, std::string_view env, std::string* target,
                 std::string_view help, bool allow_zero_port = false);
-  // absl::ParseDuration syntax: "500ms", "5s", "1m30s", "2h". Without `min` the value must be > 0.
   void Duration(std::string_view name, std::string_view env, absl::Duration* target,
                 std::string_view help, std::optional<absl::Duration> min = std::nullopt,
                 absl::Duration max = absl::InfiniteDuration());
-  // Inclusive range [min, max].
   void Int(std::string_view name, std::string_view env, int64_t* target, std::string_view help,
            int64_t min, int64_t max);
-  // A size in bytes, inclusive range [min, max]: "1048576", or with a suffix: k/M/G (powers of
-  // 1000) or KiB/MiB/GiB (powers of 1024), e.g. "128MiB".
-  void Bytes(std::string_view name, std::string_view env, int64_t* target, std::string_view help,
-             int64_t min, int64_t max);
-  // Inclusive range [min, max]; NaN and infinities are refused.
   void Double(std::string_view name, std::string_view env, double* target, std::string_view help,
               double min, double max);
-  // "--name" alone means true; "--name=true|false" (also 1/0/yes/no) sets it explicitly. The
-  // "--name value" form is not taken for booleans, so "--verbose serve" keeps "serve" positional.
   void Bool(std::string_view name, std::string_view env, bool* target, std::string_view help);
 
   // `args` excludes the program name. Accepts "--name=value" and "--name value" anywhere among the
@@ -91,16 +129,20 @@ class FlagSet {
 
  private:
   struct Setting {
-    std::string name;
+    std::string name;  // as typed and shown, with dashes: "flush-interval"
     std::string env;
     std::string help;
     std::string value_hint;    // "DURATION", "INT", … shown as --name=HINT
-    std::string default_text;  // the target's value at registration, already formatted
+    std::string default_text;  // the default, already formatted
     bool is_bool = false;
-    // Parses and stores a value; the error message does not yet say where the value came from.
+    // Parses, checks and stores a value; the error does not yet say where the value came from.
     std::function<absl::Status(std::string_view)> set;
   };
-
+  template <typename T>
+  void Register(absl::Flag<T>& flag, std::string_view env, const flags_internal::Kind<T>& kind);
+  template <typename T>
+  void Register(std::string_view name, std::string_view env, std::string_view help, T* target,
+                const flags_internal::Kind<T>& kind);
   void Add(Setting setting);
   const Setting* Find(std::string_view name) const;
 

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
@@ -103,6 +104,58 @@ struct Options {
   absl::Duration budget = absl::Seconds(30);
   std::string answer_file, events, turn_id;
 };
+
+}  // namespace
+
+// Defaults come from Options, which main() also fills the client TLS files of.
+ABSL_FLAG(std::string, target, Options{}.target, "advisor-server address HOST:PORT");
+ABSL_FLAG(absl::Duration, timeout, Options{}.timeout,
+          "deadline of each call; detect: how long each round of STUN tests waits");
+ABSL_FLAG(bool, json, Options{}.json, "print the response as JSON");
+ABSL_FLAG(std::string, local, Options{}.local,
+          "get-strategy, connect-plan (instead of detecting): this peer's NAT type");
+ABSL_FLAG(double, local_confidence, Options{}.local_confidence,
+          "get-strategy: confidence of --local");
+ABSL_FLAG(std::string, remote, Options{}.remote,
+          "get-strategy, connect-plan: the other peer's NAT type");
+ABSL_FLAG(double, remote_confidence, Options{}.remote_confidence,
+          "get-strategy: confidence of --remote");
+ABSL_FLAG(std::string, region, Options{}.region,
+          "get-strategy, connect-plan, turn-servers: client region");
+ABSL_FLAG(std::string, token, Options{}.token, "report: decision token from get-strategy");
+ABSL_FLAG(bool, connected, Options{}.connected, "report: the session connected");
+ABSL_FLAG(bool, failed, Options{}.failed, "report: the session did not connect");
+ABSL_FLAG(int64_t, time_to_connect, Options{}.time_to_connect_ms,
+          "report: ms until the session connected");
+ABSL_FLAG(std::string, attempts, Options{}.attempts, "report: attempts made, see above");
+ABSL_FLAG(std::string, jwt, Options{}.jwt, "JWT sent as `authorization: Bearer JWT`");
+ABSL_FLAG(std::string, jwt_file, Options{}.jwt_file,
+          "file holding the JWT (default: .dev/advisorctl.jwt if it exists)");
+ABSL_FLAG(std::string, keys_file, Options{}.keys_file, "mint-jwt: JWKS file with a private key");
+ABSL_FLAG(std::string, kid, Options{}.kid,
+          "mint-jwt: key to sign with (default: the first with a private part); "
+          "gen-keys: kid of the new key (default dev-<alg>)");
+ABSL_FLAG(std::string, sub, Options{}.sub, "mint-jwt: subject, the client identity");
+ABSL_FLAG(std::string, scope, "", "mint-jwt: scope to grant, e.g. advisor.admin");
+ABSL_FLAG(absl::Duration, ttl, Options{}.ttl, "mint-jwt: lifetime of the token");
+ABSL_FLAG(std::string, audience, Options{}.audience, "mint-jwt: aud claim");
+ABSL_FLAG(std::string, alg, Options{}.alg, "gen-keys: HS256, ES256 or RS256");
+ABSL_FLAG(std::string, stun, "",
+          "detect, connect-plan: STUN server HOST:PORT (may repeat; port 3478 if left out)");
+ABSL_FLAG(std::string, bind, Options{}.bind,
+          "detect, connect-plan: local address to send from, IP or IP:PORT (default any)");
+ABSL_FLAG(absl::Duration, budget, Options{}.budget,
+          "connect-plan, report --answer-file: how long the app gives a session, fallback "
+          "included");
+ABSL_FLAG(std::string, answer_file, Options{}.answer_file,
+          "report: the answer the session followed, as get-strategy or connect-plan --json "
+          "printed it; the report is then built from --events");
+ABSL_FLAG(std::string, events, Options{}.events,
+          "report --answer-file: what the app saw, see above (none: it never connected)");
+ABSL_FLAG(std::string, turn_id, Options{}.turn_id,
+          "report --answer-file: id of the offered TURN server, named in relay attempts");
+
+namespace {
 
 // Where `scripts/dev up` leaves a JWT for advisorctl, relative to the repository root.
 constexpr char kDevJwtFile[] = ".dev/advisorctl.jwt";
@@ -717,66 +770,77 @@ std::vector<std::string> Repeated(int argc, char** argv, absl::string_view name)
   return values;
 }
 
+// Copies the parsed flags into `options` (whose client TLS files the flag set fills itself).
+void SetFromFlags(Options& options) {
+  options.target = absl::GetFlag(FLAGS_target);
+  options.timeout = absl::GetFlag(FLAGS_timeout);
+  options.json = absl::GetFlag(FLAGS_json);
+  options.local = absl::GetFlag(FLAGS_local);
+  options.local_confidence = absl::GetFlag(FLAGS_local_confidence);
+  options.remote = absl::GetFlag(FLAGS_remote);
+  options.remote_confidence = absl::GetFlag(FLAGS_remote_confidence);
+  options.region = absl::GetFlag(FLAGS_region);
+  options.token = absl::GetFlag(FLAGS_token);
+  options.connected = absl::GetFlag(FLAGS_connected);
+  options.failed = absl::GetFlag(FLAGS_failed);
+  options.time_to_connect_ms = absl::GetFlag(FLAGS_time_to_connect);
+  options.attempts = absl::GetFlag(FLAGS_attempts);
+  options.jwt = absl::GetFlag(FLAGS_jwt);
+  options.jwt_file = absl::GetFlag(FLAGS_jwt_file);
+  options.keys_file = absl::GetFlag(FLAGS_keys_file);
+  options.kid = absl::GetFlag(FLAGS_kid);
+  options.sub = absl::GetFlag(FLAGS_sub);
+  options.ttl = absl::GetFlag(FLAGS_ttl);
+  options.audience = absl::GetFlag(FLAGS_audience);
+  options.alg = absl::GetFlag(FLAGS_alg);
+  options.bind = absl::GetFlag(FLAGS_bind);
+  options.budget = absl::GetFlag(FLAGS_budget);
+  options.answer_file = absl::GetFlag(FLAGS_answer_file);
+  options.events = absl::GetFlag(FLAGS_events);
+  options.turn_id = absl::GetFlag(FLAGS_turn_id);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Options options;
   advisor::config::FlagSet flags("advisorctl [flags] COMMAND [command flags]", kSummary);
-  flags.String("target", "ADVISOR_TARGET", &options.target, "advisor-server address HOST:PORT");
-  flags.Duration("timeout", "ADVISOR_TIMEOUT", &options.timeout,
-                 "deadline of each call; detect: how long each round of STUN tests waits");
-  flags.Bool("json", "", &options.json, "print the response as JSON");
-  flags.String("local", "", &options.local,
-               "get-strategy, connect-plan (instead of detecting): this peer's NAT type");
-  flags.Double("local-confidence", "", &options.local_confidence,
-               "get-strategy: confidence of --local", 0, 1);
-  flags.String("remote", "", &options.remote,
-               "get-strategy, connect-plan: the other peer's NAT type");
-  flags.Double("remote-confidence", "", &options.remote_confidence,
-               "get-strategy: confidence of --remote", 0, 1);
-  flags.String("region", "", &options.region,
-               "get-strategy, connect-plan, turn-servers: client region");
-  flags.String("token", "", &options.token, "report: decision token from get-strategy");
-  flags.Bool("connected", "", &options.connected, "report: the session connected");
-  flags.Bool("failed", "", &options.failed, "report: the session did not connect");
-  flags.Int("time-to-connect", "", &options.time_to_connect_ms,
-            "report: ms until the session connected", 0, 600'000);
-  flags.String("attempts", "", &options.attempts, "report: attempts made, see above");
-  flags.Secret("jwt", "ADVISOR_JWT", &options.jwt, "JWT sent as `authorization: Bearer JWT`");
-  flags.String("jwt-file", "ADVISOR_JWT_FILE", &options.jwt_file,
-               "file holding the JWT (default: .dev/advisorctl.jwt if it exists)");
+  flags.String(FLAGS_target, "ADVISOR_TARGET");
+  flags.Duration(FLAGS_timeout, "ADVISOR_TIMEOUT");
+  flags.Bool(FLAGS_json, "");
+  flags.String(FLAGS_local, "");
+  flags.Double(FLAGS_local_confidence, "", 0, 1);
+  flags.String(FLAGS_remote, "");
+  flags.Double(FLAGS_remote_confidence, "", 0, 1);
+  flags.String(FLAGS_region, "");
+  flags.String(FLAGS_token, "");
+  flags.Bool(FLAGS_connected, "");
+  flags.Bool(FLAGS_failed, "");
+  flags.Int(FLAGS_time_to_connect, "", 0, 600'000);
+  flags.String(FLAGS_attempts, "");
+  flags.Secret(FLAGS_jwt, "ADVISOR_JWT");
+  flags.String(FLAGS_jwt_file, "ADVISOR_JWT_FILE");
   advisor::config::RegisterClientTlsFlags(flags, &options.tls);
-  flags.String("keys-file", "", &options.keys_file, "mint-jwt: JWKS file with a private key");
-  flags.String("kid", "", &options.kid,
-               "mint-jwt: key to sign with (default: the first with a private part); "
-               "gen-keys: kid of the new key (default dev-<alg>)");
-  flags.String("sub", "", &options.sub, "mint-jwt: subject, the client identity");
-  std::string scope_flag;
-  flags.String("scope", "", &scope_flag, "mint-jwt: scope to grant, e.g. advisor.admin");
-  flags.Duration("ttl", "", &options.ttl, "mint-jwt: lifetime of the token");
-  flags.String("audience", "", &options.audience, "mint-jwt: aud claim");
-  flags.String("alg", "", &options.alg, "gen-keys: HS256, ES256 or RS256");
-  std::string stun_flag;
-  flags.String("stun", "", &stun_flag,
-               "detect, connect-plan: STUN server HOST:PORT (may repeat; port 3478 if left out)");
-  flags.String("bind", "", &options.bind,
-               "detect, connect-plan: local address to send from, IP or IP:PORT (default any)");
-  flags.Duration("budget", "", &options.budget,
-                 "connect-plan, report --answer-file: how long the app gives a session, fallback "
-                 "included");
-  flags.String("answer-file", "", &options.answer_file,
-               "report: the answer the session followed, as get-strategy or connect-plan --json "
-               "printed it; the report is then built from --events");
-  flags.String("events", "", &options.events,
-               "report --answer-file: what the app saw, see above (none: it never connected)");
-  flags.String("turn-id", "", &options.turn_id,
-               "report --answer-file: id of the offered TURN server, named in relay attempts");
+  flags.String(FLAGS_keys_file, "");
+  flags.String(FLAGS_kid, "");
+  flags.String(FLAGS_sub, "");
+  flags.String(FLAGS_scope, "");
+  flags.Duration(FLAGS_ttl, "");
+  flags.String(FLAGS_audience, "");
+  flags.String(FLAGS_alg, "");
+  flags.String(FLAGS_stun, "");
+  flags.String(FLAGS_bind, "");
+  flags.Duration(FLAGS_budget, "");
+  flags.String(FLAGS_answer_file, "");
+  flags.String(FLAGS_events, "");
+  flags.String(FLAGS_turn_id, "");
 
   const advisor::config::ParsedCommand cli =
       advisor::config::ParseCommand(flags, argc, argv, "advisorctl",
                                     {"detect", "connect-plan", "get-strategy", "report",
                                      "turn-servers", "health", "gen-keys", "mint-jwt"});
   if (cli.exit_code) return *cli.exit_code;
+  SetFromFlags(options);
   options.scopes = Repeated(argc, argv, "scope");
   options.stun = Repeated(argc, argv, "stun");
   if (cli.command == "detect") return DetectCommand(options);

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "lib/config/flags.h"
@@ -25,6 +26,30 @@
 #include "lib/telemetry/metrics.h"
 #include "lib/turn/probe.h"
 #include "services/prober/prober.h"
+
+// Defaults come from ProberOptions, so that the library and the binary cannot disagree.
+ABSL_FLAG(std::string, database_url, "", "PostgreSQL connection string or URI (required)");
+ABSL_FLAG(std::string, turn_servers_file, "",
+          "YAML (or JSON) file of the TURN servers and their secrets (required)");
+ABSL_FLAG(absl::Duration, probe_interval, advisor::prober::ProberOptions{}.interval,
+          "time from the start of one cycle to the start of the next");
+ABSL_FLAG(absl::Duration, probe_timeout, advisor::prober::ProberOptions{}.probe.timeout,
+          "limit of one server's check, all of its urls together");
+ABSL_FLAG(int64_t, failure_threshold, advisor::prober::ProberOptions{}.health.failure_threshold,
+          "failed checks in a row that make a server unhealthy");
+ABSL_FLAG(absl::Duration, unhealthy_for, advisor::prober::ProberOptions{}.health.unhealthy_for,
+          "how long an unhealthy server is skipped (each further failure extends it)");
+ABSL_FLAG(std::string, region, advisor::prober::ProberOptions{}.region,
+          "prober region: replicas of one region elect one leader and publish their own view of "
+          "health; empty for one prober fleet-wide");
+ABSL_FLAG(int64_t, concurrency, advisor::prober::ProberOptions{}.concurrency,
+          "servers checked at once; a cycle of N silent servers takes about "
+          "N / concurrency x probe-timeout");
+ABSL_FLAG(absl::Duration, rest_credential_ttl, advisor::prober::ProberOptions{}.rest_credential_ttl,
+          "lifetime of the TURN REST API credentials the prober makes for its own checks");
+ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9465",
+          "Prometheus /metrics listen address (run only)");
+ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn or error");
 
 namespace {
 
@@ -93,50 +118,40 @@ int main(int argc, char** argv) {
   const sigset_t blocked = ProberSignals();
   pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
 
-  advisor::prober::ProberOptions options;
-  std::string database_url;
-  std::string servers_file;
-  std::string metrics_listen = "0.0.0.0:9465";
-  std::string log_level = "info";
-  int64_t failure_threshold = options.health.failure_threshold;
-  int64_t concurrency = options.concurrency;
-
   advisor::config::FlagSet flags("turn-prober [run|once] [flags]", kSummary);
-  flags.String("database-url", "ADVISOR_DATABASE_URL", &database_url,
-               "PostgreSQL connection string or URI (required)");
-  flags.String("turn-servers-file", "ADVISOR_TURN_SERVERS_FILE", &servers_file,
-               "YAML (or JSON) file of the TURN servers and their secrets (required)");
-  flags.Duration("probe-interval", "ADVISOR_PROBE_INTERVAL", &options.interval,
-                 "time from the start of one cycle to the start of the next", absl::Seconds(1));
-  flags.Duration("probe-timeout", "ADVISOR_PROBE_TIMEOUT", &options.probe.timeout,
-                 "limit of one server's check, all of its urls together", absl::Milliseconds(100),
+  flags.String(FLAGS_database_url, "ADVISOR_DATABASE_URL");
+  flags.String(FLAGS_turn_servers_file, "ADVISOR_TURN_SERVERS_FILE");
+  flags.Duration(FLAGS_probe_interval, "ADVISOR_PROBE_INTERVAL", absl::Seconds(1));
+  flags.Duration(FLAGS_probe_timeout, "ADVISOR_PROBE_TIMEOUT", absl::Milliseconds(100),
                  absl::Minutes(1));
-  flags.Int("failure-threshold", "ADVISOR_FAILURE_THRESHOLD", &failure_threshold,
-            "failed checks in a row that make a server unhealthy", 1, 1000);
-  flags.Duration("unhealthy-for", "ADVISOR_UNHEALTHY_FOR", &options.health.unhealthy_for,
-                 "how long an unhealthy server is skipped (each further failure extends it)");
-  flags.String("region", "ADVISOR_REGION", &options.region,
-               "prober region: replicas of one region elect one leader and publish their own "
-               "view of health; empty for one prober fleet-wide");
-  flags.Int("concurrency", "ADVISOR_PROBE_CONCURRENCY", &concurrency,
-            "servers checked at once; a cycle of N silent servers takes about "
-            "N / concurrency x probe-timeout",
-            1, 10000);
-  flags.Duration("rest-credential-ttl", "ADVISOR_REST_CREDENTIAL_TTL", &options.rest_credential_ttl,
-                 "lifetime of the TURN REST API credentials the prober makes for its own checks");
-  flags.HostPort("metrics-listen", "ADVISOR_METRICS_LISTEN", &metrics_listen,
-                 "Prometheus /metrics listen address (run only)", true);
-  flags.String("log-level", "ADVISOR_LOG_LEVEL", &log_level, "trace, debug, info, warn or error");
+  flags.Int(FLAGS_failure_threshold, "ADVISOR_FAILURE_THRESHOLD", 1, 1000);
+  flags.Duration(FLAGS_unhealthy_for, "ADVISOR_UNHEALTHY_FOR");
+  flags.String(FLAGS_region, "ADVISOR_REGION");
+  flags.Int(FLAGS_concurrency, "ADVISOR_PROBE_CONCURRENCY", 1, 10000);
+  flags.Duration(FLAGS_rest_credential_ttl, "ADVISOR_REST_CREDENTIAL_TTL");
+  flags.HostPort(FLAGS_metrics_listen, "ADVISOR_METRICS_LISTEN", /*allow_zero_port=*/true);
+  flags.String(FLAGS_log_level, "ADVISOR_LOG_LEVEL");
 
   const advisor::config::ParsedCommand cli =
       advisor::config::ParseCommand(flags, argc, argv, "turn-prober", {"run", "once"}, "run");
   if (cli.exit_code) return *cli.exit_code;
-  if (absl::Status status = advisor::telemetry::InitLogging(log_level, "turn-prober");
+  if (absl::Status status =
+          advisor::telemetry::InitLogging(absl::GetFlag(FLAGS_log_level), "turn-prober");
       !status.ok()) {
     std::cerr << "turn-prober: --log-level: " << status.message() << "\n";
     return 2;
   }
   const std::string& command = cli.command;
+  const std::string database_url = absl::GetFlag(FLAGS_database_url);
+  const std::string servers_file = absl::GetFlag(FLAGS_turn_servers_file);
+  advisor::prober::ProberOptions options;
+  options.interval = absl::GetFlag(FLAGS_probe_interval);
+  options.probe.timeout = absl::GetFlag(FLAGS_probe_timeout);
+  options.health.failure_threshold = static_cast<int>(absl::GetFlag(FLAGS_failure_threshold));
+  options.health.unhealthy_for = absl::GetFlag(FLAGS_unhealthy_for);
+  options.region = absl::GetFlag(FLAGS_region);
+  options.concurrency = static_cast<int>(absl::GetFlag(FLAGS_concurrency));
+  options.rest_credential_ttl = absl::GetFlag(FLAGS_rest_credential_ttl);
   if (database_url.empty()) {
     std::cerr << "turn-prober: --database-url (or ADVISOR_DATABASE_URL) is required\n";
     return 2;
@@ -150,8 +165,6 @@ int main(int argc, char** argv) {
     std::cerr << "turn-prober: --rest-credential-ttl must be longer than --probe-timeout\n";
     return 2;
   }
-  options.health.failure_threshold = static_cast<int>(failure_threshold);
-  options.concurrency = static_cast<int>(concurrency);
   auto servers = advisor::config::LoadTurnServersFile(servers_file);
   if (!servers.ok()) {
     std::cerr << "turn-prober: " << servers.status().message() << "\n";
@@ -160,7 +173,7 @@ int main(int argc, char** argv) {
 
   advisor::telemetry::MetricsExposer exposer;
   if (command == "run") {
-    if (absl::Status status = exposer.Start(metrics_listen); !status.ok()) {
+    if (absl::Status status = exposer.Start(absl::GetFlag(FLAGS_metrics_listen)); !status.ok()) {
       spdlog::error("cannot serve metrics: {}", status);
       return 1;
     }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_format.h"
 #include "lib/auth/jwks.h"
 #include "lib/config/flags.h"
@@ -23,6 +24,25 @@
 #include "services/sim/runner.h"
 #include "services/sim/scenario.h"
 #include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, target, "127.0.0.1:50051", "advisor-server gRPC address");
+ABSL_FLAG(std::string, scenario, "",
+          "scenario file (JSON), e.g. services/sim/scenarios/steady.json");
+ABSL_FLAG(int64_t, sessions, 0, "sessions to run; 0 runs the scenario's own count");
+ABSL_FLAG(int64_t, seed, 1, "seed of the session draws");
+ABSL_FLAG(int64_t, concurrency, 64, "sessions in flight");
+ABSL_FLAG(double, rate, 2000,
+          "sessions started per second at most, like a fleet's arrival rate; 0 = as fast as the "
+          "server answers");
+ABSL_FLAG(std::string, auth_keys_file, "",
+          "JWKS with a private key: each install sends its own JWT signed with it; without one, "
+          "no JWT is sent (for a server with --allow-anonymous)");
+ABSL_FLAG(std::string, auth_kid, "",
+          "kid of the signing key; empty = the first key with a private part");
+ABSL_FLAG(int64_t, installs, advisor::sim::kDefaultInstalls,
+          "installs of the app, each its own identity; sessions are spread over them");
+ABSL_FLAG(bool, json, false, "print the report as JSON");
+ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error (logs go to stderr)");
 
 namespace {
 
@@ -42,51 +62,38 @@ constexpr char kSummary[] =
 
 int main(int argc, char** argv) {
   using advisor::sim::Drive;
-  std::string target = "127.0.0.1:50051";
-  std::string scenario_file;
-  int64_t sessions = 0;
-  int64_t seed = 1;
-  int64_t concurrency = 64;
-  double rate = 2000;
-  bool json = false;
-  std::string log_level = "info";
-  std::string keys_file;
-  std::string kid;
-  int64_t installs = advisor::sim::kDefaultInstalls;
-
   advisor::config::FlagSet flags("advisor-sim --scenario FILE [flags]", kSummary);
-  flags.HostPort("target", "ADVISOR_SIM_TARGET", &target, "advisor-server gRPC address");
-  flags.String("scenario", "ADVISOR_SIM_SCENARIO", &scenario_file,
-               "scenario file (JSON), e.g. services/sim/scenarios/steady.json");
-  flags.Int("sessions", "ADVISOR_SIM_SESSIONS", &sessions,
-            "sessions to run; 0 runs the scenario's own count", 0, 100'000'000);
-  flags.Int("seed", "ADVISOR_SIM_SEED", &seed, "seed of the session draws", 0, INT64_MAX);
-  flags.Int("concurrency", "ADVISOR_SIM_CONCURRENCY", &concurrency, "sessions in flight", 1, 4096);
-  flags.Double("rate", "ADVISOR_SIM_RATE", &rate,
-               "sessions started per second at most, like a fleet's arrival rate; 0 = as fast as "
-               "the server answers",
-               0, 1e6);
-  flags.String("auth-keys-file", "ADVISOR_SIM_AUTH_KEYS_FILE", &keys_file,
-               "JWKS with a private key: each install sends its own JWT signed with it; without "
-               "one, no JWT is sent (for a server with --allow-anonymous)");
-  flags.String("auth-kid", "ADVISOR_SIM_AUTH_KID", &kid,
-               "kid of the signing key; empty = the first key with a private part");
-  flags.Int("installs", "ADVISOR_SIM_INSTALLS", &installs,
-            "installs of the app, each its own identity; sessions are spread over them", 1,
-            100'000'000);
+  flags.HostPort(FLAGS_target, "ADVISOR_SIM_TARGET");
+  flags.String(FLAGS_scenario, "ADVISOR_SIM_SCENARIO");
+  flags.Int(FLAGS_sessions, "ADVISOR_SIM_SESSIONS", 0, 100'000'000);
+  flags.Int(FLAGS_seed, "ADVISOR_SIM_SEED", 0, INT64_MAX);
+  flags.Int(FLAGS_concurrency, "ADVISOR_SIM_CONCURRENCY", 1, 4096);
+  flags.Double(FLAGS_rate, "ADVISOR_SIM_RATE", 0, 1e6);
+  flags.String(FLAGS_auth_keys_file, "ADVISOR_SIM_AUTH_KEYS_FILE");
+  flags.String(FLAGS_auth_kid, "ADVISOR_SIM_AUTH_KID");
+  flags.Int(FLAGS_installs, "ADVISOR_SIM_INSTALLS", 1, 100'000'000);
   advisor::config::ClientTlsFiles tls;
   advisor::config::RegisterClientTlsFlags(flags, &tls);
-  flags.Bool("json", "ADVISOR_SIM_JSON", &json, "print the report as JSON");
-  flags.String("log-level", "ADVISOR_SIM_LOG_LEVEL", &log_level,
-               "trace, debug, info, warn, error (logs go to stderr)");
+  flags.Bool(FLAGS_json, "ADVISOR_SIM_JSON");
+  flags.String(FLAGS_log_level, "ADVISOR_SIM_LOG_LEVEL");
   const advisor::config::ParsedCommand cli =
       advisor::config::ParseCommand(flags, argc, argv, "advisor-sim");
   if (cli.exit_code) return *cli.exit_code;
+  const std::string target = absl::GetFlag(FLAGS_target);
+  const std::string scenario_file = absl::GetFlag(FLAGS_scenario);
+  const int64_t sessions = absl::GetFlag(FLAGS_sessions);
+  const int64_t seed = absl::GetFlag(FLAGS_seed);
+  const int64_t concurrency = absl::GetFlag(FLAGS_concurrency);
+  const double rate = absl::GetFlag(FLAGS_rate);
+  const std::string keys_file = absl::GetFlag(FLAGS_auth_keys_file);
+  const std::string kid = absl::GetFlag(FLAGS_auth_kid);
+  const int64_t installs = absl::GetFlag(FLAGS_installs);
   if (scenario_file.empty()) {
     std::cerr << "advisor-sim: --scenario is required\n";
     return 2;
   }
-  if (auto status = advisor::telemetry::InitLogging(log_level, "sim"); !status.ok()) {
+  if (auto status = advisor::telemetry::InitLogging(absl::GetFlag(FLAGS_log_level), "sim");
+      !status.ok()) {
     std::cerr << "advisor-sim: --log-level: " << status.message() << "\n";
     return 2;
   }
@@ -154,8 +161,8 @@ int main(int argc, char** argv) {
   const advisor::sim::RunInfo info{
       scenario_file, target,    static_cast<uint64_t>(seed), static_cast<int>(concurrency),
       rate,          run->stats};
-  std::cout << (json ? advisor::sim::RenderJson(*scenario, info, evaluation)
-                     : advisor::sim::RenderText(*scenario, info, evaluation));
+  std::cout << (absl::GetFlag(FLAGS_json) ? advisor::sim::RenderJson(*scenario, info, evaluation)
+                                          : advisor::sim::RenderText(*scenario, info, evaluation));
   const bool failed_rpcs = run->stats.get_strategy_errors + run->stats.report_errors > 0;
   if (failed_rpcs) spdlog::error("some RPCs failed: {}", run->stats.first_error);
   return failed_rpcs ? 1 : 0;

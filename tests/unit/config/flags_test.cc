@@ -1,6 +1,7 @@
-// lib/config/flags.h: settings from flags, ADVISOR_* variables and defaults, their typed parsing
-// and ranges, errors that name where a bad value came from, the help text, secret files, host:port
-// checks and commands. The TLS flags are in tls_test.cc.
+// lib/config/flags.h: settings from abseil flags (and from caller-owned variables), ADVISOR_*
+// variables and defaults, their typed parsing and ranges, errors that name where a bad value came
+// from, the help text, secret files, host:port checks and commands. The TLS flags are in
+// tls_test.cc.
 #include "lib/config/flags.h"
 
 #include <unistd.h>
@@ -11,10 +12,27 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
+// One flag of every kind, with defaults, as a binary would declare them.
+ABSL_FLAG(std::string, listen, "0.0.0.0:50051", "gRPC listen address");
+ABSL_FLAG(std::string, name, "advisor", "instance name");
+ABSL_FLAG(std::string, token_key, "super-secret-default", "decision token HMAC key");
+ABSL_FLAG(absl::Duration, flush_interval, absl::Seconds(5), "how often to flush");
+ABSL_FLAG(absl::Duration, grace, absl::ZeroDuration(), "shutdown grace");
+ABSL_FLAG(int64_t, workers, 4, "worker threads");
+ABSL_FLAG(double, threshold, 0.5, "confidence threshold");
+ABSL_FLAG(bool, verbose, false, "log more");
+ABSL_FLAG(advisor::config::ByteSize, memory, {int64_t{128} << 20}, "memory");
+// Only for the tests that register them themselves.
+ABSL_FLAG(std::string, db_password, "hunter2-default", "database password");
+ABSL_FLAG(absl::Duration, interval, absl::Seconds(90), "probe interval");
+ABSL_FLAG(std::string, level, "info", "a level");
 
 namespace advisor::config {
 namespace {
@@ -33,29 +51,21 @@ EnvLookup Env(std::map<std::string, std::string> vars) {
   };
 }
 
-// One setting of every kind, with defaults, as a binary would register them.
+// The flags above registered as a binary would; every flag value goes back to what it was when
+// this is destroyed, so that no test sees another's.
 struct Settings {
-  std::string listen = "0.0.0.0:50051";
-  std::string name = "advisor";
-  std::string token_key = "super-secret-default";
-  absl::Duration flush = absl::Seconds(5);
-  absl::Duration grace = absl::ZeroDuration();
-  int64_t workers = 4;
-  double threshold = 0.5;
-  bool verbose = false;
-
+  absl::FlagSaver saver;
   FlagSet flags{"advisor-server [serve|migrate] [flags]", "The Connectivity Advisor service."};
 
   Settings() {
-    flags.HostPort("listen", "ADVISOR_LISTEN", &listen, "gRPC listen address");
-    flags.String("name", "ADVISOR_NAME", &name, "instance name");
-    flags.Secret("token-key", "ADVISOR_TOKEN_KEY", &token_key, "decision token HMAC key");
-    flags.Duration("flush-interval", "ADVISOR_FLUSH_INTERVAL", &flush, "how often to flush");
-    flags.Duration("grace", "ADVISOR_GRACE", &grace, "shutdown grace", absl::ZeroDuration(),
-                   absl::Minutes(1));
-    flags.Int("workers", "ADVISOR_WORKERS", &workers, "worker threads", 1, 64);
-    flags.Double("threshold", "ADVISOR_THRESHOLD", &threshold, "confidence threshold", 0, 1);
-    flags.Bool("verbose", "ADVISOR_VERBOSE", &verbose, "log more");
+    flags.HostPort(FLAGS_listen, "ADVISOR_LISTEN");
+    flags.String(FLAGS_name, "ADVISOR_NAME");
+    flags.Secret(FLAGS_token_key, "ADVISOR_TOKEN_KEY");
+    flags.Duration(FLAGS_flush_interval, "ADVISOR_FLUSH_INTERVAL");
+    flags.Duration(FLAGS_grace, "ADVISOR_GRACE", absl::ZeroDuration(), absl::Minutes(1));
+    flags.Int(FLAGS_workers, "ADVISOR_WORKERS", 1, 64);
+    flags.Double(FLAGS_threshold, "ADVISOR_THRESHOLD", 0, 1);
+    flags.Bool(FLAGS_verbose, "ADVISOR_VERBOSE");
   }
 
   absl::StatusOr<std::vector<std::string>> Parse(std::vector<std::string> args,
@@ -78,10 +88,10 @@ TEST(FlagSet, DefaultsStayWhenNothingIsGiven) {
   auto positional = s.Parse({});
   ASSERT_TRUE(positional.ok()) << positional.status();
   EXPECT_THAT(*positional, IsEmpty());
-  EXPECT_EQ(s.listen, "0.0.0.0:50051");
-  EXPECT_EQ(s.flush, absl::Seconds(5));
-  EXPECT_EQ(s.workers, 4);
-  EXPECT_FALSE(s.verbose);
+  EXPECT_EQ(absl::GetFlag(FLAGS_listen), "0.0.0.0:50051");
+  EXPECT_EQ(absl::GetFlag(FLAGS_flush_interval), absl::Seconds(5));
+  EXPECT_EQ(absl::GetFlag(FLAGS_workers), 4);
+  EXPECT_FALSE(absl::GetFlag(FLAGS_verbose));
   EXPECT_FALSE(s.flags.help_requested());
 }
 
@@ -91,16 +101,16 @@ TEST(FlagSet, FlagBeatsEnvBeatsDefault) {
       s.Parse({"--flush-interval=1m30s"},
               {{"ADVISOR_FLUSH_INTERVAL", "10s"}, {"ADVISOR_WORKERS", "8"}, {"OTHER", "x"}});
   ASSERT_TRUE(positional.ok()) << positional.status();
-  EXPECT_EQ(s.flush, absl::Seconds(90));  // flag over env
-  EXPECT_EQ(s.workers, 8);                // env over default
-  EXPECT_EQ(s.threshold, 0.5);            // default
+  EXPECT_EQ(absl::GetFlag(FLAGS_flush_interval), absl::Seconds(90));  // flag over env
+  EXPECT_EQ(absl::GetFlag(FLAGS_workers), 8);                         // env over default
+  EXPECT_EQ(absl::GetFlag(FLAGS_threshold), 0.5);                     // default
 }
 
 TEST(FlagSet, EmptyVariableCountsAsUnset) {
   Settings s;
   ASSERT_TRUE(s.Parse({}, {{"ADVISOR_WORKERS", ""}, {"ADVISOR_NAME", ""}}).ok());
-  EXPECT_EQ(s.workers, 4);
-  EXPECT_EQ(s.name, "advisor");
+  EXPECT_EQ(absl::GetFlag(FLAGS_workers), 4);
+  EXPECT_EQ(absl::GetFlag(FLAGS_name), "advisor");
 }
 
 TEST(FlagSet, BothFlagFormsAndPositionalArgs) {
@@ -109,15 +119,21 @@ TEST(FlagSet, BothFlagFormsAndPositionalArgs) {
                              "--name", "a=b", "--", "--not-a-flag", "-x"});
   ASSERT_TRUE(positional.ok()) << positional.status();
   EXPECT_THAT(*positional, ElementsAre("serve", "extra", "--not-a-flag", "-x"));
-  EXPECT_EQ(s.listen, "127.0.0.1:9000");
-  EXPECT_EQ(s.workers, 16);
-  EXPECT_EQ(s.name, "a=b");
+  EXPECT_EQ(absl::GetFlag(FLAGS_listen), "127.0.0.1:9000");
+  EXPECT_EQ(absl::GetFlag(FLAGS_workers), 16);
+  EXPECT_EQ(absl::GetFlag(FLAGS_name), "a=b");
+}
+
+TEST(FlagSet, TheDeclaredUnderscoreSpellingIsAcceptedToo) {
+  Settings s;
+  ASSERT_TRUE(s.Parse({"--flush_interval=2s"}).ok());
+  EXPECT_EQ(absl::GetFlag(FLAGS_flush_interval), absl::Seconds(2));
 }
 
 TEST(FlagSet, LastFlagWins) {
   Settings s;
   ASSERT_TRUE(s.Parse({"--workers=2", "--workers", "3"}).ok());
-  EXPECT_EQ(s.workers, 3);
+  EXPECT_EQ(absl::GetFlag(FLAGS_workers), 3);
 }
 
 TEST(FlagSet, EveryTypeParses) {
@@ -125,13 +141,13 @@ TEST(FlagSet, EveryTypeParses) {
   auto positional = s.Parse({"--name=", "--token-key=k", "--flush-interval=500ms", "--grace=0",
                              "--workers=64", "--threshold=0.25", "--verbose"});
   ASSERT_TRUE(positional.ok()) << positional.status();
-  EXPECT_EQ(s.name, "");  // an explicit empty flag value does count
-  EXPECT_EQ(s.token_key, "k");
-  EXPECT_EQ(s.flush, absl::Milliseconds(500));
-  EXPECT_EQ(s.grace, absl::ZeroDuration());  // allowed because min is given
-  EXPECT_EQ(s.workers, 64);
-  EXPECT_DOUBLE_EQ(s.threshold, 0.25);
-  EXPECT_TRUE(s.verbose);
+  EXPECT_EQ(absl::GetFlag(FLAGS_name), "");  // an explicit empty flag value does count
+  EXPECT_EQ(absl::GetFlag(FLAGS_token_key), "k");
+  EXPECT_EQ(absl::GetFlag(FLAGS_flush_interval), absl::Milliseconds(500));
+  EXPECT_EQ(absl::GetFlag(FLAGS_grace), absl::ZeroDuration());  // allowed because min is given
+  EXPECT_EQ(absl::GetFlag(FLAGS_workers), 64);
+  EXPECT_DOUBLE_EQ(absl::GetFlag(FLAGS_threshold), 0.25);
+  EXPECT_TRUE(absl::GetFlag(FLAGS_verbose));
 }
 
 TEST(FlagSet, BoolForms) {
@@ -143,14 +159,13 @@ TEST(FlagSet, BoolForms) {
                                                                             {"0", false},
                                                                             {"no", false}}) {
     Settings flag;
-    flag.verbose = !want;
+    absl::SetFlag(&FLAGS_verbose, !want);
     ASSERT_TRUE(flag.Parse({"--verbose=" + text}).ok()) << text;
-    EXPECT_EQ(flag.verbose, want) << text;
+    EXPECT_EQ(absl::GetFlag(FLAGS_verbose), want) << text;
 
-    Settings env;
-    env.verbose = !want;
-    ASSERT_TRUE(env.Parse({}, {{"ADVISOR_VERBOSE", text}}).ok()) << text;
-    EXPECT_EQ(env.verbose, want) << text;
+    absl::SetFlag(&FLAGS_verbose, !want);
+    ASSERT_TRUE(flag.Parse({}, {{"ADVISOR_VERBOSE", text}}).ok()) << text;
+    EXPECT_EQ(absl::GetFlag(FLAGS_verbose), want) << text;
   }
 }
 
@@ -158,7 +173,7 @@ TEST(FlagSet, BoolDoesNotTakeTheNextArgument) {
   Settings s;
   auto positional = s.Parse({"--verbose", "false"});
   ASSERT_TRUE(positional.ok());
-  EXPECT_TRUE(s.verbose);
+  EXPECT_TRUE(absl::GetFlag(FLAGS_verbose));
   EXPECT_THAT(*positional, ElementsAre("false"));
 }
 
@@ -176,6 +191,7 @@ TEST(FlagSet, ErrorsNameTheFlagAndTheValue) {
   EXPECT_THAT(ParseError({"--workers=99999999999999999999"}), HasSubstr("invalid integer"));
   EXPECT_EQ(ParseError({"--threshold=high"}), "--threshold: invalid number \"high\"");
   EXPECT_THAT(ParseError({"--threshold=nan"}), HasSubstr("--threshold: invalid number"));
+  EXPECT_THAT(ParseError({"--threshold=inf"}), HasSubstr("--threshold: invalid number"));
   EXPECT_THAT(ParseError({"--threshold=1.5"}), HasSubstr("--threshold: 1.5 is out of range"));
   EXPECT_THAT(ParseError({"--verbose=maybe"}), HasSubstr("--verbose: invalid boolean \"maybe\""));
   EXPECT_THAT(ParseError({"--listen=nowhere"}),
@@ -201,13 +217,21 @@ TEST(FlagSet, ErrorsNameTheVariableAndTheValue) {
 TEST(FlagSet, BadVariableIsIgnoredWhenTheFlagIsGiven) {
   Settings s;
   ASSERT_TRUE(s.Parse({"--workers=2"}, {{"ADVISOR_WORKERS", "junk"}}).ok());
-  EXPECT_EQ(s.workers, 2);
+  EXPECT_EQ(absl::GetFlag(FLAGS_workers), 2);
+}
+
+TEST(FlagSet, AFailedParseLeavesTheFlagAsItWas) {
+  Settings s;
+  ASSERT_FALSE(s.Parse({"--workers=65"}).ok());
+  EXPECT_EQ(absl::GetFlag(FLAGS_workers), 4);
 }
 
 TEST(FlagSet, UnknownFlagIsNamed) {
   EXPECT_EQ(ParseError({"--frobnicate=3"}), "unknown flag --frobnicate");
   EXPECT_EQ(ParseError({"serve", "--frobnicate"}), "unknown flag --frobnicate");
   EXPECT_THAT(ParseError({"-workers=3"}), HasSubstr("unknown flag -workers=3"));
+  // Declared with ABSL_FLAG in this binary, but not registered in the set.
+  EXPECT_EQ(ParseError({"--interval=1s"}), "unknown flag --interval");
 }
 
 TEST(FlagSet, HelpIsRequestedEvenBesideBadFlags) {
@@ -224,7 +248,7 @@ TEST(FlagSet, HelpIsRequestedEvenBesideBadFlags) {
 
 TEST(FlagSet, HelpListsEverySettingAndHidesSecrets) {
   Settings s;
-  s.flags.Secret("db-password", "", &s.token_key, "database password");
+  s.flags.Secret(FLAGS_db_password, "");
   const std::string help = s.flags.Help();
   EXPECT_THAT(help, HasSubstr("usage: advisor-server [serve|migrate] [flags]"));
   EXPECT_THAT(help, HasSubstr("The Connectivity Advisor service."));
@@ -257,34 +281,36 @@ TEST(FlagSet, HelpListsEverySettingAndHidesSecrets) {
     EXPECT_THAT(help, HasSubstr(text));
   }
   EXPECT_THAT(help, Not(HasSubstr("super-secret-default")));
+  EXPECT_THAT(help, Not(HasSubstr("hunter2-default")));
+  EXPECT_THAT(help, Not(HasSubstr("--flush_interval")));  // flags are shown with dashes
 }
 
-TEST(FlagSet, HelpShowsTheDefaultAtRegistration) {
-  absl::Duration interval = absl::Seconds(90);
+TEST(FlagSet, HelpShowsTheDeclaredDefault) {
+  absl::FlagSaver saver;
   FlagSet flags("x", "y");
-  flags.Duration("interval", "", &interval, "probe interval");
-  interval = absl::Hours(2);
+  flags.Duration(FLAGS_interval, "");
+  absl::SetFlag(&FLAGS_interval, absl::Hours(2));
   EXPECT_THAT(flags.Help(), HasSubstr("default 1m30s"));
 }
 
 TEST(FlagSet, DuplicateRegistrationFailsParse) {
-  std::string a, b;
   FlagSet flags("x", "y");
-  flags.String("name", "NAME", &a, "");
-  flags.String("name", "OTHER", &b, "");
+  flags.String(FLAGS_name, "NAME");
+  flags.String(FLAGS_name, "OTHER");
   EXPECT_EQ(flags.Parse({}, Env({})).status().code(), absl::StatusCode::kInternal);
 
   FlagSet same_env("x", "y");
-  same_env.String("a", "SAME", &a, "");
-  same_env.String("b", "SAME", &b, "");
+  same_env.String(FLAGS_name, "SAME");
+  same_env.String(FLAGS_level, "SAME");
   EXPECT_EQ(same_env.Parse({}, Env({})).status().code(), absl::StatusCode::kInternal);
 }
 
 TEST(FlagSet, BytesTakeSiAndBinarySuffixes) {
-  int64_t memory = int64_t{128} << 20;
+  absl::FlagSaver saver;
   FlagSet flags("x", "y");
-  flags.Bytes("memory", "ADVISOR_MEMORY", &memory, "memory", 1 << 20, int64_t{1} << 40);
+  flags.Bytes(FLAGS_memory, "ADVISOR_MEMORY", 1 << 20, int64_t{1} << 40);
   EXPECT_THAT(flags.Help(), HasSubstr("default 128MiB"));
+  EXPECT_THAT(flags.Help(), HasSubstr("[1MiB, 1024GiB]"));
   for (const auto& [text, bytes] :
        std::vector<std::pair<std::string, int64_t>>{{"1048576", 1 << 20},
                                                     {"64M", 64'000'000},
@@ -292,7 +318,7 @@ TEST(FlagSet, BytesTakeSiAndBinarySuffixes) {
                                                     {"3000k", 3'000'000},
                                                     {"1536KiB", 1536 << 10}}) {
     ASSERT_TRUE(flags.Parse(std::vector<std::string>{"--memory=" + text}, Env({})).ok()) << text;
-    EXPECT_EQ(memory, bytes) << text;
+    EXPECT_EQ(absl::GetFlag(FLAGS_memory).bytes, bytes) << text;
   }
   auto bad = flags.Parse(std::vector<std::string>{"--memory=lots"}, Env({}));
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("--memory: invalid size \"lots\""));
@@ -301,6 +327,65 @@ TEST(FlagSet, BytesTakeSiAndBinarySuffixes) {
               HasSubstr("ADVISOR_MEMORY: 1k is out of range [1MiB, 1024GiB]"));
   EXPECT_FALSE(flags.Parse(std::vector<std::string>{"--memory=-5M"}, Env({})).ok());
   EXPECT_FALSE(flags.Parse(std::vector<std::string>{"--memory=99999999999GiB"}, Env({})).ok());
+}
+
+TEST(ByteSize, UnparsesToTheLargestBinaryUnitThatDividesIt) {
+  EXPECT_EQ(AbslUnparseFlag(ByteSize{int64_t{3} << 30}), "3GiB");
+  EXPECT_EQ(AbslUnparseFlag(ByteSize{1536 << 10}), "1536KiB");
+  EXPECT_EQ(AbslUnparseFlag(ByteSize{1000}), "1000");
+  ByteSize size;
+  std::string error;
+  EXPECT_TRUE(absl::ParseFlag("64MiB", &size, &error));
+  EXPECT_EQ(size.bytes, 64 << 20);
+  EXPECT_FALSE(absl::ParseFlag("64 MiB", &size, &error));
+  EXPECT_THAT(error, HasSubstr("1048576"));
+}
+
+// The form for settings a library offers several binaries: a variable of the caller's holds the
+// default and receives the value, with the same syntax, ranges, precedence and messages.
+TEST(FlagSet, SettingsKeptInVariables) {
+  std::string file = "/etc/ca.pem", key = "hidden-default", target = "127.0.0.1:1";
+  absl::Duration timeout = absl::Seconds(5);
+  int64_t retries = 3;
+  double share = 0.5;
+  bool insecure = false;
+  FlagSet flags("x", "y");
+  flags.String("ca-file", "ADVISOR_CA_FILE", &file, "CA bundle");
+  flags.Secret("jwt", "ADVISOR_JWT", &key, "bearer token");
+  flags.HostPort("target", "ADVISOR_TARGET", &target, "server", /*allow_zero_port=*/true);
+  flags.Duration("timeout", "ADVISOR_TIMEOUT", &timeout, "deadline");
+  flags.Int("retries", "ADVISOR_RETRIES", &retries, "retries", 0, 10);
+  flags.Double("share", "", &share, "share", 0, 1);
+  flags.Bool("insecure", "ADVISOR_INSECURE", &insecure, "plaintext");
+  const std::string help = flags.Help();
+  for (const char* text : {"--ca-file=STRING", "ADVISOR_CA_FILE", "\"/etc/ca.pem\"", "CA bundle",
+                           "--jwt=SECRET", "--target=HOST:PORT", "default 5s", "[0, 10]",
+                           "default 0.5", "--insecure", "default false"}) {
+    EXPECT_THAT(help, HasSubstr(text));
+  }
+  EXPECT_THAT(help, Not(HasSubstr("hidden-default")));
+
+  ASSERT_TRUE(flags
+                  .Parse(std::vector<std::string>{"--ca-file", "/ca.pem", "--timeout=1m",
+                                                  "--target=[::1]:0", "--share=0.25"},
+                         Env({{"ADVISOR_CA_FILE", "/env.pem"},
+                              {"ADVISOR_JWT", "j"},
+                              {"ADVISOR_RETRIES", "7"},
+                              {"ADVISOR_INSECURE", "yes"}}))
+                  .ok());
+  EXPECT_EQ(file, "/ca.pem");
+  EXPECT_EQ(key, "j");
+  EXPECT_EQ(target, "[::1]:0");
+  EXPECT_EQ(timeout, absl::Minutes(1));
+  EXPECT_EQ(retries, 7);
+  EXPECT_EQ(share, 0.25);
+  EXPECT_TRUE(insecure);
+
+  auto bad = flags.Parse(std::vector<std::string>{"--retries=11"}, Env({}));
+  EXPECT_EQ(bad.status().message(), "--retries: 11 is out of range [0, 10]");
+  bad = flags.Parse(std::vector<std::string>{}, Env({{"ADVISOR_TIMEOUT", "soon"}}));
+  EXPECT_THAT(std::string(bad.status().message()),
+              HasSubstr("ADVISOR_TIMEOUT: invalid duration \"soon\""));
 }
 
 // A file in a fresh temp dir holding `contents`.
@@ -371,9 +456,9 @@ TEST(ValidateHostPort, Refuses) {
 // Runs ParseCommand on `args` (without the program name) with one registered flag.
 ParsedCommand Command(std::vector<std::string> args, const std::vector<std::string>& commands,
                       std::string_view default_command = "") {
-  std::string level = "info";
+  absl::FlagSaver saver;
   FlagSet flags("prog [a|b] [flags]", "Test program.");
-  flags.String("level", "", &level, "a level");
+  flags.String(FLAGS_level, "");
   args.insert(args.begin(), "prog");
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());
@@ -390,6 +475,17 @@ TEST(ParseCommand, DefaultKnownUnknownAndMissingCommands) {
   EXPECT_EQ(Command({}, {"a", "b"}).exit_code, 2);  // no default: a command is required
   EXPECT_EQ(Command({"--help"}, {"a", "b"}).exit_code, 0);
   EXPECT_EQ(Command({"--bogus"}, {"a", "b"}, "a").exit_code, 2);
+}
+
+TEST(ParseCommand, FillsTheFlags) {
+  absl::FlagSaver saver;
+  FlagSet flags("prog [flags]", "Test program.");
+  flags.String(FLAGS_level, "");
+  std::vector<std::string> args = {"prog", "--level", "debug"};
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  EXPECT_FALSE(ParseCommand(flags, static_cast<int>(argv.size()), argv.data(), "prog").exit_code);
+  EXPECT_EQ(absl::GetFlag(FLAGS_level), "debug");
 }
 
 TEST(ParseCommand, NoCommandsMeansNoPositionalArguments) {
