@@ -7,7 +7,7 @@
 namespace advisor::sim {
 namespace {
 
-// The seed's fixed timeouts (DESIGN.md §4).
+// The seed's fixed timeouts (docs/design.md, "Cold start").
 constexpr uint32_t kStaticDirectTimeoutMs = 15000;
 constexpr uint32_t kStaticFallbackTimeoutMs = 5000;
 

@@ -83,9 +83,9 @@ struct Played {
 //  - TURN_ONLY relays at once: connected at the relay time if the relay works within the budget.
 Played Play(const Session& session, Choice choice, uint32_t budget_ms);
 
-// The seed's static decision tree (DESIGN.md §4) on the reported pair, with its fixed timeouts:
-// blocked → TURN_ONLY; unknown → TURN_FALLBACK 5 s; both symmetric → TURN_ONLY; one symmetric →
-// TURN_FALLBACK 5 s; both cone or open → DIRECT 15 s.
+// The seed's static decision tree (docs/design.md, "Cold start") on the reported pair, with its
+// fixed timeouts: blocked → TURN_ONLY; unknown → TURN_FALLBACK 5 s; both symmetric → TURN_ONLY; one
+// symmetric → TURN_FALLBACK 5 s; both cone or open → DIRECT 15 s.
 Choice StaticTree(NatPair reported);
 
 // Expected figures of a choice for a pair, computed from the model rather than from draws.
