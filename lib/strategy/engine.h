@@ -6,8 +6,9 @@
 // testable.
 //
 // Rules, in order:
-//  1. Cold start (DESIGN.md §4): BLOCKED → TURN_ONLY over TCP/TLS; unknown → TURN_FALLBACK 5 s;
-//     both SYMMETRIC → TURN_ONLY; one SYMMETRIC → TURN_FALLBACK 5 s; cone/open → DIRECT 15 s.
+//  1. Cold start (docs/design.md, "Cold start"): BLOCKED → TURN_ONLY over TCP/TLS; unknown →
+//     TURN_FALLBACK 5 s; both SYMMETRIC → TURN_ONLY; one SYMMETRIC → TURN_FALLBACK 5 s; cone/open
+//     → DIRECT 15 s.
 //  2. Until a pair has `min_samples` (aged) direct attempts its strategy is the cold-start one, and
 //     from `min_timeout_samples` of them the direct timeout follows the seed's rule — ×0.9 per
 //     direct success, ×1.2 per direct failure or timeout, clamped to [min_timeout, max_timeout] —
@@ -25,22 +26,24 @@
 //     answers a share of its requests with a second decision — direct-first for a pair on
 //     TURN_ONLY, one timeout step longer for a pair on direct-first (the tail beyond the timeout is
 //     otherwise never observed). The engine only says which and how often; the service draws.
-//  5. Ageing (AgeHistory): a bucket of outcomes weighs half after `half_life` of time, and half
-//     again for every `sample_half_life` aged sessions of the same pair reported since, so that a
-//     busy pair follows a change within a few thousand of its sessions while a quiet pair keeps
-//     its history for days. Within a bucket, "since" follows the order in which the loader saw
-//     outcomes arrive (arrivals.h).
+//  5. Ageing (AgeHistory, ageing.h): a bucket of outcomes weighs half after `half_life` of time,
+//     and half again for every `sample_half_life` aged sessions of the same pair reported since,
+//     so that a busy pair follows a change within a few thousand of its sessions while a quiet
+//     pair keeps its history for days. Within a bucket, "since" follows the order in which the
+//     loader saw outcomes arrive (arrivals.h).
+//
+// The rules are split by concept: the cold-start table in cold_start.cc, the wording of the reasons
+// in explanation.cc, ageing in ageing.h, and the decision that combines them in engine.cc.
 #ifndef ADVISOR_LIB_STRATEGY_ENGINE_H_
 #define ADVISOR_LIB_STRATEGY_ENGINE_H_
 
 #include <cstdint>
-#include <limits>
 #include <optional>
-#include <span>
 #include <string>
 #include <vector>
 
 #include "absl/time/time.h"
+#include "lib/strategy/ageing.h"
 #include "lib/strategy/types.h"
 
 namespace advisor::strategy {
@@ -79,26 +82,6 @@ struct EngineConfig {
 
 // The most a TURN_ONLY pair explores, however few sessions it has.
 inline constexpr double kMaxExploreShare = 0.25;
-
-// Aged counts for every (pair, strategy): what decisions are made from.
-struct History {
-  std::array<std::array<AgedCounts, kStrategyCount>, kNatPairCount> counts{};
-  const AgedCounts& at(NatPair pair, Strategy strategy) const {
-    return counts[pair.Index()][static_cast<int>(strategy)];
-  }
-  AgedCounts& at(NatPair pair, Strategy strategy) {
-    return counts[pair.Index()][static_cast<int>(strategy)];
-  }
-};
-
-// Weighs each bucket by 0.5^(age / half_life), age measured from the bucket's end to `now` (a
-// bucket still open weighs 1), times 0.5^(newer / sample_half_life), `newer` being the pair's
-// sessions in strictly newer buckets or later-arrived parts of the same bucket (over every
-// strategy, each weighed by its age), and sums them per (pair, strategy). Parts sharing a bucket
-// start and arrival weigh the same, so the result does not depend on the order of `buckets`.
-History AgeHistory(std::span<const BucketAggregate> buckets, absl::Time now,
-                   absl::Duration bucket_width, absl::Duration half_life,
-                   double sample_half_life = std::numeric_limits<double>::infinity());
 
 struct Decision {
   NatPair pair;  // effective types after the confidence threshold
