@@ -43,6 +43,8 @@ std::string_view RefusalReasonName(RefusalReason reason) {
       return "unavailable";
     case RefusalReason::kDeadlineExceeded:
       return "deadline_exceeded";
+    case RefusalReason::kInternal:
+      return "internal";
   }
   return "unknown";
 }

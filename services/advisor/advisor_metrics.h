@@ -41,8 +41,9 @@ enum class RefusalReason : uint8_t {
   kOverloaded = 7,        // too many reports held for the database
   kUnavailable = 8,       // shutting down
   kDeadlineExceeded = 9,  // the request message did not arrive within the request deadline cap
+  kInternal = 10,         // the server failed (OpenSSL could not sign): nothing the caller did
 };
-inline constexpr int kRefusalReasonCount = 10;
+inline constexpr int kRefusalReasonCount = 11;
 std::string_view RefusalReasonName(RefusalReason reason);
 
 class AdvisorMetrics {

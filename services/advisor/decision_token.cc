@@ -55,13 +55,14 @@ struct HmacSha256::State {
   DigestCtx outer{EVP_MD_CTX_new()};  // SHA-256 after absorbing key ^ opad
 };
 
-HmacSha256::HmacSha256(std::string_view key) {
+absl::StatusOr<HmacSha256> HmacSha256::Create(std::string_view key) {
   constexpr size_t kBlock = 64;
   auto state = std::make_shared<State>();
   unsigned char block[kBlock] = {};
+  bool ok = state->inner != nullptr && state->outer != nullptr;
   if (key.size() > kBlock) {
     unsigned int length = 0;
-    EVP_Digest(key.data(), key.size(), block, &length, EVP_sha256(), nullptr);
+    ok = ok && EVP_Digest(key.data(), key.size(), block, &length, EVP_sha256(), nullptr) == 1;
   } else {
     std::memcpy(block, key.data(), key.size());
   }
@@ -70,30 +71,36 @@ HmacSha256::HmacSha256(std::string_view key) {
     ipad[i] = block[i] ^ 0x36;
     opad[i] = block[i] ^ 0x5c;
   }
-  EVP_DigestInit_ex(state->inner.get(), EVP_sha256(), nullptr);
-  EVP_DigestUpdate(state->inner.get(), ipad, kBlock);
-  EVP_DigestInit_ex(state->outer.get(), EVP_sha256(), nullptr);
-  EVP_DigestUpdate(state->outer.get(), opad, kBlock);
-  state_ = std::move(state);
+  ok = ok && EVP_DigestInit_ex(state->inner.get(), EVP_sha256(), nullptr) == 1 &&
+       EVP_DigestUpdate(state->inner.get(), ipad, kBlock) == 1 &&
+       EVP_DigestInit_ex(state->outer.get(), EVP_sha256(), nullptr) == 1 &&
+       EVP_DigestUpdate(state->outer.get(), opad, kBlock) == 1;
+  OPENSSL_cleanse(block, kBlock);
+  OPENSSL_cleanse(ipad, kBlock);
+  OPENSSL_cleanse(opad, kBlock);
+  if (!ok) return absl::InternalError("HMAC-SHA256: OpenSSL could not set up the key");
+  return HmacSha256(std::move(state));
 }
 
-std::string HmacSha256::Mac(std::string_view message, size_t length) const {
+absl::StatusOr<std::string> HmacSha256::Mac(std::string_view message, size_t length) const {
   return Mac({}, message, length);
 }
 
-std::string HmacSha256::Mac(std::string_view prefix, std::string_view message,
-                            size_t length) const {
+absl::StatusOr<std::string> HmacSha256::Mac(std::string_view prefix, std::string_view message,
+                                            size_t length) const {
   // One scratch context per thread: the keyed states are copied into it, never changed.
   thread_local DigestCtx work{EVP_MD_CTX_new()};
   unsigned char inner[EVP_MAX_MD_SIZE], mac[EVP_MAX_MD_SIZE];
   unsigned int inner_length = 0, mac_length = 0;
-  EVP_MD_CTX_copy_ex(work.get(), state_->inner.get());
-  if (!prefix.empty()) EVP_DigestUpdate(work.get(), prefix.data(), prefix.size());
-  EVP_DigestUpdate(work.get(), message.data(), message.size());
-  EVP_DigestFinal_ex(work.get(), inner, &inner_length);
-  EVP_MD_CTX_copy_ex(work.get(), state_->outer.get());
-  EVP_DigestUpdate(work.get(), inner, inner_length);
-  EVP_DigestFinal_ex(work.get(), mac, &mac_length);
+  const bool ok =
+      work != nullptr && EVP_MD_CTX_copy_ex(work.get(), state_->inner.get()) == 1 &&
+      (prefix.empty() || EVP_DigestUpdate(work.get(), prefix.data(), prefix.size()) == 1) &&
+      EVP_DigestUpdate(work.get(), message.data(), message.size()) == 1 &&
+      EVP_DigestFinal_ex(work.get(), inner, &inner_length) == 1 &&
+      EVP_MD_CTX_copy_ex(work.get(), state_->outer.get()) == 1 &&
+      EVP_DigestUpdate(work.get(), inner, inner_length) == 1 &&
+      EVP_DigestFinal_ex(work.get(), mac, &mac_length) == 1;
+  if (!ok) return absl::InternalError("HMAC-SHA256: an OpenSSL digest step failed");
   return std::string(reinterpret_cast<char*>(mac), std::min<size_t>(length, mac_length));
 }
 
@@ -121,18 +128,18 @@ store::TokenId NewTokenId() {
   return id;
 }
 
-TokenSigner::Key::Key(std::string_view secret) : mac(secret) {
+absl::StatusOr<TokenSigner::Key> TokenSigner::Key::Create(std::string_view secret) {
+  absl::StatusOr<HmacSha256> mac = HmacSha256::Create(secret);
+  if (!mac.ok()) return mac.status();
   // The id names the key without revealing anything about it.
-  const std::string digest = mac.Mac("decision-token key id", id.size());
-  std::copy(digest.begin(), digest.end(), id.begin());
+  Key key{.mac = *std::move(mac), .id = {}};
+  absl::StatusOr<std::string> digest = key.mac.Mac("decision-token key id", key.id.size());
+  if (!digest.ok()) return digest.status();
+  std::copy(digest->begin(), digest->end(), key.id.begin());
+  return key;
 }
 
-TokenSigner::TokenSigner(std::string_view key, std::string_view previous_key, absl::Duration ttl)
-    : key_(key), ttl_(ttl) {
-  if (!previous_key.empty()) previous_key_.emplace(previous_key);
-}
-
-absl::StatusOr<TokenSigner> TokenSigner::Create(std::string key, std::string previous_key,
+absl::StatusOr<TokenSigner> TokenSigner::Create(std::string_view key, std::string_view previous_key,
                                                 absl::Duration ttl) {
   if (key.size() < kMinKeyBytes) {
     return absl::InvalidArgumentError(
@@ -143,18 +150,32 @@ absl::StatusOr<TokenSigner> TokenSigner::Create(std::string key, std::string pre
         "previous token key must be at least ", kMinKeyBytes, " bytes, got ", previous_key.size()));
   }
   if (ttl <= absl::ZeroDuration()) return absl::InvalidArgumentError("token TTL must be positive");
-  return TokenSigner(key, previous_key, ttl);
+  absl::StatusOr<Key> current = Key::Create(key);
+  if (!current.ok()) return current.status();
+  std::optional<Key> previous;
+  if (!previous_key.empty()) {
+    absl::StatusOr<Key> made = Key::Create(previous_key);
+    if (!made.ok()) return made.status();
+    previous.emplace(*std::move(made));
+  }
+  return TokenSigner(*std::move(current), std::move(previous), ttl);
 }
 
-std::string TokenSigner::ReceiverDigest(const Key& key, std::string_view receiver) const {
+absl::StatusOr<std::string> TokenSigner::ReceiverDigest(const Key& key,
+                                                        std::string_view receiver) const {
   return key.mac.Mac("receiver\n", receiver, kReceiverBytes);
 }
 
-std::string TokenSigner::OpaqueId(std::string_view identity) const {
-  return absl::WebSafeBase64Escape(key_.mac.Mac("turn user\n", identity, 12));
+absl::StatusOr<std::string> TokenSigner::OpaqueId(std::string_view identity) const {
+  absl::StatusOr<std::string> digest = key_.mac.Mac("turn user\n", identity, 12);
+  if (!digest.ok()) return digest.status();
+  return absl::WebSafeBase64Escape(*digest);
 }
 
-std::string TokenSigner::Sign(const TokenClaims& claims, std::string_view receiver) const {
+absl::StatusOr<std::string> TokenSigner::Sign(const TokenClaims& claims,
+                                              std::string_view receiver) const {
+  absl::StatusOr<std::string> receiver_digest = ReceiverDigest(key_, receiver);
+  if (!receiver_digest.ok()) return receiver_digest.status();
   std::string_view id = claims.turn_server_id;
   id = id.substr(0, kMaxTurnServerIdBytes);
   // Built on the stack: a token is signed for every answer.
@@ -167,7 +188,7 @@ std::string TokenSigner::Sign(const TokenClaims& claims, std::string_view receiv
   *at++ = static_cast<char>(kVersion);
   put({reinterpret_cast<const char*>(key_.id.data()), key_.id.size()});
   put({reinterpret_cast<const char*>(claims.id.data()), claims.id.size()});
-  put(ReceiverDigest(key_, receiver));
+  put(*receiver_digest);
   *at++ = static_cast<char>(claims.pair.a);
   *at++ = static_cast<char>(claims.pair.b);
   *at++ = static_cast<char>(claims.strategy);
@@ -176,11 +197,12 @@ std::string TokenSigner::Sign(const TokenClaims& claims, std::string_view receiv
   *at++ = static_cast<char>(id.size());
   put(id);
   const absl::string_view payload(buffer.data(), static_cast<size_t>(at - buffer.data()));
+  absl::StatusOr<std::string> mac = key_.mac.Mac({payload.data(), payload.size()}, kMacBytes);
+  if (!mac.ok()) return mac.status();
   std::string token;
   absl::WebSafeBase64Escape(payload, &token);
   token.push_back('.');
-  token.append(
-      absl::WebSafeBase64Escape(key_.mac.Mac({payload.data(), payload.size()}, kMacBytes)));
+  token.append(absl::WebSafeBase64Escape(*mac));
   return token;
 }
 
@@ -205,7 +227,9 @@ absl::StatusOr<TokenClaims> TokenSigner::Verify(std::string_view token, std::str
                    {reinterpret_cast<const char*>(candidate->id.data()), candidate->id.size()})) {
       continue;
     }
-    if (SameBytes(mac, candidate->mac.Mac(payload, kMacBytes))) {
+    absl::StatusOr<std::string> expected = candidate->mac.Mac(payload, kMacBytes);
+    if (!expected.ok()) return expected.status();
+    if (SameBytes(mac, *expected)) {
       key = candidate;
       break;
     }
@@ -243,8 +267,10 @@ absl::StatusOr<TokenClaims> TokenSigner::Verify(std::string_view token, std::str
         "decision_token: expired (issued ", absl::FormatDuration(now - claims.issued_at),
         " ago, valid for ", absl::FormatDuration(ttl_), ")"));
   }
+  absl::StatusOr<std::string> receiver_digest = ReceiverDigest(*key, receiver);
+  if (!receiver_digest.ok()) return receiver_digest.status();
   if (!SameBytes(std::string_view(payload.data() + kReceiverAt, kReceiverBytes),
-                 ReceiverDigest(*key, receiver))) {
+                 *receiver_digest)) {
     return absl::PermissionDeniedError(
         "decision_token: issued to another client; report with the credentials that asked for "
         "the strategy");

@@ -26,17 +26,24 @@
 namespace advisor {
 
 // HMAC-SHA256 with one key, its padded-key digest states computed once: a MAC then costs two
-// short digests instead of a key schedule and a provider lookup per call. Thread-safe.
+// short digests instead of a key schedule and a provider lookup per call. GetStrategy signs a token
+// and derives two per-client names with it on every answer; the saving is in the server CPU per
+// request that tests/bench/grpc.sh reports (and in the instruction counts of docs/performance.md).
+// Thread-safe.
 class HmacSha256 {
  public:
-  explicit HmacSha256(std::string_view key);
-  // The first `length` bytes (at most 32) of HMAC-SHA256(key, message).
-  std::string Mac(std::string_view message, size_t length) const;
+  // INTERNAL when OpenSSL cannot set up the digest states.
+  static absl::StatusOr<HmacSha256> Create(std::string_view key);
+  // The first `length` bytes (at most 32) of HMAC-SHA256(key, message). INTERNAL when a digest
+  // step fails (OpenSSL out of memory): a MAC of unfinished state must never be handed out.
+  absl::StatusOr<std::string> Mac(std::string_view message, size_t length) const;
   // The same for the message `prefix` + `message`, without joining them first.
-  std::string Mac(std::string_view prefix, std::string_view message, size_t length) const;
+  absl::StatusOr<std::string> Mac(std::string_view prefix, std::string_view message,
+                                  size_t length) const;
 
  private:
   struct State;
+  explicit HmacSha256(std::shared_ptr<const State> state) : state_(std::move(state)) {}
   std::shared_ptr<const State> state_;
 };
 
@@ -58,12 +65,12 @@ class TokenSigner {
   // Keys must be at least kMinKeyBytes long; `previous_key` may be empty.
   static constexpr size_t kMinKeyBytes = 16;
   static constexpr size_t kMaxTurnServerIdBytes = 128;
-  static absl::StatusOr<TokenSigner> Create(std::string key, std::string previous_key,
+  static absl::StatusOr<TokenSigner> Create(std::string_view key, std::string_view previous_key,
                                             absl::Duration ttl);
 
   // Issues a token for `claims` to the caller `receiver`, signed with the current key. The issue
-  // time is truncated to seconds.
-  std::string Sign(const TokenClaims& claims, std::string_view receiver) const;
+  // time is truncated to seconds. INTERNAL only when OpenSSL fails (see HmacSha256::Mac).
+  absl::StatusOr<std::string> Sign(const TokenClaims& claims, std::string_view receiver) const;
   // INVALID_ARGUMENT for a token that is not one of ours in shape or spelling; UNAUTHENTICATED for
   // an unknown key, a bad signature or an expired token; PERMISSION_DENIED for a token issued to
   // another receiver. Messages start with "decision_token: " and say why.
@@ -77,17 +84,19 @@ class TokenSigner {
     return claims.issued_at + ttl_ + kClockSkew;
   }
   // A stable opaque name for `identity` (16 base64url characters), for TURN usernames: it lets
-  // coturn's logs tell clients apart without showing who they are.
-  std::string OpaqueId(std::string_view identity) const;
+  // coturn's logs tell clients apart without showing who they are. INTERNAL only when OpenSSL
+  // fails.
+  absl::StatusOr<std::string> OpaqueId(std::string_view identity) const;
 
  private:
   struct Key {
-    explicit Key(std::string_view secret);
+    static absl::StatusOr<Key> Create(std::string_view secret);
     HmacSha256 mac;
     std::array<uint8_t, 4> id;
   };
-  TokenSigner(std::string_view key, std::string_view previous_key, absl::Duration ttl);
-  std::string ReceiverDigest(const Key& key, std::string_view receiver) const;
+  TokenSigner(Key key, std::optional<Key> previous_key, absl::Duration ttl)
+      : key_(std::move(key)), previous_key_(std::move(previous_key)), ttl_(ttl) {}
+  absl::StatusOr<std::string> ReceiverDigest(const Key& key, std::string_view receiver) const;
 
   Key key_;
   std::optional<Key> previous_key_;

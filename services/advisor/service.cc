@@ -213,21 +213,20 @@ absl::StatusOr<Caller> AdvisorService::Authenticate(std::optional<std::string_vi
                 .admin = principal->admin};
 }
 
-std::string AdvisorService::TurnIceServer(int server, bool tcp_only, const Caller& caller,
-                                          absl::Time now) {
+absl::StatusOr<std::string> AdvisorService::TurnIceServer(int server, bool tcp_only,
+                                                          const Caller& caller, absl::Time now) {
   const config::TurnServerConfig& config = options_.turn_servers[server];
   std::string ice = turn_urls_[server * 2 + (tcp_only ? 1 : 0)];
   if (!config.auth.rest_secret.empty()) {
     // TURN REST API credentials (what coturn's use-auth-secret checks), the user an opaque id of
     // the client, so that coturn's logs and quotas can tell clients apart.
-    auto credentials =
-        turn::MakeRestCredentials(config.auth.rest_secret, signer_.OpaqueId(caller.identity), now,
-                                  options_.turn_credential_ttl);
-    // Only an empty secret or a non-positive TTL fail, and configuration rules both out.
-    if (credentials.ok()) {
-      AppendBytesField(ice, v1::IceServer::kUsernameFieldNumber, credentials->username);
-      AppendBytesField(ice, v1::IceServer::kCredentialFieldNumber, credentials->password);
-    }
+    absl::StatusOr<std::string> user = signer_.OpaqueId(caller.identity);
+    if (!user.ok()) return user.status();
+    auto credentials = turn::MakeRestCredentials(config.auth.rest_secret, *user, now,
+                                                 options_.turn_credential_ttl);
+    if (!credentials.ok()) return credentials.status();
+    AppendBytesField(ice, v1::IceServer::kUsernameFieldNumber, credentials->username);
+    AppendBytesField(ice, v1::IceServer::kCredentialFieldNumber, credentials->password);
   } else {
     AppendBytesField(ice, v1::IceServer::kUsernameFieldNumber, config.auth.username);
     AppendBytesField(ice, v1::IceServer::kCredentialFieldNumber, config.auth.password);
@@ -303,7 +302,7 @@ absl::StatusOr<grpc::ByteBuffer> AdvisorService::HandleGetStrategy(
   }
   NoteLowConfidence("local", request.local(), local, options_.engine, extra);
   NoteLowConfidence("remote", request.remote(), remote, options_.engine, extra);
-  const std::string token =
+  const absl::StatusOr<std::string> token =
       signer_.Sign({.id = NewTokenId(),
                     .pair = pair,
                     .strategy = decision.strategy,
@@ -311,18 +310,23 @@ absl::StatusOr<grpc::ByteBuffer> AdvisorService::HandleGetStrategy(
                     .turn_server_id = turn < 0 ? "" : options_.turn_servers[turn].id,
                     .issued_at = now},
                    caller.identity);
+  if (!token.ok()) return token.status();
   std::string tail;
-  tail.reserve(extra.ByteSizeLong() + token.size() + 8);
+  tail.reserve(extra.ByteSizeLong() + token->size() + 8);
   extra.AppendToString(&tail);
-  AppendBytesField(tail, v1::GetStrategyResponse::kDecisionTokenFieldNumber, token);
+  AppendBytesField(tail, v1::GetStrategyResponse::kDecisionTokenFieldNumber, *token);
   // The servers of the answer's configurations: relay-only ICE gets the TURN server alone (STUN
   // would only add candidates it must discard); otherwise the start has STUN only and the fallback
   // adds TURN.
   const std::string& stun = stun_entries_[choice.server + 1];
   std::string ice;
+  absl::StatusOr<std::string> turn_server;
+  if (turn >= 0) {
+    turn_server = TurnIceServer(turn, tcp_only, caller, now);
+    if (!turn_server.ok()) return turn_server.status();
+  }
   if (turn >= 0 && decision.relay_only) {
-    AppendBytesField(ice, v1::IceConfig::kIceServersFieldNumber,
-                     TurnIceServer(turn, tcp_only, caller, now));
+    AppendBytesField(ice, v1::IceConfig::kIceServersFieldNumber, *turn_server);
   } else if (!stun.empty()) {
     AppendBytesField(ice, v1::IceConfig::kIceServersFieldNumber, stun);
   }
@@ -332,8 +336,7 @@ absl::StatusOr<grpc::ByteBuffer> AdvisorService::HandleGetStrategy(
     SetIceSettings("all", decision.ice_candidate_pool_size, settings);
     std::string fallback = settings.SerializeAsString();
     if (!stun.empty()) AppendBytesField(fallback, v1::IceConfig::kIceServersFieldNumber, stun);
-    AppendBytesField(fallback, v1::IceConfig::kIceServersFieldNumber,
-                     TurnIceServer(turn, tcp_only, caller, now));
+    AppendBytesField(fallback, v1::IceConfig::kIceServersFieldNumber, *turn_server);
     AppendBytesField(tail, v1::GetStrategyResponse::kFallbackIceConfigFieldNumber, fallback);
   }
   if (turn >= 0) metrics_.RecordTurnCredentialsIssued();
@@ -370,14 +373,18 @@ Answer AdvisorService::HandleReportOutcome(const v1::ReportOutcomeRequest& reque
     if (claims.status().code() == absl::StatusCode::kPermissionDenied) {
       return Refuse(RefusalReason::kPermissionDenied, claims.status());
     }
+    if (claims.status().code() == absl::StatusCode::kInternal) {
+      return Refuse(RefusalReason::kInternal, claims.status());
+    }
     metrics_.RecordTokenRejected();
     return Refuse(RefusalReason::kTokenInvalid, claims.status());
   }
   if (absl::Status plausible = CheckAgainstAnswer(request, *claims); !plausible.ok()) {
     return Refuse(RefusalReason::kImplausible, plausible);
   }
-  const int64_t width = absl::ToInt64Seconds(options_.bucket_width);
-  const absl::Time bucket = absl::FromUnixSeconds(absl::ToUnixSeconds(now) / width * width);
+  // Exact, not whole seconds: ageing takes the same width as a Duration.
+  const absl::Time bucket =
+      absl::UnixEpoch() + absl::Floor(now - absl::UnixEpoch(), options_.bucket_width);
   // A repeat still held here needs nothing more; any other report consumes its token (so a capped
   // report can never count later either), and counts only within its reporter's share of the pair.
   if (buffer_.Holds(claims->id)) {
@@ -474,7 +481,8 @@ void AdvisorService::LogRefusal(Method method, const Answer& answer,
 std::string AdvisorService::ClientName(const Caller& caller,
                                        grpc::CallbackServerContext& context) const {
   // Logs name clients by the opaque id TURN usernames carry, never by their raw subject.
-  return absl::StrCat("client ", signer_.OpaqueId(caller.identity), " at ", context.peer());
+  return absl::StrCat("client ", signer_.OpaqueId(caller.identity).value_or("(unnamed)"), " at ",
+                      context.peer());
 }
 
 std::optional<Caller> AdvisorService::Admit(Method method, grpc::CallbackServerContext* context,
@@ -539,7 +547,12 @@ Answer AdvisorService::Respond(Method method, const grpc::ByteBuffer& request, c
       auto parsed = Parse<v1::GetStrategyRequest>(request);
       if (!parsed.ok()) return Refuse(RefusalReason::kMalformed, parsed.status());
       absl::StatusOr<grpc::ByteBuffer> answer = HandleGetStrategy(*parsed, caller);
-      if (!answer.ok()) return Refuse(RefusalReason::kInvalidArgument, answer.status());
+      if (!answer.ok()) {
+        return Refuse(answer.status().code() == absl::StatusCode::kInternal
+                          ? RefusalReason::kInternal
+                          : RefusalReason::kInvalidArgument,
+                      answer.status());
+      }
       response = *std::move(answer);
       return Answer::Ok();
     }

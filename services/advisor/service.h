@@ -81,7 +81,9 @@ struct Caller {
 // The fixed part of the answer for `decision`, serialized: everything but the decision token, the
 // ICE servers (STUN and TURN, which depend on the TURN server chosen for the caller, with its
 // credentials), fallback_ice_config and the notes about the request's own NAT reports, which the
-// handler appends (protobuf concatenation merges).
+// handler appends (protobuf concatenation merges). Each snapshot renders it once per NAT pair
+// instead of building and serializing a message per request: the server CPU per GetStrategy that
+// tests/bench/grpc.sh prints, and the instruction counts in docs/performance.md, are what it saves.
 std::string RenderGetStrategyResponse(const strategy::Decision& decision);
 
 // A handler's answer: OK, or a status and the reason it is counted under.
@@ -145,7 +147,8 @@ class AdvisorService final : public grpc::Service {
   void LogRefusal(Method method, const Answer& answer, absl::FunctionRef<std::string()> who,
                   absl::Time now);
   // The IceServer of one TURN server with credentials of `caller`, serialized.
-  std::string TurnIceServer(int server, bool tcp_only, const Caller& caller, absl::Time now);
+  absl::StatusOr<std::string> TurnIceServer(int server, bool tcp_only, const Caller& caller,
+                                            absl::Time now);
 
   const ServiceOptions options_;
   const SnapshotHolder& snapshots_;

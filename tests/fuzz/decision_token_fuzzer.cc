@@ -56,7 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)Signer().Verify(token, receiver, absl::InfinitePast());
 
   const advisor::TokenClaims claims = ClaimsFrom(input);
-  const std::string signed_token = Signer().Sign(claims, receiver);
+  const std::string signed_token = *Signer().Sign(claims, receiver);
   auto verified = Signer().Verify(signed_token, receiver, claims.issued_at);
   if (!verified.ok() || !(*verified == claims)) {
     __builtin_printf("Sign/Verify round trip broken: %s\n",

@@ -1,5 +1,5 @@
-// Fuzz target: the TURN servers file (YAML or JSON), parsed and validated, then each server turned
-// into its registry row, as advisor-server and turn-prober do at start.
+// Fuzz target: the TURN servers file (YAML or JSON), parsed and validated, as advisor-server and
+// turn-prober do at start.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -8,8 +8,6 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  auto servers = advisor::config::ParseTurnServers(text);
-  if (!servers.ok()) return 0;
-  for (const auto& server : *servers) (void)advisor::config::RegistryRow(server);
+  (void)advisor::config::ParseTurnServers(text);
   return 0;
 }

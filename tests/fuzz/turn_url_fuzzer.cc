@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "lib/turn/probe.h"
+#include "lib/turn/turn_url.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace advisor::turn;

@@ -285,7 +285,7 @@ TEST_F(TurnServiceTest, OffersTheBestServerWithRestCredentials) {
   EXPECT_EQ(turn.urls(0), "turn:turn-eu.example.net:3478?transport=udp");
   // The TURN REST API's "<expiry>:<user>", the user an opaque name of this client, and
   // base64(HMAC-SHA1(secret, username)), computed here with OpenSSL's one-shot HMAC.
-  const std::string opaque = signer_.OpaqueId(kAlice.identity);
+  const std::string opaque = *signer_.OpaqueId(kAlice.identity);
   EXPECT_EQ(turn.username(), absl::StrCat(1'800'000'003 + 1800, ":", opaque));
   unsigned char mac[20];
   unsigned int mac_length = 0;
@@ -458,6 +458,9 @@ class ExplorationServiceTest : public ServiceFixture {
 
 TEST_F(ExplorationServiceTest, ColdStartSnapshotHasNoExploration) {
   const std::shared_ptr<const Snapshot> snapshot = snapshots_.Get();
+  // An advice and an answer for every pair, so that the loops below check each one.
+  ASSERT_EQ(snapshot->advice.size(), static_cast<size_t>(strategy::kNatPairCount));
+  ASSERT_EQ(snapshot->responses.size(), snapshot->advice.size());
   ASSERT_EQ(snapshot->exploration_responses.size(), snapshot->responses.size());
   for (const strategy::Advice& advice : snapshot->advice) {
     EXPECT_FALSE(advice.exploration.has_value());
