@@ -13,8 +13,6 @@
 
 namespace advisor::testing {
 
-PostgresCluster* AdvisorServerTest::cluster_ = nullptr;
-
 absl::StatusOr<TestKeys> TestKeys::Create(const std::string& dir) {
   absl::StatusOr<std::string> jwks = auth::GenerateJwks("HS256", "test");
   if (!jwks.ok()) return jwks.status();
@@ -120,20 +118,19 @@ v1::ReportOutcomeRequest SessionReport(const v1::GetStrategyResponse& answer, bo
 }
 
 void AdvisorServerTest::SetUpTestSuite() {
-  cluster_ = new PostgresCluster();
-  ASSERT_TRUE(cluster_->Init().ok());
-  auto applied = store::Migrate(cluster_->url());
-  ASSERT_TRUE(applied.ok()) << applied.status();
-}
-
-void AdvisorServerTest::TearDownTestSuite() {
-  delete cluster_;
-  cluster_ = nullptr;
+  PostgresSuite::SetUpTestSuite();
+  migrated_ = false;
 }
 
 void AdvisorServerTest::SetUp() {
+  ASSERT_NO_FATAL_FAILURE(PostgresSuite::SetUp());
+  if (!migrated_) {
+    const absl::StatusOr<int> applied = store::Migrate(cluster().url());
+    ASSERT_TRUE(applied.ok()) << applied.status();
+    migrated_ = true;
+  }
   ASSERT_TRUE(
-      cluster_->Query("TRUNCATE outcome_aggregates, applied_flushes, used_decision_tokens").ok());
+      cluster().Query("TRUNCATE outcome_aggregates, applied_flushes, used_decision_tokens").ok());
   dir_ = MakeTempDir("advisor-server-test");
   auto keys = TestKeys::Create(dir_);
   ASSERT_TRUE(keys.ok()) << keys.status();
@@ -155,15 +152,15 @@ void AdvisorServerTest::TearDown() {
 }
 
 void AdvisorServerTest::StartServer() {
-  auto server = AdvisorServer::Start(options_, std::make_shared<store::PgStore>(cluster_->url()),
-                                     std::make_shared<store::PgStore>(cluster_->url()));
+  auto server = AdvisorServer::Start(options_, std::make_shared<store::PgStore>(cluster().url()),
+                                     std::make_shared<store::PgStore>(cluster().url()));
   ASSERT_TRUE(server.ok()) << server.status();
   server_ = *std::move(server);
 }
 
 std::unique_ptr<AdvisorServer> AdvisorServerTest::StartReplica(const ServerOptions& options) {
-  auto server = AdvisorServer::Start(options, std::make_shared<store::PgStore>(cluster_->url()),
-                                     std::make_shared<store::PgStore>(cluster_->url()));
+  auto server = AdvisorServer::Start(options, std::make_shared<store::PgStore>(cluster().url()),
+                                     std::make_shared<store::PgStore>(cluster().url()));
   EXPECT_TRUE(server.ok()) << server.status();
   return server.ok() ? *std::move(server) : nullptr;
 }
@@ -184,7 +181,7 @@ Client AdvisorServerTest::ClientOf(const std::string& subject, std::vector<std::
 }
 
 int64_t AdvisorServerTest::SessionsInDatabase() const {
-  auto out = cluster_->Query("SELECT coalesce(sum(sessions), 0) FROM outcome_aggregates");
+  auto out = cluster().Query("SELECT coalesce(sum(sessions), 0) FROM outcome_aggregates");
   EXPECT_TRUE(out.ok()) << out.status();
   return out.ok() ? std::stoll(*out) : -1;
 }

@@ -16,7 +16,7 @@
 #include "connectivity/advisor/v1/advisor.grpc.pb.h"
 #include "lib/auth/jwks.h"
 #include "services/advisor/server.h"
-#include "tests/support/postgres.h"
+#include "tests/support/postgres_suite.h"
 
 namespace advisor::testing {
 
@@ -61,10 +61,13 @@ class Client {
 v1::ReportOutcomeRequest SessionReport(const v1::GetStrategyResponse& answer, bool direct_ok,
                                        uint32_t direct_ms = 800);
 
-class AdvisorServerTest : public ::testing::Test {
- protected:
+// The suite's cluster is PostgresSuite's; the server's database is the cluster's default one,
+// migrated by the suite's first test and emptied before each test.
+class AdvisorServerTest : public PostgresSuite {
+ public:
   static void SetUpTestSuite();
-  static void TearDownTestSuite();
+
+ protected:
   void SetUp() override;  // empties the tables; options_ for a fast, authenticated test server
   void TearDown() override;
 
@@ -94,8 +97,8 @@ class AdvisorServerTest : public ::testing::Test {
     return done();
   }
 
-  static PostgresCluster* cluster_;
-  std::string dir_;  // the test's own temp directory, with the JWKS file
+  static inline bool migrated_ = false;  // the suite's cluster has the schema
+  std::string dir_;                      // the test's own temp directory, with the JWKS file
   TestKeys keys_;
   ServerOptions options_;
   std::unique_ptr<AdvisorServer> server_;

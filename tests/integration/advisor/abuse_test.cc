@@ -278,8 +278,8 @@ TEST_F(AbuseTest, ForgedJwtsFromOneAddressStopCostingSignatureChecks) {
 
 TEST_F(AbuseTest, NoKeysFileMeansNoStartUnlessAnonymousIsAllowed) {
   options_.auth_keys_file.clear();
-  auto refused = AdvisorServer::Start(options_, std::make_shared<store::PgStore>(cluster_->url()),
-                                      std::make_shared<store::PgStore>(cluster_->url()));
+  auto refused = AdvisorServer::Start(options_, std::make_shared<store::PgStore>(cluster().url()),
+                                      std::make_shared<store::PgStore>(cluster().url()));
   ASSERT_FALSE(refused.ok());
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("--auth-keys-file"));
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("--allow-anonymous"));

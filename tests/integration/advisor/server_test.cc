@@ -77,7 +77,7 @@ TEST_F(ServerTest, KeepsAnsweringWhilePostgresIsDownAndLosesNoAcknowledgedReport
   }
   ASSERT_TRUE(Eventually([&] { return SessionsInDatabase() == 10; }));
 
-  ASSERT_TRUE(cluster_->Stop().ok());
+  ASSERT_TRUE(cluster().Stop().ok());
   int acknowledged = 10;
   for (int i = 0; i < 25; ++i) {
     Client client = ClientOf(absl::StrCat("during-", i));
@@ -90,7 +90,7 @@ TEST_F(ServerTest, KeepsAnsweringWhilePostgresIsDownAndLosesNoAcknowledgedReport
   }
   EXPECT_GT(server_->held_reports(), 0);
 
-  ASSERT_TRUE(cluster_->Start().ok());
+  ASSERT_TRUE(cluster().Start().ok());
   EXPECT_TRUE(Eventually([&] { return server_->held_reports() == 0; }));
   EXPECT_EQ(SessionsInDatabase(), acknowledged);
   ASSERT_TRUE(server_->Shutdown().ok());

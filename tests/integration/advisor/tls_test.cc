@@ -110,8 +110,8 @@ class TlsTest : public testing::AdvisorServerTest {
 
 TEST_F(TlsTest, RefusesToStartWithoutCertificateUnlessInsecure) {
   options_.tls = {};
-  auto refused = AdvisorServer::Start(options_, std::make_shared<store::PgStore>(cluster_->url()),
-                                      std::make_shared<store::PgStore>(cluster_->url()));
+  auto refused = AdvisorServer::Start(options_, std::make_shared<store::PgStore>(cluster().url()),
+                                      std::make_shared<store::PgStore>(cluster().url()));
   ASSERT_FALSE(refused.ok());
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("--tls-cert-file"));
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("--insecure"));
@@ -122,8 +122,8 @@ TEST_F(TlsTest, RefusesToStartWithoutCertificateUnlessInsecure) {
 
 TEST_F(TlsTest, BadCertificateFilesAreClearErrorsAtStart) {
   auto start_error = [&] {
-    auto server = AdvisorServer::Start(options_, std::make_shared<store::PgStore>(cluster_->url()),
-                                       std::make_shared<store::PgStore>(cluster_->url()));
+    auto server = AdvisorServer::Start(options_, std::make_shared<store::PgStore>(cluster().url()),
+                                       std::make_shared<store::PgStore>(cluster().url()));
     return server.ok() ? std::string() : std::string(server.status().message());
   };
   ServerOptions good = options_;

@@ -17,9 +17,8 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "lib/store/store.h"
 #include "tests/support/coturn.h"
-#include "tests/support/postgres.h"
+#include "tests/support/postgres_suite.h"
 #include "tests/support/process.h"
 
 namespace advisor {
@@ -52,28 +51,25 @@ bool Eventually(const std::function<bool()>& condition, absl::Duration timeout) 
 
 bool ExitedWith(int status, int code) { return WIFEXITED(status) && WEXITSTATUS(status) == code; }
 
-class ProberTest : public ::testing::Test {
+class ProberTest : public testing::PostgresSuite {
  protected:
   // One PostgreSQL and one coturn for the suite (starting them is the slow part); each test gets a
   // database of its own.
   static void SetUpTestSuite() {
-    cluster_ = std::make_unique<testing::PostgresCluster>();
-    setup_status_ = cluster_->Init();
+    PostgresSuite::SetUpTestSuite();
     coturn_ = std::make_unique<testing::Coturn>(kSecret);
-    if (setup_status_.ok()) setup_status_ = coturn_->Start();
+    coturn_status_ = coturn_->Start();
   }
   static void TearDownTestSuite() {
     coturn_.reset();
-    cluster_.reset();
+    PostgresSuite::TearDownTestSuite();
   }
 
   void SetUp() override {
-    ASSERT_TRUE(setup_status_.ok()) << setup_status_;
-    db_ = absl::StrCat("prober_", ++databases_);
-    absl::Status created = cluster_->CreateDatabase(db_);
-    ASSERT_TRUE(created.ok()) << created;
-    absl::StatusOr<int> applied = store::Migrate(cluster_->url(db_));
-    ASSERT_TRUE(applied.ok()) << applied.status();
+    ASSERT_NO_FATAL_FAILURE(PostgresSuite::SetUp());
+    ASSERT_TRUE(coturn_status_.ok()) << coturn_status_;
+    db_ = NewDatabase("prober");
+    ASSERT_FALSE(HasFailure());
     dir_ = testing::MakeTempDir("prober-test");
   }
   void TearDown() override { testing::RemoveTree(dir_); }
@@ -96,7 +92,7 @@ class ProberTest : public ::testing::Test {
   }
 
   std::vector<std::string> Env(const std::string& servers_file) const {
-    return {"ADVISOR_DATABASE_URL=" + cluster_->url(db_),
+    return {"ADVISOR_DATABASE_URL=" + cluster().url(db_),
             "ADVISOR_TURN_SERVERS_FILE=" + servers_file, "ADVISOR_PROBE_TIMEOUT=2s"};
   }
 
@@ -125,15 +121,10 @@ class ProberTest : public ::testing::Test {
   std::string Log(const std::string& name) const { return dir_ + "/" + name + ".log"; }
   std::string Read(const std::string& name) const { return testing::ReadFile(Log(name)); }
 
-  std::string Query(const std::string& sql) const {
-    absl::StatusOr<std::string> output = cluster_->Query(sql, db_);
-    return output.ok() ? *output : output.status().ToString();
-  }
+  std::string Query(const std::string& sql) const { return PostgresSuite::Query(db_, sql); }
 
-  static inline std::unique_ptr<testing::PostgresCluster> cluster_;
   static inline std::unique_ptr<testing::Coturn> coturn_;
-  static inline absl::Status setup_status_;
-  static inline int databases_ = 0;
+  static inline absl::Status coturn_status_;
   std::string db_;
   std::string dir_;
 };

@@ -3,6 +3,8 @@
 // cold-start rules are wrong, and to TURN_ONLY when a pair's odds change inside one hourly bucket.
 // The server verifies JWTs and every simulated install sends its own, as the advice benchmark does,
 // so that the per-identity limits see a fleet and every honest report counts.
+#include "services/sim/runner.h"
+
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -19,7 +21,6 @@
 #include "services/sim/evaluation.h"
 #include "services/sim/identity.h"
 #include "services/sim/model.h"
-#include "services/sim/runner.h"
 #include "services/sim/scenario.h"
 #include "tests/support/postgres.h"
 #include "tests/support/process.h"

@@ -13,7 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "lib/store/store.h"
 #include "lib/store/turn_store.h"
-#include "tests/support/postgres.h"
+#include "tests/support/postgres_suite.h"
 
 namespace advisor::store {
 namespace {
@@ -60,50 +60,34 @@ std::vector<TurnHealthRow> Health() {
   return {row};
 }
 
-class RolesTest : public ::testing::Test {
+class RolesTest : public testing::PostgresSuite {
  protected:
-  // One server for the suite; each test gets a database of its own, migrated by the superuser. The
-  // login roles are the cluster's, made once.
-  static void SetUpTestSuite() {
-    cluster_ = std::make_unique<advisor::testing::PostgresCluster>();
-    init_status_ = cluster_->Init();
-    if (!init_status_.ok()) cluster_.reset();
-  }
-  static void TearDownTestSuite() { cluster_.reset(); }
-
+  // Each test gets a database of its own, migrated by the superuser. The login roles are the
+  // cluster's, made once.
   void SetUp() override {
-    ASSERT_NE(cluster_, nullptr) << init_status_;
-    db_ = absl::StrCat("roles_", ++databases_);
-    absl::Status created = cluster_->CreateDatabase(db_);
-    ASSERT_TRUE(created.ok()) << created;
-    absl::StatusOr<int> applied = Migrate(cluster_->url(db_));
-    ASSERT_TRUE(applied.ok()) << applied.status();
+    ASSERT_NO_FATAL_FAILURE(PostgresSuite::SetUp());
+    db_ = NewDatabase("roles");
+    ASSERT_FALSE(HasFailure());
     for (const auto& [login, password, group] :
          {std::tuple{kServerLogin, kServerPassword, "advisor_server"},
           std::tuple{kProberLogin, kProberPassword, "advisor_prober"}}) {
-      absl::Status made = cluster_->CreateLoginRole(login, password, {group});
+      absl::Status made = cluster().CreateLoginRole(login, password, {group});
       ASSERT_TRUE(made.ok()) << made;
     }
   }
 
-  std::string Query(const std::string& sql) const {
-    absl::StatusOr<std::string> output = cluster_->Query(sql, db_);
-    return output.ok() ? *output : output.status().ToString();
-  }
+  std::string Query(const std::string& sql) const { return PostgresSuite::Query(db_, sql); }
 
   // The error of running `sql` as `login`, empty when it succeeded.
   std::string ErrorAs(const std::string& login, const std::string& password,
                       const std::string& sql) const {
-    absl::StatusOr<std::string> output = cluster_->QueryAs(login, password, sql, db_);
+    absl::StatusOr<std::string> output = cluster().QueryAs(login, password, sql, db_);
     return output.ok() ? "" : std::string(output.status().message());
   }
 
-  std::string ServerUrl() const { return cluster_->url_as(kServerLogin, kServerPassword, db_); }
-  std::string ProberUrl() const { return cluster_->url_as(kProberLogin, kProberPassword, db_); }
+  std::string ServerUrl() const { return cluster().url_as(kServerLogin, kServerPassword, db_); }
+  std::string ProberUrl() const { return cluster().url_as(kProberLogin, kProberPassword, db_); }
 
-  static inline std::unique_ptr<advisor::testing::PostgresCluster> cluster_;
-  static inline absl::Status init_status_;
-  static inline int databases_ = 0;
   std::string db_;
 };
 
@@ -132,21 +116,22 @@ TEST_F(RolesTest, LoginsNeedTheirScramPassword) {
 // does).
 TEST_F(RolesTest, MigratesBesideExistingRolesAndAsAnOwnerWithoutCreateRole) {
   const std::string other = absl::StrCat(db_, "_owned");
-  ASSERT_TRUE(cluster_->CreateLoginRole(kOwnerLogin, kOwnerPassword).ok());
+  ASSERT_TRUE(cluster().CreateLoginRole(kOwnerLogin, kOwnerPassword).ok());
   ASSERT_TRUE(
-      cluster_->Query(absl::StrCat("CREATE DATABASE ", other, " OWNER ", kOwnerLogin), "postgres")
+      cluster()
+          .Query(absl::StrCat("CREATE DATABASE ", other, " OWNER ", kOwnerLogin), "postgres")
           .ok());
-  absl::StatusOr<int> applied = Migrate(cluster_->url_as(kOwnerLogin, kOwnerPassword, other));
+  absl::StatusOr<int> applied = Migrate(cluster().url_as(kOwnerLogin, kOwnerPassword, other));
   ASSERT_TRUE(applied.ok()) << applied.status();
   EXPECT_EQ(*applied, static_cast<int>(EmbeddedMigrations().size()));
-  absl::StatusOr<std::string> owners = cluster_->Query(
+  absl::StatusOr<std::string> owners = cluster().Query(
       "SELECT string_agg(DISTINCT tableowner, ',') FROM pg_tables WHERE schemaname = 'public'",
       other);
   ASSERT_TRUE(owners.ok()) << owners.status();
   EXPECT_EQ(*owners, kOwnerLogin);
   // The grants were made by that owner, and work.
   absl::StatusOr<std::string> read =
-      cluster_->QueryAs(kServerLogin, kServerPassword, "SELECT count(*) FROM turn_servers", other);
+      cluster().QueryAs(kServerLogin, kServerPassword, "SELECT count(*) FROM turn_servers", other);
   EXPECT_TRUE(read.ok()) << read.status();
 }
 
@@ -209,7 +194,7 @@ TEST_F(RolesTest, ServerStoreWorksAsAMemberOfAdvisorServer) {
   EXPECT_EQ(*forgotten, 1);
 
   // The snapshot's reads of the registry and health (written here by the superuser).
-  PgStore owner(cluster_->url(db_));
+  PgStore owner(cluster().url(db_));
   ASSERT_TRUE(owner.SyncTurnServers(Registry()).ok());
   ASSERT_TRUE(owner.WriteTurnHealth(Health()).ok());
   absl::StatusOr<std::vector<TurnServerRow>> servers = store.LoadTurnServers();

@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "tests/support/postgres.h"
+#include "tests/support/postgres_suite.h"
 #include "tests/support/process.h"
 
 namespace advisor::store {
@@ -97,34 +97,11 @@ std::vector<int> Versions(std::span<const Migration> migrations) {
   return versions;
 }
 
-class StoreTest : public ::testing::Test {
+class StoreTest : public testing::PostgresSuite {
  protected:
-  // One server for the suite (initdb is the slow part); each test gets a database of its own.
-  static void SetUpTestSuite() {
-    cluster_ = std::make_unique<advisor::testing::PostgresCluster>();
-    init_status_ = cluster_->Init();
-    if (!init_status_.ok()) cluster_.reset();
-  }
-  static void TearDownTestSuite() { cluster_.reset(); }
-
-  void SetUp() override { ASSERT_NE(cluster_, nullptr) << init_status_; }
-
   // A new empty database, its name returned; migrated unless asked not to.
   static std::string NewDatabase(bool migrate = true) {
-    const std::string name = absl::StrCat("test_", ++databases_);
-    absl::Status created = cluster_->CreateDatabase(name);
-    EXPECT_TRUE(created.ok()) << created;
-    if (migrate) {
-      absl::StatusOr<int> applied = Migrate(cluster_->url(name));
-      EXPECT_TRUE(applied.ok()) << applied.status();
-    }
-    return name;
-  }
-
-  // The output of `sql` run in `database`, or the error.
-  static std::string Query(const std::string& database, const std::string& sql) {
-    absl::StatusOr<std::string> output = cluster_->Query(sql, database);
-    return output.ok() ? *output : output.status().ToString();
+    return PostgresSuite::NewDatabase("test", migrate);
   }
 
   static std::vector<BucketAggregate> LoadAll(PgStore& store) {
@@ -146,10 +123,6 @@ class StoreTest : public ::testing::Test {
     EXPECT_EQ(loaded.size(), 1u);
     return loaded.size() == 1 ? loaded[0].counts : RawCounts{};
   }
-
-  static inline std::unique_ptr<advisor::testing::PostgresCluster> cluster_;
-  static inline absl::Status init_status_;
-  static inline int databases_ = 0;
 };
 
 TEST_F(StoreTest, EmbeddedMigrationsAreSortedAndStartWithInit) {
@@ -165,7 +138,7 @@ TEST_F(StoreTest, EmbeddedMigrationsAreSortedAndStartWithInit) {
 
 TEST_F(StoreTest, MigrateFromEmptyCreatesSchemaThenDoesNothing) {
   const std::string db = NewDatabase(/*migrate=*/false);
-  const std::string url = cluster_->url(db);
+  const std::string url = cluster().url(db);
   absl::StatusOr<int> applied = Migrate(url);
   ASSERT_TRUE(applied.ok()) << applied.status();
   EXPECT_EQ(*applied, static_cast<int>(EmbeddedMigrations().size()));
@@ -187,7 +160,7 @@ TEST_F(StoreTest, MigrateFromEmptyCreatesSchemaThenDoesNothing) {
 
 TEST_F(StoreTest, ConcurrentMigrateAppliesEachMigrationOnce) {
   const std::string db = NewDatabase(/*migrate=*/false);
-  const std::string url = cluster_->url(db);
+  const std::string url = cluster().url(db);
   constexpr int kReplicas = 6;
   std::vector<absl::StatusOr<int>> results(kReplicas, 0);
   {
@@ -208,7 +181,7 @@ TEST_F(StoreTest, ConcurrentMigrateAppliesEachMigrationOnce) {
 
 TEST_F(StoreTest, MigrateAppliesMissingVersionsInOrderAndNamesTheOneThatFails) {
   const std::string db = NewDatabase();
-  const std::string url = cluster_->url(db);
+  const std::string url = cluster().url(db);
   std::vector<Migration> migrations(EmbeddedMigrations().begin(), EmbeddedMigrations().end());
   // Out of order on purpose: 9002 depends on 9001.
   migrations.push_back(
@@ -255,7 +228,7 @@ TEST(StoreConnectTimeoutTest, AddsATimeoutInEitherFormUnlessOneIsGiven) {
 }
 
 TEST_F(StoreTest, ApplyFlushThenLoadRoundTripsEveryField) {
-  PgStore store(cluster_->url(NewDatabase()));
+  PgStore store(cluster().url(NewDatabase()));
   // Microseconds in the bucket start, keys that differ in each part, and a connect-time sum beyond
   // 32 bits.
   const absl::Time bucket = absl::FromUnixMicros(1'800'000'000'123'456);
@@ -301,7 +274,7 @@ TEST_F(StoreTest, ApplyFlushThenLoadRoundTripsEveryField) {
 
 TEST_F(StoreTest, FlushesToTheSameRowAddUpAndRecordTheirRows) {
   const std::string db = NewDatabase();
-  PgStore store(cluster_->url(db));
+  PgStore store(cluster().url(db));
   const ReportedSession first = Session(1, DirectSuccess(300));
   const ReportedSession second = Session(2, FallbackToRelay(5000, 200));
   const ReportedSession third = Session(3, TotalFailure());
@@ -316,7 +289,7 @@ TEST_F(StoreTest, FlushesToTheSameRowAddUpAndRecordTheirRows) {
 
 TEST_F(StoreTest, ATokenCountsOnceAcrossBatches) {
   const std::string db = NewDatabase();
-  PgStore store(cluster_->url(db));
+  PgStore store(cluster().url(db));
   const ReportedSession a = Session(1, DirectSuccess(300));
   const ReportedSession b = Session(2, DirectSuccess(400));
   const ReportedSession c = Session(3, TotalFailure());
@@ -336,7 +309,7 @@ TEST_F(StoreTest, ATokenCountsOnceAcrossBatches) {
 
 TEST_F(StoreTest, ASessionThatDoesNotCountStillUsesItsToken) {
   const std::string db = NewDatabase();
-  PgStore store(cluster_->url(db));
+  PgStore store(cluster().url(db));
   const ReportedSession counted = Session(1, DirectSuccess(300));
   ReportedSession capped = Session(2, TotalFailure());
   capped.count = false;
@@ -351,7 +324,7 @@ TEST_F(StoreTest, ASessionThatDoesNotCountStillUsesItsToken) {
 }
 
 TEST_F(StoreTest, ATokenCountsOnceAcrossReplicas) {
-  const std::string url = cluster_->url(NewDatabase());
+  const std::string url = cluster().url(NewDatabase());
   PgStore replica_a(url);
   PgStore replica_b(url);
   const ReportedSession shared = Session(7, DirectSuccess(300));
@@ -362,7 +335,7 @@ TEST_F(StoreTest, ATokenCountsOnceAcrossReplicas) {
 }
 
 TEST_F(StoreTest, ConcurrentReplicasWithOverlappingTokensCountEachOnce) {
-  const std::string url = cluster_->url(NewDatabase());
+  const std::string url = cluster().url(NewDatabase());
   // Both replicas hold the same 2000 reports, listed in opposite orders, and flush together in
   // batches: whichever inserts an id first counts it, and neither may deadlock on the other.
   constexpr int kReports = 2000;
@@ -406,7 +379,7 @@ TEST_F(StoreTest, ConcurrentReplicasWithOverlappingTokensCountEachOnce) {
 }
 
 TEST_F(StoreTest, ADuplicateWithinOneBatchCountsItsFirstOccurrenceOnce) {
-  PgStore store(cluster_->url(NewDatabase()));
+  PgStore store(cluster().url(NewDatabase()));
   const ReportedSession first = Session(1, DirectSuccess(300));
   ReportedSession retry = first;
   retry.outcome = TotalFailure();
@@ -417,7 +390,7 @@ TEST_F(StoreTest, ADuplicateWithinOneBatchCountsItsFirstOccurrenceOnce) {
 
 TEST_F(StoreTest, AReplayedFlushIdChangesNothing) {
   const std::string db = NewDatabase();
-  PgStore store(cluster_->url(db));
+  PgStore store(cluster().url(db));
   const FlushBatch batch = {"retried",
                             {Session(1, DirectSuccess(300), kPair, Strategy::kTurnFallback),
                              Session(2, TotalFailure(), kPair, Strategy::kTurnFallback)}};
@@ -437,7 +410,7 @@ TEST_F(StoreTest, AReplayedFlushIdChangesNothing) {
 
 TEST_F(StoreTest, ABatchOfManyTokensTravelsInOneFlush) {
   const std::string db = NewDatabase();
-  PgStore store(cluster_->url(db));
+  PgStore store(cluster().url(db));
   constexpr uint32_t kSessions = 20'000;
   FlushBatch batch{"big", {}};
   for (uint32_t i = 0; i < kSessions; ++i) {
@@ -459,7 +432,7 @@ TEST_F(StoreTest, ABatchOfManyTokensTravelsInOneFlush) {
 
 TEST_F(StoreTest, ForgetExpiredTokensDeletesOnlyExpiredRowsUpToTheLimit) {
   const std::string db = NewDatabase();
-  PgStore store(cluster_->url(db));
+  PgStore store(cluster().url(db));
   const absl::Time t0 = kExpires;
   FlushBatch batch{"f", {}};
   for (uint32_t i = 0; i < 5; ++i) {
@@ -518,7 +491,7 @@ TEST_F(StoreTest, FoldSessionsSumsCountsPerKeyInKeyOrder) {
 }
 
 TEST_F(StoreTest, LoadAggregatesReturnsBucketsFromSinceOn) {
-  PgStore store(cluster_->url(NewDatabase()));
+  PgStore store(cluster().url(NewDatabase()));
   std::vector<ReportedSession> sessions;
   for (int hour = 0; hour < 3; ++hour) {
     sessions.push_back(
@@ -541,7 +514,7 @@ TEST_F(StoreTest, LoadAggregatesReturnsBucketsFromSinceOn) {
 
 TEST_F(StoreTest, InvalidBatchesAreRefused) {
   const std::string db = NewDatabase();
-  PgStore store(cluster_->url(db));
+  PgStore store(cluster().url(db));
   NatPair unordered{NatType::kSymmetric, NatType::kOpen};
   const Outcome ok = DirectSuccess(100);
   for (const FlushBatch& batch : {
@@ -561,19 +534,19 @@ TEST_F(StoreTest, InvalidBatchesAreRefused) {
 }
 
 TEST_F(StoreTest, UnavailableWhileTheServerIsDownThenRecovers) {
-  PgStore store(cluster_->url(NewDatabase()));
+  PgStore store(cluster().url(NewDatabase()));
   const FlushBatch first = {"before", {Session(1, DirectSuccess(100))}};
   const FlushBatch during = {"during", {Session(2, TotalFailure())}};
   EXPECT_EQ(Apply(store, first), Result(1, 1, 0));
 
-  ASSERT_TRUE(cluster_->Stop().ok());
+  ASSERT_TRUE(cluster().Stop().ok());
   const absl::Time start = absl::Now();
   const absl::Status flush = store.ApplyFlush(during).status();
   const absl::Status forget = store.ForgetExpiredTokens(kExpires, 10).status();
   const absl::Status load = store.LoadAggregates(absl::InfinitePast()).status();
   const absl::Status ping = store.Ping();
   const absl::Duration elapsed = absl::Now() - start;
-  const absl::Status restarted = cluster_->Start();
+  const absl::Status restarted = cluster().Start();
   ASSERT_TRUE(restarted.ok()) << restarted;
 
   EXPECT_EQ(flush.code(), absl::StatusCode::kUnavailable) << flush;
@@ -590,7 +563,7 @@ TEST_F(StoreTest, UnavailableWhileTheServerIsDownThenRecovers) {
 
 TEST_F(StoreTest, RecoversFromABackendKilledBetweenCalls) {
   // The application name lets the test find the store's session among the server's backends.
-  PgStore store(cluster_->url(NewDatabase()) + "?application_name=store_under_test");
+  PgStore store(cluster().url(NewDatabase()) + "?application_name=store_under_test");
   const FlushBatch batch = {"acked-lost", {Session(1, FallbackToRelay(5000, 300))}};
   EXPECT_EQ(Apply(store, batch), Result(1, 1, 0));
   auto kill_session = [] {

@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "lib/store/store.h"
-#include "tests/support/postgres.h"
+#include "tests/support/postgres_suite.h"
 
 namespace advisor::store {
 namespace {
@@ -32,34 +32,21 @@ TurnServerRow Server(std::string id, std::vector<std::string> urls, std::string 
                        .enabled = enabled};
 }
 
-class TurnStoreTest : public ::testing::Test {
+class TurnStoreTest : public testing::PostgresSuite {
  protected:
-  // One server for the suite (initdb is the slow part); each test gets a database of its own.
-  static void SetUpTestSuite() {
-    cluster_ = std::make_unique<advisor::testing::PostgresCluster>();
-    init_status_ = cluster_->Init();
-    if (!init_status_.ok()) cluster_.reset();
-  }
-  static void TearDownTestSuite() { cluster_.reset(); }
-
+  // Each test gets a database of its own on the suite's server.
   void SetUp() override {
-    ASSERT_NE(cluster_, nullptr) << init_status_;
-    db_ = absl::StrCat("turn_", ++databases_);
-    absl::Status created = cluster_->CreateDatabase(db_);
-    ASSERT_TRUE(created.ok()) << created;
-    absl::StatusOr<int> applied = Migrate(cluster_->url(db_));
-    ASSERT_TRUE(applied.ok()) << applied.status();
+    ASSERT_NO_FATAL_FAILURE(PostgresSuite::SetUp());
+    db_ = NewDatabase("turn");
+    ASSERT_FALSE(HasFailure());
   }
 
   std::string Url(const std::string& application_name = "") const {
-    const std::string url = cluster_->url(db_);
+    const std::string url = cluster().url(db_);
     return application_name.empty() ? url : url + "?application_name=" + application_name;
   }
 
-  std::string Query(const std::string& sql) const {
-    absl::StatusOr<std::string> output = cluster_->Query(sql, db_);
-    return output.ok() ? *output : output.status().ToString();
-  }
+  std::string Query(const std::string& sql) const { return PostgresSuite::Query(db_, sql); }
 
   // Ends the sessions of `application_name`; returns how many there were.
   std::string KillSessions(const std::string& application_name) const {
@@ -81,9 +68,6 @@ class TurnStoreTest : public ::testing::Test {
     return rows.ok() ? *rows : std::vector<TurnHealthRow>{};
   }
 
-  static inline std::unique_ptr<advisor::testing::PostgresCluster> cluster_;
-  static inline absl::Status init_status_;
-  static inline int databases_ = 0;
   std::string db_;
 };
 
@@ -231,7 +215,7 @@ TEST_F(TurnStoreTest, LoadsAreUnavailableWhileTheServerIsDown) {
   ASSERT_TRUE(store.SyncTurnServers(std::vector{Server("a", {"turn:a"}, "", {"udp"})}).ok());
   ASSERT_TRUE(lock.TryAcquire().value_or(false));
 
-  ASSERT_TRUE(cluster_->Stop().ok());
+  ASSERT_TRUE(cluster().Stop().ok());
   const absl::Time start = absl::Now();
   const absl::Status servers = store.LoadTurnServers().status();
   const absl::Status health = store.LoadTurnHealth().status();
@@ -239,7 +223,7 @@ TEST_F(TurnStoreTest, LoadsAreUnavailableWhileTheServerIsDown) {
   const absl::Status write = store.WriteTurnHealth(std::vector<TurnHealthRow>{{"a", "", {}}});
   const absl::StatusOr<bool> held = lock.TryAcquire();
   const absl::Duration elapsed = absl::Now() - start;
-  const absl::Status restarted = cluster_->Start();
+  const absl::Status restarted = cluster().Start();
   ASSERT_TRUE(restarted.ok()) << restarted;
 
   EXPECT_EQ(servers.code(), absl::StatusCode::kUnavailable) << servers;

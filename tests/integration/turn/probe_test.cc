@@ -4,6 +4,8 @@
 // certificate), recovery after a restart, and that no check outlives its timeout. A scripted
 // fake server on loopback covers what coturn cannot be made to do on demand: a stale nonce, lost
 // datagrams, and a response whose integrity does not verify.
+#include "lib/turn/probe.h"
+
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -25,7 +27,6 @@
 #include "gtest/gtest.h"
 #include "lib/turn/credentials.h"
 #include "lib/turn/message.h"
-#include "lib/turn/probe.h"
 #include "lib/turn/transport.h"
 #include "tests/support/coturn.h"
 

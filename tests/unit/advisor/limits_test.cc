@@ -1,3 +1,5 @@
+// The service's limits: per-identity rate limiting with bounded memory, the per-identity cap on
+// reports for one pair and bucket, log rate limiting, and the request deadline queue.
 #include "services/advisor/limits.h"
 
 #include <gtest/gtest.h>

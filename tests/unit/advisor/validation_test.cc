@@ -1,3 +1,5 @@
+// Request validation: what a GetStrategy request and a ReportOutcome report must hold, an error
+// that names the field for each violation, and a report checked against the answer it followed.
 #include "services/advisor/validation.h"
 
 #include <gtest/gtest.h>

@@ -1,5 +1,8 @@
-// lib/auth: JWKS parsing and generation, JWT minting and verification, the verified-token cache and
-// keys-file rotation. Time is a fixed fake `now`; the reload check uses it too, so nothing sleeps.
+// lib/auth/jwt.h: JWT minting and verification with keys of every algorithm, the verified-token
+// cache and keys-file rotation. Parsing and generating the keys themselves is in jwks_test.cc. Time
+// is a fixed fake `now`; the reload check uses it too, so nothing sleeps.
+#include "lib/auth/jwt.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -13,7 +16,6 @@
 
 #include "absl/strings/match.h"
 #include "lib/auth/jwks.h"
-#include "lib/auth/jwt.h"
 
 namespace advisor::auth {
 namespace {
@@ -159,92 +161,6 @@ TEST(GenerateJwks, EachAlgorithmRoundTrips) {
     EXPECT_EQ(principal->expires, kNow + absl::Hours(1));
     EXPECT_EQ((*verifier)->signature_checks(), 1);
   }
-}
-
-TEST(GenerateJwks, RefusesUnknownAlgorithmAndEmptyKid) {
-  EXPECT_FALSE(GenerateJwks("HS512", "k").ok());
-  EXPECT_FALSE(GenerateJwks("none", "k").ok());
-  EXPECT_FALSE(GenerateJwks("HS256", "").ok());
-}
-
-// RFC 7515 appendix A.3: a JWK → PEM conversion that interoperates, and ES256 signatures in the
-// JOSE form (r || s), not OpenSSL's DER.
-TEST(KeySet, Rfc7515EcdsaExampleVerifies) {
-  KeySet keys = Keys(R"({"keys":[{"kty":"EC","crv":"P-256","kid":"rfc",
-      "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
-      "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]})");
-  ASSERT_EQ(keys.size(), 1u);
-  EXPECT_FALSE(keys.keys()[0].can_sign());
-  const std::string input =
-      "eyJhbGciOiJFUzI1NiJ9."
-      "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNv"
-      "bS9pc19yb290Ijp0cnVlfQ";
-  const std::string signature =
-      "DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q";
-  jwt::jwt_signature verifier(keys.keys()[0].verify_key);
-  auto [valid, error] = verifier.verify(jwt::jwt_header(jwt::algorithm::ES256), input, signature);
-  EXPECT_TRUE(valid) << error.message();
-  auto [tampered, unused] =
-      verifier.verify(jwt::jwt_header(jwt::algorithm::ES256), input + "x", signature);
-  EXPECT_FALSE(tampered);
-}
-
-TEST(KeySet, RefusesBadFiles) {
-  auto error = [](const std::string& json) {
-    absl::StatusOr<KeySet> keys = KeySet::FromJson(json);
-    EXPECT_FALSE(keys.ok()) << json;
-    return std::string(keys.status().message());
-  };
-  const Json hs = Json::parse(Generate("HS256", "a"))["keys"][0];
-  EXPECT_THAT(error("{"), HasSubstr("not valid JSON"));
-  EXPECT_THAT(error(R"({"keys": {}})"), HasSubstr("no \"keys\" array"));
-  EXPECT_THAT(error(R"({"keys": []})"), HasSubstr("no usable key"));
-  EXPECT_THAT(error(Json{{"keys", {hs, hs}}}.dump()),
-              HasSubstr("keys[1] (kid \"a\"): duplicate kid"));
-  Json no_kid = hs;
-  no_kid.erase("kid");
-  EXPECT_THAT(error(Json{{"keys", {no_kid}}}.dump()), HasSubstr("missing \"kid\""));
-  Json wrong_alg = hs;
-  wrong_alg["alg"] = "RS256";
-  EXPECT_THAT(error(Json{{"keys", {wrong_alg}}}.dump()), HasSubstr("does not match kty"));
-  Json short_key = hs;
-  short_key["k"] = "c2hvcnQ";
-  EXPECT_THAT(error(Json{{"keys", {short_key}}}.dump()), HasSubstr("at least 32"));
-  Json bad_base64 = hs;
-  bad_base64["k"] = "not base64url!";
-  EXPECT_THAT(error(Json{{"keys", {bad_base64}}}.dump()), HasSubstr("not base64url"));
-  Json off_curve = Json::parse(Generate("ES256", "e"))["keys"][0];
-  off_curve["y"] = off_curve["x"];
-  off_curve.erase("d");
-  EXPECT_THAT(error(Json{{"keys", {off_curve}}}.dump()), HasSubstr("keys[0] (kid \"e\")"));
-  Json mismatched = Json::parse(Generate("ES256", "e"))["keys"][0];
-  mismatched["d"] = Json::parse(Generate("ES256", "other"))["keys"][0]["d"];
-  EXPECT_THAT(error(Json{{"keys", {mismatched}}}.dump()), HasSubstr("does not match"));
-}
-
-TEST(KeySet, SkipsKeysOfOtherKinds) {
-  const Json hs = Json::parse(Generate("HS256", "a"))["keys"][0];
-  Json enc = hs;
-  enc["use"] = "enc";
-  enc["kid"] = "b";
-  const Json okp = {{"kty", "OKP"}, {"crv", "Ed25519"}, {"kid", "c"}, {"x", "AAAA"}};
-  KeySet keys = Keys(Json{{"keys", {okp, enc, hs}}}.dump());
-  ASSERT_EQ(keys.size(), 1u);
-  EXPECT_NE(keys.Find("a"), nullptr);
-  EXPECT_EQ(keys.Find("b"), nullptr);
-}
-
-TEST(KeySet, FileErrorsNameTheFile) {
-  TempDir dir;
-  absl::StatusOr<KeySet> missing = KeySet::FromFile(dir.File("absent.json"));
-  ASSERT_FALSE(missing.ok());
-  EXPECT_THAT(missing.status().message(), HasSubstr(dir.File("absent.json")));
-  WriteFile(dir.File("bad.json"), "[]");
-  VerifierOptions options;
-  options.keys_file = dir.File("bad.json");
-  absl::StatusOr<std::unique_ptr<JwtVerifier>> verifier = JwtVerifier::Create(options);
-  ASSERT_FALSE(verifier.ok());
-  EXPECT_THAT(verifier.status().message(), HasSubstr("keys file " + dir.File("bad.json") + ": "));
 }
 
 TEST(MintJwt, NeedsAPrivatePart) {

@@ -1,8 +1,8 @@
 // ConnectPlan: the advisor's answer executed as events and actions, for each strategy, with and
 // without a fallback, up to the budget.
-#include <gtest/gtest.h>
-
 #include "lib/client/connect_plan.h"
+
+#include <gtest/gtest.h>
 
 namespace advisor::client {
 namespace {

@@ -1,11 +1,12 @@
 // NAT behaviour discovery against the fake network: every mapping and filtering behaviour through
 // RFC 5780, the multi-server comparison, blocked and open hosts, retransmission, confidence and
 // the per-network cache.
+#include "lib/client/nat_discovery.h"
+
 #include <gtest/gtest.h>
 
 #include <vector>
 
-#include "lib/client/nat_discovery.h"
 #include "lib/client/testing/fake_stun_transport.h"
 
 namespace advisor::client {

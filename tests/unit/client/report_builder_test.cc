@@ -1,10 +1,11 @@
 // The report builder against the advisor's own validation: whatever a ConnectPlan records, the
 // report built from it passes ParseReportOutcomeRequest and CheckAgainstAnswer for the answer it
 // followed; contradictions are refused by the builder instead.
+#include "lib/client/report_builder.h"
+
 #include <gtest/gtest.h>
 
 #include "lib/client/connect_plan.h"
-#include "lib/client/report_builder.h"
 #include "services/advisor/validation.h"
 
 namespace advisor::client {

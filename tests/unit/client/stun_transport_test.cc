@@ -1,5 +1,7 @@
 // The parts of the real STUN transport that need no network: parsing and resolving server
 // addresses (numeric ones only, so that no name lookup leaves the machine).
+#include "lib/client/stun_transport.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -7,7 +9,6 @@
 #include <vector>
 
 #include "absl/time/clock.h"
-#include "lib/client/stun_transport.h"
 
 namespace advisor::client {
 namespace {

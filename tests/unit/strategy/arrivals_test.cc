@@ -9,13 +9,14 @@
 #include "gtest/gtest.h"
 #include "lib/strategy/engine.h"
 #include "lib/strategy/types.h"
+#include "tests/support/nat_types.h"
 
 namespace advisor::strategy {
 namespace {
 
-constexpr NatType kOpen = NatType::kOpen;
-constexpr NatType kFull = NatType::kFullCone;
-constexpr NatType kRestr = NatType::kRestrictedCone;
+using ::advisor::testing::kFull;
+using ::advisor::testing::kOpen;
+using ::advisor::testing::kRestr;
 
 // Bucket indices of kConnectTimeBoundsMs: the bucket whose upper bound is the given time.
 constexpr int k1s = 3;  // (500, 1000]

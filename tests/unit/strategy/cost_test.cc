@@ -14,19 +14,19 @@
 #include "gtest/gtest.h"
 #include "lib/strategy/engine.h"
 #include "lib/strategy/types.h"
+#include "tests/support/nat_types.h"
 
 namespace advisor::strategy {
 namespace {
 
+using ::advisor::testing::kBlk;
+using ::advisor::testing::kFull;
+using ::advisor::testing::kOpen;
+using ::advisor::testing::kRestr;
+using ::advisor::testing::kSym;
 using ::testing::AllOf;
 using ::testing::Contains;
 using ::testing::HasSubstr;
-
-constexpr NatType kOpen = NatType::kOpen;
-constexpr NatType kFull = NatType::kFullCone;
-constexpr NatType kRestr = NatType::kRestrictedCone;
-constexpr NatType kSym = NatType::kSymmetric;
-constexpr NatType kBlk = NatType::kBlocked;
 
 // Geometric midpoints the estimates use for a bucket's attempts.
 const double kMid500To1000 = std::sqrt(500.0 * 1000.0);    // 707.107

@@ -1,3 +1,8 @@
+// The decision (engine.cc): the effective NAT type, decisions and timeouts from a history, and the
+// expected figures. The cold-start table is tested in cold_start_test.cc, the reasons' wording in
+// explanation_test.cc, ageing in ageing_test.cc and the types in types_test.cc.
+#include "lib/strategy/engine.h"
+
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -8,29 +13,29 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "lib/strategy/engine.h"
 #include "lib/strategy/types.h"
+#include "tests/support/nat_types.h"
+#include "tests/unit/strategy/histories.h"
 
 namespace advisor::strategy {
 namespace {
 
+using ::advisor::testing::kAllNatTypes;
+using ::advisor::testing::kBlk;
+using ::advisor::testing::kFull;
+using ::advisor::testing::kHalfLife;
+using ::advisor::testing::kNow;
+using ::advisor::testing::kOpen;
+using ::advisor::testing::kPort;
+using ::advisor::testing::kRestr;
+using ::advisor::testing::kSym;
+using ::advisor::testing::kUnknown;
+using ::advisor::testing::kWidth;
+using ::advisor::testing::OpenBucket;
+using ::advisor::testing::VariedHistory;
 using ::testing::AllOf;
 using ::testing::Contains;
 using ::testing::HasSubstr;
-
-constexpr NatType kU = NatType::kUnknown;
-constexpr NatType kOpen = NatType::kOpen;
-constexpr NatType kFull = NatType::kFullCone;
-constexpr NatType kRestr = NatType::kRestrictedCone;
-constexpr NatType kPort = NatType::kPortRestrictedCone;
-constexpr NatType kSym = NatType::kSymmetric;
-constexpr NatType kBlk = NatType::kBlocked;
-constexpr std::array<NatType, kNatTypeCount> kAllTypes = {kU,    kOpen, kFull, kRestr,
-                                                          kPort, kSym,  kBlk};
-
-const absl::Time kNow = absl::FromUnixSeconds(1'700'000'000);
-const absl::Duration kWidth = absl::Minutes(10);
-const absl::Duration kHalfLife = absl::Hours(24);
 
 // Direct statistics for one (pair, strategy) in a history built by hand.
 void SetDirect(History& history, NatPair pair, Strategy strategy, double attempts,
@@ -41,219 +46,25 @@ void SetDirect(History& history, NatPair pair, Strategy strategy, double attempt
   c.direct_timeouts = attempts - successes;
 }
 
-// A stored bucket that is still open at kNow, so it weighs exactly 1.
-BucketAggregate OpenBucket(NatPair pair, Strategy strategy, int64_t successes, int64_t timeouts,
-                           int64_t failures = 0) {
-  BucketAggregate b;
-  b.pair = pair;
-  b.strategy = strategy;
-  b.bucket_start = kNow - absl::Minutes(1);
-  b.counts.sessions = successes + timeouts + failures;
-  b.counts.direct_attempts = successes + timeouts + failures;
-  b.counts.direct_successes = successes;
-  b.counts.direct_timeouts = timeouts;
-  b.counts.direct_failures = failures;
-  return b;
-}
-
-TEST(NamesTest, NatTypesRoundTrip) {
-  const std::vector<std::string> expected = {
-      "unknown",   "open",   "full_cone", "restricted_cone", "port_restricted_cone",
-      "symmetric", "blocked"};
-  for (int i = 0; i < kNatTypeCount; ++i) {
-    const NatType type = static_cast<NatType>(i);
-    EXPECT_EQ(NatTypeName(type), expected[i]);
-    EXPECT_EQ(ParseNatType(expected[i]), type);
-  }
-  EXPECT_EQ(ParseNatType("Symmetric"), std::nullopt);
-  EXPECT_EQ(ParseNatType(""), std::nullopt);
-  EXPECT_EQ(NatTypeName(static_cast<NatType>(200)), "unknown");
-}
-
-TEST(NamesTest, StrategiesAndTransports) {
-  EXPECT_EQ(StrategyName(Strategy::kUnspecified), "unspecified");
-  EXPECT_EQ(StrategyName(Strategy::kDirect), "direct");
-  EXPECT_EQ(StrategyName(Strategy::kTurnFallback), "turn_fallback");
-  EXPECT_EQ(StrategyName(Strategy::kTurnOnly), "turn_only");
-  for (int i = 0; i < kStrategyCount; ++i) {
-    const Strategy s = static_cast<Strategy>(i);
-    EXPECT_EQ(ParseStrategy(StrategyName(s)), s);
-  }
-  EXPECT_EQ(ParseStrategy("TURN_ONLY"), std::nullopt);
-  EXPECT_EQ(TransportName(Transport::kUnspecified), "unspecified");
-  EXPECT_EQ(TransportName(Transport::kUdp), "udp");
-  EXPECT_EQ(TransportName(Transport::kTcp), "tcp");
-  EXPECT_EQ(TransportName(Transport::kTls), "tls");
-}
-
-TEST(NatPairTest, IndexIsDenseAndInvertible) {
-  std::set<int> seen;
-  for (NatType x : kAllTypes) {
-    for (NatType y : kAllTypes) {
-      const NatPair pair = NatPair::Of(x, y);
-      EXPECT_LE(pair.a, pair.b);
-      const int index = pair.Index();
-      ASSERT_GE(index, 0);
-      ASSERT_LT(index, kNatPairCount);
-      EXPECT_EQ(NatPair::FromIndex(index), pair);
-      EXPECT_EQ((NatPair{x, y}).Index(), index) << "an unordered pair shares its index";
-      seen.insert(index);
-    }
-  }
-  EXPECT_EQ(seen.size(), static_cast<size_t>(kNatPairCount));
-  EXPECT_EQ(NatPair::Of(kU, kU).Index(), 0);
-  EXPECT_EQ(NatPair::Of(kU, kBlk).Index(), 6);
-  EXPECT_EQ(NatPair::Of(kOpen, kOpen).Index(), 7);
-  EXPECT_EQ(NatPair::Of(kBlk, kBlk).Index(), 27);
-  for (int i = 0; i < kNatPairCount; ++i) EXPECT_EQ(NatPair::FromIndex(i).Index(), i);
-}
-
-TEST(NatPairTest, OutOfRangeStaysInBounds) {
-  EXPECT_EQ(NatPair::FromIndex(-1), NatPair{});
-  EXPECT_EQ(NatPair::FromIndex(kNatPairCount), NatPair{});
-  EXPECT_EQ((NatPair{static_cast<NatType>(9), kSym}).Index(), NatPair::Of(kU, kSym).Index());
-}
-
-TEST(ConnectTimeBucketTest, UpperBoundsAreInclusive) {
-  EXPECT_EQ(ConnectTimeBucket(0), 0);
-  EXPECT_EQ(ConnectTimeBucket(100), 0);
-  EXPECT_EQ(ConnectTimeBucket(101), 1);
-  EXPECT_EQ(ConnectTimeBucket(1000), 3);
-  EXPECT_EQ(ConnectTimeBucket(1001), 4);
-  EXPECT_EQ(ConnectTimeBucket(30000), 10);
-  EXPECT_EQ(ConnectTimeBucket(30001), 11);
-  EXPECT_EQ(ConnectTimeBucket(std::numeric_limits<uint32_t>::max()), kConnectTimeBuckets - 1);
-}
-
 TEST(EffectiveTypeTest, LowConfidenceAndNanCountAsUnknown) {
   const EngineConfig config;  // min_confidence 0.5
   EXPECT_EQ(EffectiveType(kSym, 0.9f, config), kSym);
   EXPECT_EQ(EffectiveType(kSym, 0.5f, config), kSym) << "the threshold itself is enough";
-  EXPECT_EQ(EffectiveType(kSym, 0.49f, config), kU);
-  EXPECT_EQ(EffectiveType(kSym, 0.0f, config), kU);
-  EXPECT_EQ(EffectiveType(kSym, std::numeric_limits<float>::quiet_NaN(), config), kU);
-  EXPECT_EQ(EffectiveType(kU, 1.0f, config), kU);
-  EXPECT_EQ(EffectiveType(static_cast<NatType>(42), 1.0f, config), kU);
+  EXPECT_EQ(EffectiveType(kSym, 0.49f, config), kUnknown);
+  EXPECT_EQ(EffectiveType(kSym, 0.0f, config), kUnknown);
+  EXPECT_EQ(EffectiveType(kSym, std::numeric_limits<float>::quiet_NaN(), config), kUnknown);
+  EXPECT_EQ(EffectiveType(kUnknown, 1.0f, config), kUnknown);
+  EXPECT_EQ(EffectiveType(static_cast<NatType>(42), 1.0f, config), kUnknown);
   EngineConfig strict;
   strict.min_confidence = 0.95f;
-  EXPECT_EQ(EffectiveType(kFull, 0.9f, strict), kU);
-}
-
-// The seed's table for every ordered pair of the seven types.
-//   D = DIRECT 15 s, F = TURN_FALLBACK 5 s, R = TURN_ONLY relay-only over UDP,
-//   B = TURN_ONLY relay-only over TCP (UDP blocked).
-// Rows and columns: unknown, open, full_cone, restricted_cone, port_restricted_cone, symmetric,
-// blocked.
-constexpr const char* kColdTable[kNatTypeCount] = {
-    "FFFFFFB",  // unknown
-    "FDDDDFB",  // open
-    "FDDDDFB",  // full_cone
-    "FDDDDFB",  // restricted_cone
-    "FDDDDFB",  // port_restricted_cone
-    "FFFFFRB",  // symmetric
-    "BBBBBBB",  // blocked
-};
-
-TEST(ColdStartTest, WholeTable) {
-  for (int i = 0; i < kNatTypeCount; ++i) {
-    for (int j = 0; j < kNatTypeCount; ++j) {
-      const NatType x = kAllTypes[i];
-      const NatType y = kAllTypes[j];
-      SCOPED_TRACE(std::string(NatTypeName(x)) + " × " + std::string(NatTypeName(y)));
-      const Decision d = ColdStart(NatPair{x, y});
-      EXPECT_EQ(d.pair, NatPair::Of(x, y));
-      EXPECT_EQ(d.history_samples, 0u);
-      switch (kColdTable[i][j]) {
-        case 'D':
-          EXPECT_EQ(d.strategy, Strategy::kDirect);
-          EXPECT_EQ(d.direct_timeout_ms, 15000u);
-          EXPECT_EQ(d.preferred_transport, Transport::kUdp);
-          EXPECT_FALSE(d.relay_only);
-          EXPECT_EQ(d.ice_candidate_pool_size, 1u);
-          EXPECT_DOUBLE_EQ(d.expected_success_rate, 0.90);
-          EXPECT_EQ(d.expected_connect_time_ms, 1500u);
-          break;
-        case 'F':
-          EXPECT_EQ(d.strategy, Strategy::kTurnFallback);
-          EXPECT_EQ(d.direct_timeout_ms, 5000u);
-          EXPECT_EQ(d.preferred_transport, Transport::kUdp);
-          EXPECT_FALSE(d.relay_only);
-          EXPECT_EQ(d.ice_candidate_pool_size, 1u);
-          EXPECT_DOUBLE_EQ(d.expected_success_rate, 0.95);
-          EXPECT_EQ(d.expected_connect_time_ms, 3000u);
-          break;
-        case 'R':
-        case 'B':
-          EXPECT_EQ(d.strategy, Strategy::kTurnOnly);
-          EXPECT_EQ(d.direct_timeout_ms, 0u);
-          EXPECT_EQ(d.preferred_transport,
-                    kColdTable[i][j] == 'B' ? Transport::kTcp : Transport::kUdp);
-          EXPECT_TRUE(d.relay_only);
-          EXPECT_EQ(d.ice_candidate_pool_size, 1u);
-          EXPECT_DOUBLE_EQ(d.expected_success_rate, 0.99);
-          EXPECT_EQ(d.expected_connect_time_ms, 900u);
-          break;
-        default:
-          FAIL() << "bad table entry";
-      }
-      ASSERT_EQ(d.reasons.size(), 1u);
-      EXPECT_THAT(d.reasons[0], HasSubstr(std::string(NatTypeName(d.pair.a)) + " × " +
-                                          std::string(NatTypeName(d.pair.b))));
-
-      // With no history Decide answers exactly the cold-start table too.
-      const Decision decided = Decide(NatPair{x, y}, History{}, EngineConfig{});
-      EXPECT_EQ(decided.pair, d.pair);
-      EXPECT_EQ(decided.strategy, d.strategy);
-      EXPECT_EQ(decided.direct_timeout_ms, d.direct_timeout_ms);
-      EXPECT_EQ(decided.preferred_transport, d.preferred_transport);
-      EXPECT_EQ(decided.relay_only, d.relay_only);
-      EXPECT_EQ(decided.ice_candidate_pool_size, d.ice_candidate_pool_size);
-      EXPECT_EQ(decided.expected_success_rate, d.expected_success_rate);
-      EXPECT_EQ(decided.expected_connect_time_ms, d.expected_connect_time_ms);
-      EXPECT_EQ(decided.history_samples, 0u);
-      EXPECT_THAT(decided.reasons, Contains(HasSubstr("no fleet history for")));
-    }
-  }
-}
-
-TEST(ColdStartTest, ReasonNamesTheRule) {
-  EXPECT_THAT(ColdStart(NatPair::Of(kFull, kSym)).reasons[0],
-              AllOf(HasSubstr("full_cone × symmetric"), HasSubstr("one side symmetric"),
-                    HasSubstr("TURN_FALLBACK")));
-  EXPECT_THAT(ColdStart(NatPair::Of(kBlk, kOpen)).reasons[0],
-              AllOf(HasSubstr("open × blocked"), HasSubstr("TCP")));
-}
-
-// A history with something for every pair and strategy, different per pair, so that symmetry is
-// tested on non-trivial decisions: direct success rates from 0 to 99% by pair, successes at times
-// and timeouts at lengths that vary by pair, the rest failures; a relay that rescues most of them.
-History VariedHistory() {
-  History history;
-  for (int p = 0; p < kNatPairCount; ++p) {
-    for (int s = 1; s < kStrategyCount; ++s) {
-      AgedCounts& c = history.counts[p][s];
-      c.sessions = 20 + 7 * p + s;
-      c.direct_attempts = c.sessions;
-      c.direct_successes = c.sessions * ((p * 37) % 100) / 100.0;
-      c.direct_ms_hist[2 + p % 5] = c.direct_successes;
-      c.direct_timeouts = (c.direct_attempts - c.direct_successes) / 2;
-      c.direct_censored_hist[5 + (p + s) % 5] = c.direct_timeouts;
-      c.direct_failures = c.direct_attempts - c.direct_successes - c.direct_timeouts;
-      c.relay_attempts = c.direct_attempts - c.direct_successes;
-      c.relay_successes = c.relay_attempts * 0.98;
-      c.relay_ms_hist[3 + s % 2] = c.relay_successes;
-      c.connected = c.sessions * 0.9;
-      c.connect_ms_hist[(p + s) % kConnectTimeBuckets] = c.connected;
-    }
-  }
-  return history;
+  EXPECT_EQ(EffectiveType(kFull, 0.9f, strict), kUnknown);
 }
 
 TEST(DecideTest, SymmetricInTheTwoSides) {
   const EngineConfig config;
   for (const History& history : {History{}, VariedHistory()}) {
-    for (NatType x : kAllTypes) {
-      for (NatType y : kAllTypes) {
+    for (NatType x : kAllNatTypes) {
+      for (NatType y : kAllNatTypes) {
         EXPECT_EQ(Advise(NatPair{x, y}, history, config), Advise(NatPair{y, x}, history, config))
             << NatTypeName(x) << " × " << NatTypeName(y);
       }
@@ -387,7 +198,7 @@ TEST(TimeoutTest, PastMinSamplesTheTimeoutComesFromTheCostModel) {
 }
 
 TEST(DecideTest, BlockedNeverRelaxes) {
-  for (NatType other : kAllTypes) {
+  for (NatType other : kAllNatTypes) {
     const NatPair pair = NatPair::Of(kBlk, other);
     History history;
     SetDirect(history, pair, Strategy::kDirect, 1000, 1000);
@@ -401,7 +212,7 @@ TEST(DecideTest, BlockedNeverRelaxes) {
 }
 
 TEST(DecideTest, UnknownPairFollowsHistoryFromTurnFallback) {
-  const NatPair pair = NatPair::Of(kU, kFull);
+  const NatPair pair = NatPair::Of(kUnknown, kFull);
   History history;
   SetDirect(history, pair, Strategy::kTurnFallback, 400, 380);
   EXPECT_EQ(Decide(pair, history, EngineConfig{}).strategy, Strategy::kDirect);
@@ -503,134 +314,6 @@ TEST(TimeoutTest, IndependentOfOrderAndBatching) {
   }
 }
 
-TEST(AgeHistoryTest, WeightsByHalfLife) {
-  const NatPair pair = NatPair::Of(kFull, kPort);
-  BucketAggregate open = OpenBucket(pair, Strategy::kDirect, 10, 10);
-  BucketAggregate future = OpenBucket(pair, Strategy::kTurnFallback, 10, 10);
-  future.bucket_start = kNow + absl::Hours(3);
-  BucketAggregate one_half_life = OpenBucket(pair, Strategy::kTurnOnly, 10, 10);
-  one_half_life.bucket_start = kNow - kWidth - kHalfLife;
-  BucketAggregate two_half_lives = OpenBucket(pair, Strategy::kTurnOnly, 100, 0);
-  two_half_lives.bucket_start = kNow - kWidth - 2 * kHalfLife;
-  BucketAggregate just_closed = OpenBucket(NatPair::Of(kU, kU), Strategy::kDirect, 4, 0);
-  just_closed.bucket_start = kNow - kWidth;
-
-  const std::vector<BucketAggregate> buckets = {open, future, one_half_life, two_half_lives,
-                                                just_closed};
-  const History history = AgeHistory(buckets, kNow, kWidth, kHalfLife);
-  EXPECT_DOUBLE_EQ(history.at(pair, Strategy::kDirect).direct_attempts, 20);
-  EXPECT_DOUBLE_EQ(history.at(pair, Strategy::kTurnFallback).direct_attempts, 20);
-  // 20 × 0.5 + 100 × 0.25.
-  EXPECT_DOUBLE_EQ(history.at(pair, Strategy::kTurnOnly).direct_attempts, 35);
-  EXPECT_DOUBLE_EQ(history.at(pair, Strategy::kTurnOnly).direct_successes, 30);
-  EXPECT_DOUBLE_EQ(history.at(pair, Strategy::kTurnOnly).sessions, 35);
-  EXPECT_DOUBLE_EQ(history.at(NatPair::Of(kU, kU), Strategy::kDirect).direct_successes, 4);
-  EXPECT_DOUBLE_EQ(history.at(pair, Strategy::kUnspecified).sessions, 0);
-}
-
-TEST(AgeHistoryTest, UnorderedPairsLandTogether) {
-  BucketAggregate ab = OpenBucket(NatPair{kSym, kOpen}, Strategy::kDirect, 1, 0);
-  BucketAggregate ba = OpenBucket(NatPair{kOpen, kSym}, Strategy::kDirect, 2, 0);
-  const std::vector<BucketAggregate> buckets = {ab, ba};
-  const History history = AgeHistory(buckets, kNow, kWidth, kHalfLife);
-  EXPECT_DOUBLE_EQ(history.at(NatPair::Of(kOpen, kSym), Strategy::kDirect).direct_successes, 3);
-}
-
-TEST(AgeHistoryTest, OldEscalationFadesBackToColdStart) {
-  const NatPair pair = NatPair::Of(kRestr, kRestr);
-  BucketAggregate bad = OpenBucket(pair, Strategy::kDirect, 30, 70);
-  const absl::Time end = bad.bucket_start + kWidth;
-  const std::vector<BucketAggregate> buckets = {bad};
-  const EngineConfig config;
-  const Decision cold = ColdStart(pair);
-
-  const Decision fresh = Decide(pair, AgeHistory(buckets, end, kWidth, kHalfLife), config);
-  EXPECT_EQ(fresh.strategy, Strategy::kTurnOnly);
-  EXPECT_EQ(fresh.history_samples, 100u);
-
-  // After two half-lives 25 aged attempts remain: too few to move the strategy, but they still
-  // shape the timeout.
-  const Decision faded =
-      Decide(pair, AgeHistory(buckets, end + 2 * kHalfLife, kWidth, kHalfLife), config);
-  EXPECT_EQ(faded.strategy, Strategy::kDirect);
-  EXPECT_EQ(faded.history_samples, 25u);
-  EXPECT_NE(faded.direct_timeout_ms, cold.direct_timeout_ms);
-  EXPECT_THAT(faded.reasons, Contains(HasSubstr("too thin")));
-
-  // After seven, less than one attempt is left: the cold-start answer exactly.
-  const Decision gone =
-      Decide(pair, AgeHistory(buckets, end + 7 * kHalfLife, kWidth, kHalfLife), config);
-  EXPECT_EQ(gone.strategy, cold.strategy);
-  EXPECT_EQ(gone.direct_timeout_ms, cold.direct_timeout_ms);
-  EXPECT_EQ(gone.expected_success_rate, cold.expected_success_rate);
-  EXPECT_EQ(gone.expected_connect_time_ms, cold.expected_connect_time_ms);
-  EXPECT_EQ(gone.history_samples, 1u);  // 100 / 128 rounds to one
-}
-
-TEST(CountsOfTest, DirectSuccess) {
-  Outcome outcome;
-  outcome.attempts = {{Path::kDirect, AttemptResult::kSucceeded, 700}};
-  outcome.connected = true;
-  outcome.time_to_connect_ms = 850;
-  RawCounts expected;
-  expected.sessions = 1;
-  expected.connected = 1;
-  expected.direct_attempts = 1;
-  expected.direct_successes = 1;
-  expected.connect_ms_sum = 850;
-  expected.connect_ms_hist[3] = 1;  // (500, 1000]
-  expected.direct_ms_hist[3] = 1;
-  EXPECT_EQ(CountsOf(outcome), expected);
-}
-
-TEST(CountsOfTest, DirectTimeoutThenRelay) {
-  Outcome outcome;
-  outcome.attempts = {{Path::kDirect, AttemptResult::kTimedOut, 5000},
-                      {Path::kRelay, AttemptResult::kSucceeded, 400}};
-  outcome.connected = true;
-  outcome.time_to_connect_ms = 5400;
-  RawCounts expected;
-  expected.sessions = 1;
-  expected.connected = 1;
-  expected.direct_attempts = 1;
-  expected.direct_timeouts = 1;
-  expected.relay_attempts = 1;
-  expected.relay_successes = 1;
-  expected.connect_ms_sum = 5400;
-  expected.connect_ms_hist[7] = 1;       // (5000, 8000]
-  expected.direct_censored_hist[6] = 1;  // (3000, 5000]: the timeout itself
-  expected.relay_ms_hist[2] = 1;         // (250, 500]
-  EXPECT_EQ(CountsOf(outcome), expected);
-}
-
-TEST(CountsOfTest, EverythingFailed) {
-  Outcome outcome;
-  outcome.attempts = {{Path::kDirect, AttemptResult::kFailed, 120},
-                      {Path::kRelay, AttemptResult::kFailed, 3000},
-                      {Path::kRelay, AttemptResult::kTimedOut, 10000}};
-  outcome.connected = false;
-  outcome.time_to_connect_ms = 999;  // ignored when not connected
-  RawCounts expected;
-  expected.sessions = 1;
-  expected.direct_attempts = 1;
-  expected.direct_failures = 1;
-  expected.relay_attempts = 2;
-  EXPECT_EQ(CountsOf(outcome), expected);
-}
-
-TEST(CountsOfTest, NoAttemptsAndSlowConnect) {
-  Outcome outcome;
-  outcome.connected = true;
-  outcome.time_to_connect_ms = 45000;
-  const RawCounts c = CountsOf(outcome);
-  EXPECT_EQ(c.sessions, 1);
-  EXPECT_EQ(c.connected, 1);
-  EXPECT_EQ(c.direct_attempts, 0);
-  EXPECT_EQ(c.relay_attempts, 0);
-  EXPECT_EQ(c.connect_ms_sum, 45000);
-  EXPECT_EQ(c.connect_ms_hist[kConnectTimeBuckets - 1], 1);
-}
-
 TEST(ExpectedFiguresTest, FromTheChosenStrategysHistory) {
   const NatPair pair = NatPair::Of(kFull, kSym);  // TURN_FALLBACK at cold start
   History history;
@@ -681,21 +364,6 @@ TEST(ExpectedFiguresTest, PriorsWhileThinWithSamplesReported) {
   EXPECT_EQ(d.history_samples, 12u);
   EXPECT_THAT(d.reasons, Contains(AllOf(HasSubstr("full_cone × symmetric"),
                                         HasSubstr("12 of the 50"), HasSubstr("too thin"))));
-}
-
-TEST(ReasonsTest, NonEmptyAndNamePair) {
-  std::vector<Decision> all;
-  for (const Advice& advice : DecideAll(VariedHistory(), EngineConfig{})) {
-    all.push_back(advice.decision);
-    if (advice.exploration.has_value()) all.push_back(*advice.exploration);
-  }
-  for (const Decision& d : all) {
-    const std::string name =
-        std::string(NatTypeName(d.pair.a)) + " × " + std::string(NatTypeName(d.pair.b));
-    ASSERT_FALSE(d.reasons.empty()) << name;
-    for (const std::string& reason : d.reasons) EXPECT_FALSE(reason.empty()) << name;
-    EXPECT_THAT(d.reasons, Contains(HasSubstr(name)));
-  }
 }
 
 }  // namespace

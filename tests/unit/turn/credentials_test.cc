@@ -1,5 +1,7 @@
 // Unit tests of TURN credentials: REST API credentials against values computed independently with
 // the openssl command line, and the long-term key of RFC 5769 §2.4.
+#include "lib/turn/credentials.h"
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -8,7 +10,6 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "lib/turn/credentials.h"
 
 namespace advisor::turn {
 namespace {

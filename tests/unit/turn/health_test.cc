@@ -1,8 +1,8 @@
 // The TURN health state machine: the seed's scenario step by step, the 5-minute skip, recovery,
 // smoothing and transitions.
-#include <gtest/gtest.h>
-
 #include "lib/turn/health.h"
+
+#include <gtest/gtest.h>
 
 namespace advisor::turn {
 namespace {

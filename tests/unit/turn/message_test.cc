@@ -1,6 +1,8 @@
 // Unit tests of the STUN/TURN codec: the RFC 5769 test vectors, encode/parse round trips of every
 // attribute, malformed input rejected with clear errors, stream framing, and a deterministic
 // mutation fuzz loop that must never crash (run it under ASan/UBSan too).
+#include "lib/turn/message.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -16,7 +18,6 @@
 #include "gtest/gtest.h"
 #include "lib/turn/address.h"
 #include "lib/turn/credentials.h"
-#include "lib/turn/message.h"
 
 namespace advisor::turn {
 namespace {

@@ -1,8 +1,10 @@
+// PickTurnServer: usable servers only, healthy before unknown, the client's region first, then the
+// lowest latency, and ties broken on the id whatever the order.
+#include "lib/turn/selection.h"
+
 #include <gtest/gtest.h>
 
 #include <vector>
-
-#include "lib/turn/selection.h"
 
 namespace advisor::turn {
 namespace {
