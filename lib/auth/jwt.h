@@ -25,7 +25,7 @@ namespace advisor::auth {
 // The scope that ListTurnServers requires.
 inline constexpr char kAdminScope[] = "advisor.admin";
 // Longest token Verify looks at, and longest `sub` it accepts.
-inline constexpr size_t kMaxTokenBytes = 8 * 1024;
+inline constexpr size_t kMaxTokenBytes = size_t{8} * 1024;
 inline constexpr size_t kMaxSubjectBytes = 256;
 
 // Who called: from a verified JWT (or, in anonymous mode, built by the server).

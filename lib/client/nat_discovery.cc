@@ -271,7 +271,8 @@ NatDiscoveryResult Classify(std::span<const ServerObservation> servers,
     // Without translation the mapping is endpoint-independent by definition.
     if (result.mapping == Behavior::kUnknown) result.mapping = Behavior::kEndpointIndependent;
     const double quality = open >= 2 ? 0.95 : 0.85;
-    result.confidence = static_cast<float>(quality * static_cast<double>(open) / answered.size());
+    result.confidence = static_cast<float>(quality * static_cast<double>(open) /
+                                           static_cast<double>(answered.size()));
     return result;
   }
   if (mapping == Behavior::kUnknown) return result;  // one plain server: type unknown
@@ -394,12 +395,11 @@ absl::StatusOr<NatDiscoveryResult> NatDetector::Detect(StunTransport& transport,
       s.note = "the server refused CHANGE-REQUEST";
     } else if (both.answered && both.from.ip != s.server.ip && both.from.port != s.server.port) {
       s.filtering = Behavior::kEndpointIndependent;
-    } else if (both.answered) {
+    } else if (both.answered || (port.answered && port.from != a1p2)) {
+      // An answer from an address the request did not ask for.
       s.note = "the server ignored CHANGE-REQUEST";
-    } else if (port.answered && port.from == a1p2) {
-      s.filtering = Behavior::kAddressDependent;
     } else if (port.answered) {
-      s.note = "the server ignored CHANGE-REQUEST";
+      s.filtering = Behavior::kAddressDependent;
     } else {
       s.filtering = Behavior::kAddressAndPortDependent;
     }

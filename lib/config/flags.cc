@@ -404,7 +404,8 @@ absl::StatusOr<std::vector<std::string>> FlagSet::Parse(std::span<const std::str
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg == "--") {
-      positional.insert(positional.end(), args.begin() + i + 1, args.end());
+      positional.insert(positional.end(), args.begin() + static_cast<std::ptrdiff_t>(i) + 1,
+                        args.end());
       break;
     }
     if (!absl::StartsWith(arg, "--")) {

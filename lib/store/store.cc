@@ -273,7 +273,7 @@ std::string WithConnectTimeout(const std::string& database_url) {
     return absl::StrCat(database_url, database_url.find('?') == std::string::npos ? "?" : "&",
                         param);
   }
-  if (absl::StripAsciiWhitespace(database_url).empty()) return param;
+  if (absl::StripAsciiWhitespace(database_url).empty()) return std::string(param);
   return absl::StrCat(database_url, " ", param);
 }
 
@@ -409,8 +409,13 @@ absl::StatusOr<FlushResult> PgStore::ApplyFlush(const FlushBatch& batch) {
   firsts.reserve(batch.sessions.size());
   for (const ReportedSession& session : batch.sessions) firsts.push_back(&session);
   std::ranges::stable_sort(firsts, {}, &ReportedSession::token_id);
-  const auto [last, end] = std::ranges::unique(firsts, {}, &ReportedSession::token_id);
-  firsts.erase(last, end);
+  // std::unique, not std::ranges::unique: clang 14 (clang-tidy, the fuzz build) cannot compile the
+  // subrange that libstdc++ 12's returns.
+  firsts.erase(std::unique(firsts.begin(), firsts.end(),
+                           [](const ReportedSession* a, const ReportedSession* b) {
+                             return a->token_id == b->token_id;
+                           }),
+               firsts.end());
 
   std::vector<const TokenId*> ids;
   ids.reserve(firsts.size());
@@ -482,7 +487,7 @@ absl::StatusOr<int64_t> PgStore::ForgetExpiredTokens(absl::Time now, int64_t lim
         "ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED))",
         TimestampLiteral(now), limit);
     tx.commit();
-    deleted = result.affected_rows();
+    deleted = static_cast<int64_t>(result.affected_rows());
   });
   if (!status.ok()) return status;
   return deleted;

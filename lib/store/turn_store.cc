@@ -138,6 +138,7 @@ absl::Status PgStore::SyncTurnServers(std::span<const TurnServerRow> servers) {
   std::vector<std::string> ids;
   for (const TurnServerRow& server : servers) sorted.push_back(&server);
   std::ranges::sort(sorted, {}, &TurnServerRow::id);
+  ids.reserve(sorted.size());
   for (const TurnServerRow* server : sorted) ids.push_back(server->id);
   return Call("sync TURN servers", [&](pqxx::connection& conn) {
     pqxx::work tx(conn);
@@ -253,7 +254,7 @@ int64_t LeaderLockKey(std::string_view name) {
   return std::bit_cast<int64_t>(hash);
 }
 
-LeaderLock::LeaderLock(std::string database_url, std::string name)
+LeaderLock::LeaderLock(std::string database_url, std::string_view name)
     : url_(std::move(database_url)), key_(LeaderLockKey(name)) {}
 
 LeaderLock::~LeaderLock() { Release(); }

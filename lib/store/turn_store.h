@@ -69,8 +69,8 @@ int64_t LeaderLockKey(std::string_view name);
 // lives. Used so that one prober per region probes while the others stand by.
 class LeaderLock {
  public:
-  LeaderLock(std::string database_url, std::string name);  // key derived from `name`
-  ~LeaderLock();                                           // releases the lock
+  LeaderLock(std::string database_url, std::string_view name);  // key derived from `name`
+  ~LeaderLock();                                                // releases the lock
   // True when this process holds the lock now: keeps it if held and the connection is alive, else
   // tries to take it (reconnecting if needed). An error only when the database cannot be reached.
   absl::StatusOr<bool> TryAcquire();

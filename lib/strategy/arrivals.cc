@@ -40,12 +40,12 @@ std::vector<BucketAggregate> ArrivalLog::Split(std::span<const BucketAggregate> 
     BucketAggregate first = row;
     first.arrived = row.bucket_start;
     for (const Increment& increment : seen.growth) first.counts.Add(increment.counts, -1.0);
-    parts.push_back(std::move(first));
+    parts.push_back(first);
     for (const Increment& increment : seen.growth) {
       BucketAggregate part = row;
       part.counts = increment.counts;
       part.arrived = increment.arrived;
-      parts.push_back(std::move(part));
+      parts.push_back(part);
     }
     if (!settled) next.emplace(key, std::move(seen));
   }

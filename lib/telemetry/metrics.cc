@@ -39,7 +39,8 @@ void Knock(const std::string& host, int port) {
   if (inet_pton(AF_INET, host.c_str(), &address.sin_addr) != 1) return;
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return;
-  connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address);
+  // Whether it connects does not matter: the point is to wake the blocked accept().
+  (void)connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address);
   close(fd);
 }
 

@@ -409,7 +409,8 @@ absl::Status VerifyIntegrity(std::span<const uint8_t> datagram, std::span<const 
   const size_t at = *layout->integrity_offset;
   // The HMAC covers the message up to MESSAGE-INTEGRITY with the length field counting through
   // MESSAGE-INTEGRITY itself, as the sender computed it before appending anything after it.
-  std::vector<uint8_t> covered(datagram.begin(), datagram.begin() + at);
+  std::vector<uint8_t> covered(datagram.begin(),
+                               datagram.begin() + static_cast<std::ptrdiff_t>(at));
   Write16(covered, 2,
           static_cast<uint16_t>(at + kAttributeHeaderSize + kIntegritySize - kHeaderSize));
   absl::StatusOr<std::array<uint8_t, 20>> mac = HmacSha1(key, covered);

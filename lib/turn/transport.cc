@@ -147,7 +147,7 @@ class StreamConnection final : public StunConnection {
       ERR_clear_error();
       const int ret = SSL_do_handshake(ssl_.get());
       // Sends our next flight, or the alert that explains a failure to the server.
-      const absl::Status flushed = FlushTls();
+      absl::Status flushed = FlushTls();
       if (ret == 1) return flushed;
       if (SSL_get_error(ssl_.get(), ret) != SSL_ERROR_WANT_READ) {
         return absl::UnavailableError(
@@ -192,7 +192,8 @@ class StreamConnection final : public StunConnection {
         absl::StatusOr<size_t> n = ReadSocket();
         if (!n.ok()) return n.status();
         if (*n == 0) return std::nullopt;
-        received_.insert(received_.end(), chunk_.begin(), chunk_.begin() + *n);
+        received_.insert(received_.end(), chunk_.begin(),
+                         chunk_.begin() + static_cast<std::ptrdiff_t>(*n));
         continue;
       }
       ERR_clear_error();

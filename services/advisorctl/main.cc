@@ -800,9 +800,7 @@ void SetFromFlags(Options& options) {
   options.turn_id = absl::GetFlag(FLAGS_turn_id);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Run(int argc, char** argv) {
   Options options;
   advisor::config::FlagSet flags("advisorctl [flags] COMMAND [command flags]", kSummary);
   flags.String(FLAGS_target, "ADVISOR_TARGET");
@@ -865,4 +863,16 @@ int main(int argc, char** argv) {
   if (cli.command == "connect-plan") return ConnectPlanCommand(stub, options, *jwt);
   if (cli.command == "report") return Report(stub, options, *jwt);
   return TurnServers(stub, options, *jwt);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // nlohmann::json throws, e.g. on a string that is not UTF-8 in what it is asked to print: say so
+  // and exit 1 rather than abort.
+  try {
+    return Run(argc, argv);
+  } catch (const std::exception& e) {
+    return Fail(absl::StrCat("unexpected error: ", e.what()));
+  }
 }

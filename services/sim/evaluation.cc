@@ -105,7 +105,8 @@ Figures FiguresBuilder::Build(double relay_cost_ms) const {
   double connect_sum = 0;
   for (uint32_t ms : connect_ms_) connect_sum += ms;
   f.success_rate = static_cast<double>(connect_ms_.size()) / n;
-  f.mean_connect_ms = connect_ms_.empty() ? 0 : connect_sum / connect_ms_.size();
+  f.mean_connect_ms =
+      connect_ms_.empty() ? 0 : connect_sum / static_cast<double>(connect_ms_.size());
   f.p95_connect_ms = Percentile95(connect_ms_);
   f.relay_share = static_cast<double>(relayed_) / n;
   f.mean_time_ms = time_sum_ / n;
