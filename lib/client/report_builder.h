@@ -22,7 +22,7 @@
 namespace advisor::client {
 
 // The advisor's limits on reports (services/advisor/validation.h), repeated here because an app
-// does not link the server; tests/unit/client_report_test.cc checks that they still agree.
+// does not link the server; tests/unit/client/report_builder_test.cc checks that they still agree.
 inline constexpr int kReportMaxDirectAttempts = 1;
 inline constexpr int kReportMaxRelayAttempts = 3;
 inline constexpr uint32_t kReportSlackMs = 500;

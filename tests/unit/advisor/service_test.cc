@@ -152,6 +152,22 @@ TEST_F(ServiceTest, ReportFoldsIntoTheTokensPairAndStrategy) {
   EXPECT_EQ(session.token_expires, now_ + absl::Hours(1) + TokenSigner::kClockSkew);
 }
 
+// A width of whole seconds used to be assumed here while ageing took the exact one: 1.5 s buckets
+// start at multiples of 1.5 s since the epoch.
+TEST_F(ServiceTest, ReportBucketsFollowAFractionalBucketWidth) {
+  ServiceOptions options = Options(servers_);
+  options.bucket_width = absl::Milliseconds(1500);
+  AdvisorService service(options, snapshots_, signer_, buffer_, metrics_, nullptr,
+                         [this] { return now_; });
+  const std::string token = Get(v1::NAT_TYPE_OPEN, 1, v1::NAT_TYPE_FULL_CONE).decision_token();
+  now_ = absl::FromUnixMillis(1'800'000'002'000);
+  ASSERT_TRUE(service.HandleReportOutcome(Report(token), kAlice).status.ok());
+  auto batch = buffer_.NextBatch();
+  ASSERT_TRUE(batch);
+  ASSERT_EQ(batch->sessions.size(), 1u);
+  EXPECT_EQ(batch->sessions[0].bucket_start, absl::FromUnixMillis(1'800'000'001'500));
+}
+
 TEST_F(ServiceTest, ExpiredTokenAndShutdownAreRefused) {
   const std::string token = Get(v1::NAT_TYPE_OPEN, 1, v1::NAT_TYPE_OPEN).decision_token();
   now_ += absl::Hours(2);
