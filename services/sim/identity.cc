@@ -11,7 +11,7 @@ namespace advisor::sim {
 std::string InstallSubject(int64_t install) { return absl::StrCat("sim-install-", install); }
 
 absl::StatusOr<std::unique_ptr<InstallCredentials>> InstallCredentials::Create(auth::KeySet keys,
-                                                                               std::string kid,
+                                                                               std::string_view kid,
                                                                                absl::Duration ttl) {
   const auth::Key* key = kid.empty() ? keys.FirstSigningKey() : keys.Find(kid);
   if (key == nullptr) {

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "absl/status/statusor.h"
@@ -28,7 +29,7 @@ class InstallCredentials {
  public:
   // Signs with the key `kid` of `keys`, or with the first key that can sign when `kid` is empty.
   static absl::StatusOr<std::unique_ptr<InstallCredentials>> Create(
-      auth::KeySet keys, std::string kid, absl::Duration ttl = absl::Hours(1));
+      auth::KeySet keys, std::string_view kid, absl::Duration ttl = absl::Hours(1));
 
   InstallCredentials(const InstallCredentials&) = delete;
   InstallCredentials& operator=(const InstallCredentials&) = delete;

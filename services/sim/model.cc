@@ -217,6 +217,7 @@ std::vector<std::vector<OracleChoice>> OracleTable(const Scenario& scenario) {
   std::vector<std::vector<OracleChoice>> table;
   for (const Phase& phase : scenario.phases) {
     std::vector<OracleChoice> row;
+    row.reserve(kNatPairCount);
     for (int i = 0; i < kNatPairCount; ++i) row.push_back(Oracle(phase.pairs[i], scenario));
     table.push_back(std::move(row));
   }

@@ -114,8 +114,9 @@ class Driver {
     }
     slot.index = index;
     if (options_.rate > 0) {
-      const auto due = start_ + std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                                    std::chrono::duration<double>(index / options_.rate));
+      const auto due =
+          start_ + std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                       std::chrono::duration<double>(static_cast<double>(index) / options_.rate));
       if (due > std::chrono::system_clock::now()) {
         // A fresh alarm each time: the previous one fired long ago, in an earlier callback.
         slot.alarm = std::make_unique<grpc::Alarm>();
@@ -145,8 +146,9 @@ class Driver {
     SetReport(slot.strategy_request.mutable_remote(), session.remote_reported);
     slot.strategy_response.Clear();
     slot.context = NewContext(slot.bearer);
-    stub_->async()->GetStrategy(slot.context.get(), &slot.strategy_request, &slot.strategy_response,
-                                [this, &slot](grpc::Status status) { OnStrategy(slot, status); });
+    stub_->async()->GetStrategy(
+        slot.context.get(), &slot.strategy_request, &slot.strategy_response,
+        [this, &slot](const grpc::Status& status) { OnStrategy(slot, status); });
   }
 
   void OnStrategy(Slot& slot, const grpc::Status& status) {
@@ -175,7 +177,7 @@ class Driver {
     slot.report_request = *std::move(report);
     slot.context = NewContext(slot.bearer);
     stub_->async()->ReportOutcome(slot.context.get(), &slot.report_request, &slot.report_response,
-                                  [this, &slot](grpc::Status s) { OnReport(slot, s); });
+                                  [this, &slot](const grpc::Status& s) { OnReport(slot, s); });
   }
 
   void OnReport(Slot& slot, const grpc::Status& status) {
