@@ -1,6 +1,7 @@
 // BuildTurnView: which TURN server a snapshot offers each client region, for any transport and for
 // clients without UDP, from the servers file and the probers' health, with the reason the answer
-// carries; and the registry ListTurnServers shows.
+// carries; and the registry ListTurnServers shows. LoadSnapshot, the reload path, on stores faked
+// behind the store interfaces: history moves its pair's advice, and a failed read is an error.
 #include "services/advisor/snapshot.h"
 
 #include <gmock/gmock.h>
@@ -13,7 +14,9 @@
 #include "connectivity/advisor/v1/advisor.pb.h"
 #include "lib/config/turn_servers.h"
 #include "lib/store/turn_store.h"
+#include "lib/strategy/arrivals.h"
 #include "lib/turn/health.h"
+#include "services/advisor/service.h"
 
 namespace advisor {
 namespace {
@@ -188,6 +191,96 @@ TEST(BuildTurnViewTest, RegistryIsThePublishedOneElseTheServersFileWithoutSecret
   const std::vector<store::TurnServerRow> published = {
       {.id = "eu-1", .urls = {"turn:192.0.2.1:3478"}, .region = "eu", .transports = {"udp"}}};
   EXPECT_EQ(BuildTurnView(servers, published, health, kNow).registry, published);
+}
+
+// What a reload reads, in memory.
+class FakeOutcomeStore final : public store::OutcomeStore {
+ public:
+  absl::StatusOr<store::FlushResult> ApplyFlush(const store::FlushBatch&) override {
+    return absl::UnimplementedError("a reload does not flush");
+  }
+  absl::StatusOr<int64_t> ForgetExpiredTokens(absl::Time, int64_t) override { return 0; }
+  absl::StatusOr<std::vector<strategy::BucketAggregate>> LoadAggregates(absl::Time since) override {
+    since_asked = since;
+    if (!error.ok()) return error;
+    return rows;
+  }
+
+  std::vector<strategy::BucketAggregate> rows;
+  absl::Status error;
+  absl::Time since_asked = absl::InfinitePast();
+};
+
+class FakeTurnStore final : public store::TurnStore {
+ public:
+  absl::Status SyncTurnServers(std::span<const store::TurnServerRow>) override {
+    return absl::UnimplementedError("a reload does not write");
+  }
+  absl::Status WriteTurnHealth(std::span<const store::TurnHealthRow>) override {
+    return absl::UnimplementedError("a reload does not write");
+  }
+  absl::StatusOr<std::vector<store::TurnServerRow>> LoadTurnServers() override {
+    return std::vector<store::TurnServerRow>{};
+  }
+  absl::StatusOr<std::vector<store::TurnHealthRow>> LoadTurnHealth() override {
+    return std::vector<store::TurnHealthRow>{};
+  }
+};
+
+// `sessions` direct attempts of open x open under DIRECT, every one timed out at 15 s, in the
+// bucket that holds kNow.
+strategy::BucketAggregate TimedOutDirect(int64_t sessions, absl::Duration width) {
+  strategy::BucketAggregate row;
+  row.pair = strategy::NatPair::Of(strategy::NatType::kOpen, strategy::NatType::kOpen);
+  row.strategy = strategy::Strategy::kDirect;
+  row.bucket_start = absl::UnixEpoch() + absl::Floor(kNow - absl::UnixEpoch(), width);
+  row.counts.sessions = sessions;
+  row.counts.direct_attempts = sessions;
+  row.counts.direct_timeouts = sessions;
+  row.counts.direct_censored_hist[strategy::ConnectTimeBucket(15'000)] = sessions;
+  row.counts.relay_attempts = sessions;
+  row.counts.relay_successes = sessions;
+  row.counts.relay_ms_hist[strategy::ConnectTimeBucket(800)] = sessions;
+  row.counts.connected = sessions;
+  return row;
+}
+
+TEST(LoadSnapshotTest, HistoryMovesItsPairsAdviceAndNoOther) {
+  SnapshotConfig config;
+  FakeOutcomeStore outcomes;
+  FakeTurnStore turn;
+  strategy::ArrivalLog arrivals(config.bucket_width);
+  const strategy::NatPair open =
+      strategy::NatPair::Of(strategy::NatType::kOpen, strategy::NatType::kOpen);
+  const strategy::NatPair cone =
+      strategy::NatPair::Of(strategy::NatType::kFullCone, strategy::NatType::kFullCone);
+  const std::shared_ptr<const Snapshot> cold =
+      ColdStartSnapshot(config, RenderGetStrategyResponse, kNow);
+  ASSERT_EQ(cold->advice_for(open).decision.strategy, strategy::Strategy::kDirect);
+
+  outcomes.rows = {TimedOutDirect(500, config.bucket_width)};
+  auto loaded = LoadSnapshot(outcomes, turn, kNow, config, RenderGetStrategyResponse, arrivals);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(outcomes.since_asked, kNow - config.history_window);
+  EXPECT_EQ((*loaded)->loaded_at, kNow);
+  const strategy::Decision& moved = (*loaded)->advice_for(open).decision;
+  EXPECT_NE(moved.strategy, strategy::Strategy::kDirect)
+      << "500 direct attempts, all timed out, and still DIRECT";
+  EXPECT_GT(moved.history_samples, 0u);
+  EXPECT_EQ((*loaded)->advice_for(cone), cold->advice_for(cone));
+  ASSERT_EQ((*loaded)->responses.size(), cold->responses.size());
+  EXPECT_NE((*loaded)->responses[open.Index()].size(), 0u);
+}
+
+TEST(LoadSnapshotTest, AFailedReadIsAnErrorNotAColdStart) {
+  SnapshotConfig config;
+  FakeOutcomeStore outcomes;
+  FakeTurnStore turn;
+  strategy::ArrivalLog arrivals(config.bucket_width);
+  outcomes.error = absl::UnavailableError("connection refused");
+  auto loaded = LoadSnapshot(outcomes, turn, kNow, config, RenderGetStrategyResponse, arrivals);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("connection refused"));
 }
 
 }  // namespace
