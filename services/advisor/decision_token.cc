@@ -88,6 +88,15 @@ absl::StatusOr<std::string> HmacSha256::Mac(std::string_view message, size_t len
 
 absl::StatusOr<std::string> HmacSha256::Mac(std::string_view prefix, std::string_view message,
                                             size_t length) const {
+  std::array<uint8_t, 32> mac;
+  absl::Status status =
+      MacInto(prefix, message, std::span<uint8_t>(mac).first(std::min(length, mac.size())));
+  if (!status.ok()) return status;
+  return std::string(reinterpret_cast<const char*>(mac.data()), std::min(length, mac.size()));
+}
+
+absl::Status HmacSha256::MacInto(std::string_view prefix, std::string_view message,
+                                 std::span<uint8_t> out) const {
   // One scratch context per thread: the keyed states are copied into it, never changed.
   thread_local DigestCtx work{EVP_MD_CTX_new()};
   unsigned char inner[EVP_MAX_MD_SIZE], mac[EVP_MAX_MD_SIZE];
@@ -99,9 +108,10 @@ absl::StatusOr<std::string> HmacSha256::Mac(std::string_view prefix, std::string
       EVP_DigestFinal_ex(work.get(), inner, &inner_length) == 1 &&
       EVP_MD_CTX_copy_ex(work.get(), state_->outer.get()) == 1 &&
       EVP_DigestUpdate(work.get(), inner, inner_length) == 1 &&
-      EVP_DigestFinal_ex(work.get(), mac, &mac_length) == 1;
+      EVP_DigestFinal_ex(work.get(), mac, &mac_length) == 1 && out.size() <= mac_length;
   if (!ok) return absl::InternalError("HMAC-SHA256: an OpenSSL digest step failed");
-  return std::string(reinterpret_cast<char*>(mac), std::min<size_t>(length, mac_length));
+  std::copy_n(mac, out.size(), out.begin());
+  return absl::OkStatus();
 }
 
 store::TokenId NewTokenId() {
@@ -161,21 +171,22 @@ absl::StatusOr<TokenSigner> TokenSigner::Create(std::string_view key, std::strin
   return TokenSigner(*std::move(current), std::move(previous), ttl);
 }
 
-absl::StatusOr<std::string> TokenSigner::ReceiverDigest(const Key& key,
-                                                        std::string_view receiver) const {
-  return key.mac.Mac("receiver\n", receiver, kReceiverBytes);
+absl::Status TokenSigner::ReceiverDigest(const Key& key, std::string_view receiver,
+                                         std::span<uint8_t> out) const {
+  return key.mac.MacInto("receiver\n", receiver, out);
 }
 
 absl::StatusOr<std::string> TokenSigner::OpaqueId(std::string_view identity) const {
-  absl::StatusOr<std::string> digest = key_.mac.Mac("turn user\n", identity, 12);
-  if (!digest.ok()) return digest.status();
-  return absl::WebSafeBase64Escape(*digest);
+  std::array<uint8_t, 12> digest;
+  if (absl::Status status = key_.mac.MacInto("turn user\n", identity, digest); !status.ok()) {
+    return status;
+  }
+  return absl::WebSafeBase64Escape(
+      absl::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
 }
 
 absl::StatusOr<std::string> TokenSigner::Sign(const TokenClaims& claims,
                                               std::string_view receiver) const {
-  absl::StatusOr<std::string> receiver_digest = ReceiverDigest(key_, receiver);
-  if (!receiver_digest.ok()) return receiver_digest.status();
   std::string_view id = claims.turn_server_id;
   id = id.substr(0, kMaxTurnServerIdBytes);
   // Built on the stack: a token is signed for every answer.
@@ -188,7 +199,12 @@ absl::StatusOr<std::string> TokenSigner::Sign(const TokenClaims& claims,
   *at++ = static_cast<char>(kVersion);
   put({reinterpret_cast<const char*>(key_.id.data()), key_.id.size()});
   put({reinterpret_cast<const char*>(claims.id.data()), claims.id.size()});
-  put(*receiver_digest);
+  if (absl::Status status = ReceiverDigest(
+          key_, receiver, std::span<uint8_t>(reinterpret_cast<uint8_t*>(at), kReceiverBytes));
+      !status.ok()) {
+    return status;
+  }
+  at += kReceiverBytes;
   *at++ = static_cast<char>(claims.pair.a);
   *at++ = static_cast<char>(claims.pair.b);
   *at++ = static_cast<char>(claims.strategy);
@@ -196,13 +212,14 @@ absl::StatusOr<std::string> TokenSigner::Sign(const TokenClaims& claims,
   put_big_endian(static_cast<uint64_t>(absl::ToUnixSeconds(claims.issued_at)), 8);
   *at++ = static_cast<char>(id.size());
   put(id);
-  const absl::string_view payload(buffer.data(), static_cast<size_t>(at - buffer.data()));
-  absl::StatusOr<std::string> mac = key_.mac.Mac({payload.data(), payload.size()}, kMacBytes);
-  if (!mac.ok()) return mac.status();
+  const std::string_view payload(buffer.data(), static_cast<size_t>(at - buffer.data()));
+  std::array<uint8_t, kMacBytes> mac;
+  if (absl::Status status = key_.mac.MacInto({}, payload, mac); !status.ok()) return status;
   std::string token;
-  absl::WebSafeBase64Escape(payload, &token);
+  absl::WebSafeBase64Escape(absl::string_view(payload.data(), payload.size()), &token);
   token.push_back('.');
-  token.append(absl::WebSafeBase64Escape(*mac));
+  token.append(absl::WebSafeBase64Escape(
+      absl::string_view(reinterpret_cast<const char*>(mac.data()), mac.size())));
   return token;
 }
 
@@ -227,9 +244,11 @@ absl::StatusOr<TokenClaims> TokenSigner::Verify(std::string_view token, std::str
                    {reinterpret_cast<const char*>(candidate->id.data()), candidate->id.size()})) {
       continue;
     }
-    absl::StatusOr<std::string> expected = candidate->mac.Mac(payload, kMacBytes);
-    if (!expected.ok()) return expected.status();
-    if (SameBytes(mac, *expected)) {
+    std::array<uint8_t, kMacBytes> expected;
+    if (absl::Status status = candidate->mac.MacInto({}, payload, expected); !status.ok()) {
+      return status;
+    }
+    if (SameBytes(mac, {reinterpret_cast<const char*>(expected.data()), expected.size()})) {
       key = candidate;
       break;
     }
@@ -267,10 +286,12 @@ absl::StatusOr<TokenClaims> TokenSigner::Verify(std::string_view token, std::str
         "decision_token: expired (issued ", absl::FormatDuration(now - claims.issued_at),
         " ago, valid for ", absl::FormatDuration(ttl_), ")"));
   }
-  absl::StatusOr<std::string> receiver_digest = ReceiverDigest(*key, receiver);
-  if (!receiver_digest.ok()) return receiver_digest.status();
+  std::array<uint8_t, kReceiverBytes> receiver_digest;
+  if (absl::Status status = ReceiverDigest(*key, receiver, receiver_digest); !status.ok()) {
+    return status;
+  }
   if (!SameBytes(std::string_view(payload.data() + kReceiverAt, kReceiverBytes),
-                 *receiver_digest)) {
+                 {reinterpret_cast<const char*>(receiver_digest.data()), receiver_digest.size()})) {
     return absl::PermissionDeniedError(
         "decision_token: issued to another client; report with the credentials that asked for "
         "the strategy");

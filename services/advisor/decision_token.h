@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -40,6 +41,10 @@ class HmacSha256 {
   // The same for the message `prefix` + `message`, without joining them first.
   absl::StatusOr<std::string> Mac(std::string_view prefix, std::string_view message,
                                   size_t length) const;
+  // The first out.size() bytes (at most 32) of HMAC-SHA256(key, prefix + message), written to
+  // `out`: what a token's fields take, without a string per MAC.
+  absl::Status MacInto(std::string_view prefix, std::string_view message,
+                       std::span<uint8_t> out) const;
 
  private:
   struct State;
@@ -96,7 +101,8 @@ class TokenSigner {
   };
   TokenSigner(Key key, std::optional<Key> previous_key, absl::Duration ttl)
       : key_(std::move(key)), previous_key_(std::move(previous_key)), ttl_(ttl) {}
-  absl::StatusOr<std::string> ReceiverDigest(const Key& key, std::string_view receiver) const;
+  absl::Status ReceiverDigest(const Key& key, std::string_view receiver,
+                              std::span<uint8_t> out) const;
 
   Key key_;
   std::optional<Key> previous_key_;
