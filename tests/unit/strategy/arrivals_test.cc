@@ -10,6 +10,7 @@
 #include "lib/strategy/engine.h"
 #include "lib/strategy/types.h"
 #include "tests/support/nat_types.h"
+#include "tests/unit/strategy/histories.h"
 
 namespace advisor::strategy {
 namespace {
@@ -18,26 +19,13 @@ using ::advisor::testing::kFull;
 using ::advisor::testing::kOpen;
 using ::advisor::testing::kRestr;
 
-// Bucket indices of kConnectTimeBoundsMs: the bucket whose upper bound is the given time.
-constexpr int k1s = 3;  // (500, 1000]
-constexpr int k3s = 5;  // (2000, 3000]
-
 const absl::Time kNow = absl::FromUnixSeconds(1'800'000'000);
 const absl::Duration kWidth = absl::Seconds(10);
 
 BucketAggregate Bucket(NatPair pair, Strategy strategy, int age_in_buckets, int64_t sessions,
                        int64_t direct_successes, int64_t direct_timeouts) {
-  BucketAggregate b;
-  b.pair = pair;
-  b.strategy = strategy;
-  b.bucket_start = kNow - kWidth * age_in_buckets - absl::Seconds(1);
-  b.counts.sessions = sessions;
-  b.counts.direct_attempts = direct_successes + direct_timeouts;
-  b.counts.direct_successes = direct_successes;
-  b.counts.direct_ms_hist[k1s] = direct_successes;
-  b.counts.direct_timeouts = direct_timeouts;
-  b.counts.direct_censored_hist[k3s] = direct_timeouts;
-  return b;
+  return ::advisor::testing::AgedBucket(kNow, kWidth, pair, strategy, age_in_buckets, sessions,
+                                        direct_successes, direct_timeouts);
 }
 
 int64_t SumOfSessions(const std::vector<BucketAggregate>& parts) {

@@ -1,5 +1,6 @@
 // Histories and stored rows built by hand, shared by the lib/strategy tests that decide from them
-// (engine_test.cc, explanation_test.cc) or age them (ageing_test.cc, engine_test.cc).
+// (engine_test.cc, explanation_test.cc), age them (ageing_test.cc, engine_test.cc, cost_test.cc) or
+// log their arrivals (arrivals_test.cc).
 #ifndef ADVISOR_TESTS_UNIT_STRATEGY_HISTORIES_H_
 #define ADVISOR_TESTS_UNIT_STRATEGY_HISTORIES_H_
 
@@ -28,6 +29,25 @@ inline strategy::BucketAggregate OpenBucket(strategy::NatPair pair, strategy::St
   b.counts.direct_successes = successes;
   b.counts.direct_timeouts = timeouts;
   b.counts.direct_failures = failures;
+  return b;
+}
+
+// A stored bucket `age_in_buckets` widths before `now` (and a second before its end): direct
+// successes at about 1 s, timeouts at 3 s.
+inline strategy::BucketAggregate AgedBucket(absl::Time now, absl::Duration width,
+                                            strategy::NatPair pair, strategy::Strategy advised,
+                                            int age_in_buckets, int64_t sessions,
+                                            int64_t direct_successes, int64_t direct_timeouts) {
+  strategy::BucketAggregate b;
+  b.pair = pair;
+  b.strategy = advised;
+  b.bucket_start = now - width * age_in_buckets - absl::Seconds(1);
+  b.counts.sessions = sessions;
+  b.counts.direct_attempts = direct_successes + direct_timeouts;
+  b.counts.direct_successes = direct_successes;
+  b.counts.direct_ms_hist[strategy::ConnectTimeBucket(1000)] = direct_successes;
+  b.counts.direct_timeouts = direct_timeouts;
+  b.counts.direct_censored_hist[strategy::ConnectTimeBucket(3000)] = direct_timeouts;
   return b;
 }
 
