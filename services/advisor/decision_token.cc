@@ -83,16 +83,12 @@ absl::StatusOr<HmacSha256> HmacSha256::Create(std::string_view key) {
 }
 
 absl::StatusOr<std::string> HmacSha256::Mac(std::string_view message, size_t length) const {
-  return Mac({}, message, length);
-}
-
-absl::StatusOr<std::string> HmacSha256::Mac(std::string_view prefix, std::string_view message,
-                                            size_t length) const {
   std::array<uint8_t, 32> mac;
-  absl::Status status =
-      MacInto(prefix, message, std::span<uint8_t>(mac).first(std::min(length, mac.size())));
-  if (!status.ok()) return status;
-  return std::string(reinterpret_cast<const char*>(mac.data()), std::min(length, mac.size()));
+  const size_t n = std::min(length, mac.size());
+  if (absl::Status status = MacInto({}, message, std::span<uint8_t>(mac).first(n)); !status.ok()) {
+    return status;
+  }
+  return std::string(reinterpret_cast<const char*>(mac.data()), n);
 }
 
 absl::Status HmacSha256::MacInto(std::string_view prefix, std::string_view message,
@@ -143,9 +139,9 @@ absl::StatusOr<TokenSigner::Key> TokenSigner::Key::Create(std::string_view secre
   if (!mac.ok()) return mac.status();
   // The id names the key without revealing anything about it.
   Key key{.mac = *std::move(mac), .id = {}};
-  absl::StatusOr<std::string> digest = key.mac.Mac("decision-token key id", key.id.size());
-  if (!digest.ok()) return digest.status();
-  std::copy(digest->begin(), digest->end(), key.id.begin());
+  if (absl::Status status = key.mac.MacInto({}, "decision-token key id", key.id); !status.ok()) {
+    return status;
+  }
   return key;
 }
 

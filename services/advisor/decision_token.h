@@ -38,11 +38,9 @@ class HmacSha256 {
   // The first `length` bytes (at most 32) of HMAC-SHA256(key, message). INTERNAL when a digest
   // step fails (OpenSSL out of memory): a MAC of unfinished state must never be handed out.
   absl::StatusOr<std::string> Mac(std::string_view message, size_t length) const;
-  // The same for the message `prefix` + `message`, without joining them first.
-  absl::StatusOr<std::string> Mac(std::string_view prefix, std::string_view message,
-                                  size_t length) const;
   // The first out.size() bytes (at most 32) of HMAC-SHA256(key, prefix + message), written to
-  // `out`: what a token's fields take, without a string per MAC.
+  // `out` without joining prefix and message first: what a token's fields take, without a string
+  // per MAC.
   absl::Status MacInto(std::string_view prefix, std::string_view message,
                        std::span<uint8_t> out) const;
 
