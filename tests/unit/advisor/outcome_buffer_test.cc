@@ -9,6 +9,8 @@
 #include <thread>
 #include <utility>
 
+#include "tests/support/fake_stores.h"
+
 namespace advisor {
 namespace {
 
@@ -47,43 +49,7 @@ ReportedSession Report(uint8_t id, bool connected = true, Strategy strategy = St
   return session;
 }
 
-// Behaves like the PostgreSQL store: a flush id is applied once, a token id counts once. Can be
-// told to fail the next write before or after "committing" it.
-class FakeStore : public store::OutcomeStore {
- public:
-  enum class Fault { kNone, kBeforeCommit, kAfterCommit };
-
-  absl::StatusOr<FlushResult> ApplyFlush(const FlushBatch& batch) override {
-    const Fault fault = std::exchange(next_fault, Fault::kNone);
-    if (fault == Fault::kBeforeCommit) return absl::UnavailableError("connection refused");
-    calls.push_back(batch.flush_id);
-    FlushResult result;
-    if (applied_ids.insert(batch.flush_id).second) {
-      for (const ReportedSession& session : batch.sessions) {
-        if (!used_tokens.insert(session.token_id).second) {
-          ++result.duplicates;
-          continue;
-        }
-        ++result.counted;
-        sessions += 1;
-        connected += session.outcome.connected ? 1 : 0;
-      }
-    }
-    if (fault == Fault::kAfterCommit) return absl::UnavailableError("connection lost");
-    return result;
-  }
-  absl::StatusOr<int64_t> ForgetExpiredTokens(absl::Time, int64_t) override { return 0; }
-  absl::StatusOr<std::vector<strategy::BucketAggregate>> LoadAggregates(absl::Time) override {
-    return std::vector<strategy::BucketAggregate>{};
-  }
-
-  Fault next_fault = Fault::kNone;
-  std::set<std::string> applied_ids;
-  std::set<TokenId> used_tokens;
-  std::vector<std::string> calls;
-  int64_t sessions = 0;
-  int64_t connected = 0;
-};
+using FakeStore = ::advisor::testing::FakeOutcomeStore;
 
 TEST(OutcomeBuffer, HoldsOneRecordPerReportInArrivalOrder) {
   OutcomeBuffer buffer(100);

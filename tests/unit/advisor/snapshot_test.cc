@@ -17,6 +17,7 @@
 #include "lib/strategy/arrivals.h"
 #include "lib/turn/health.h"
 #include "services/advisor/service.h"
+#include "tests/support/fake_stores.h"
 
 namespace advisor {
 namespace {
@@ -193,39 +194,8 @@ TEST(BuildTurnViewTest, RegistryIsThePublishedOneElseTheServersFileWithoutSecret
   EXPECT_EQ(BuildTurnView(servers, published, health, kNow).registry, published);
 }
 
-// What a reload reads, in memory.
-class FakeOutcomeStore final : public store::OutcomeStore {
- public:
-  absl::StatusOr<store::FlushResult> ApplyFlush(const store::FlushBatch&) override {
-    return absl::UnimplementedError("a reload does not flush");
-  }
-  absl::StatusOr<int64_t> ForgetExpiredTokens(absl::Time, int64_t) override { return 0; }
-  absl::StatusOr<std::vector<strategy::BucketAggregate>> LoadAggregates(absl::Time since) override {
-    since_asked = since;
-    if (!error.ok()) return error;
-    return rows;
-  }
-
-  std::vector<strategy::BucketAggregate> rows;
-  absl::Status error;
-  absl::Time since_asked = absl::InfinitePast();
-};
-
-class FakeTurnStore final : public store::TurnStore {
- public:
-  absl::Status SyncTurnServers(std::span<const store::TurnServerRow>) override {
-    return absl::UnimplementedError("a reload does not write");
-  }
-  absl::Status WriteTurnHealth(std::span<const store::TurnHealthRow>) override {
-    return absl::UnimplementedError("a reload does not write");
-  }
-  absl::StatusOr<std::vector<store::TurnServerRow>> LoadTurnServers() override {
-    return std::vector<store::TurnServerRow>{};
-  }
-  absl::StatusOr<std::vector<store::TurnHealthRow>> LoadTurnHealth() override {
-    return std::vector<store::TurnHealthRow>{};
-  }
-};
+using ::advisor::testing::FakeOutcomeStore;
+using ::advisor::testing::FakeTurnStore;
 
 // `sessions` direct attempts of open x open under DIRECT, every one timed out at 15 s, in the
 // bucket that holds kNow.
@@ -258,7 +228,7 @@ TEST(LoadSnapshotTest, HistoryMovesItsPairsAdviceAndNoOther) {
       ColdStartSnapshot(config, RenderGetStrategyResponse, kNow);
   ASSERT_EQ(cold->advice_for(open).decision.strategy, strategy::Strategy::kDirect);
 
-  outcomes.rows = {TimedOutDirect(500, config.bucket_width)};
+  outcomes.aggregates = {TimedOutDirect(500, config.bucket_width)};
   auto loaded = LoadSnapshot(outcomes, turn, kNow, config, RenderGetStrategyResponse, arrivals);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_EQ(outcomes.since_asked, kNow - config.history_window);
@@ -277,7 +247,7 @@ TEST(LoadSnapshotTest, AFailedReadIsAnErrorNotAColdStart) {
   FakeOutcomeStore outcomes;
   FakeTurnStore turn;
   strategy::ArrivalLog arrivals(config.bucket_width);
-  outcomes.error = absl::UnavailableError("connection refused");
+  outcomes.load_error = absl::UnavailableError("connection refused");
   auto loaded = LoadSnapshot(outcomes, turn, kNow, config, RenderGetStrategyResponse, arrivals);
   ASSERT_FALSE(loaded.ok());
   EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("connection refused"));

@@ -20,6 +20,7 @@
 #include "absl/time/clock.h"
 #include "lib/turn/credentials.h"
 #include "prometheus/registry.h"
+#include "tests/support/fake_stores.h"
 
 namespace advisor::prober {
 namespace {
@@ -56,50 +57,7 @@ std::vector<config::TurnServerConfig> ManyServers(int count) {
   return servers;
 }
 
-class FakeStore : public store::TurnStore {
- public:
-  absl::Status SyncTurnServers(std::span<const store::TurnServerRow> servers) override {
-    std::lock_guard lock(mu_);
-    if (!sync_status.ok()) return sync_status;
-    synced.assign(servers.begin(), servers.end());
-    return absl::OkStatus();
-  }
-  absl::Status WriteTurnHealth(std::span<const store::TurnHealthRow> rows) override {
-    std::lock_guard lock(mu_);
-    if (!write_status.ok()) return write_status;
-    writes.emplace_back(rows.begin(), rows.end());
-    for (const store::TurnHealthRow& row : rows) stored[{row.server_id, row.prober_region}] = row;
-    return absl::OkStatus();
-  }
-  absl::StatusOr<std::vector<store::TurnServerRow>> LoadTurnServers() override {
-    std::lock_guard lock(mu_);
-    return synced;
-  }
-  absl::StatusOr<std::vector<store::TurnHealthRow>> LoadTurnHealth() override {
-    std::lock_guard lock(mu_);
-    ++loads;
-    if (!load_status.ok()) return load_status;
-    std::vector<store::TurnHealthRow> rows;
-    for (const auto& [key, row] : stored) rows.push_back(row);
-    return rows;
-  }
-
-  // The last written health of `id` for `region`; a default state if none.
-  HealthState Stored(const std::string& id, const std::string& region = "") {
-    std::lock_guard lock(mu_);
-    auto it = stored.find({id, region});
-    return it == stored.end() ? HealthState{} : it->second.health;
-  }
-
-  std::mutex mu_;
-  absl::Status sync_status;
-  absl::Status write_status;
-  absl::Status load_status;
-  std::atomic<int> loads = 0;
-  std::vector<store::TurnServerRow> synced;
-  std::vector<std::vector<store::TurnHealthRow>> writes;
-  std::map<std::pair<std::string, std::string>, store::TurnHealthRow> stored;
-};
+using FakeStore = ::advisor::testing::FakeTurnStore;
 
 // A probe whose result per url the test sets; records every call.
 class FakeProbe {
