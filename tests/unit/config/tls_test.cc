@@ -1,5 +1,6 @@
-// The TLS settings of lib/config/tls.h: the client's TLS flags and variables, the channel
-// credentials they make (and the contradictions they refuse), and the server's certificate files.
+// The TLS settings of lib/config/tls.h and client_tls.h: the client's TLS flags and variables, the
+// channel credentials they make (and the contradictions they refuse), and the server's certificate
+// files.
 #include "lib/config/tls.h"
 
 #include <unistd.h>
@@ -12,8 +13,10 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/flags/reflection.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "lib/config/client_tls.h"
 #include "lib/config/flags.h"
 
 namespace advisor::config {
@@ -42,13 +45,22 @@ std::string TempFile(const std::string& name, const std::string& contents) {
 }
 
 TEST(ClientTlsFlags, ParseFromFlagsAndVariables) {
-  ClientTlsFiles files;
+  absl::FlagSaver saver;
   FlagSet flags("x", "y");
-  RegisterClientTlsFlags(flags, &files);
+  RegisterClientTlsFlags(flags);
+  const ClientTlsFiles defaults = ClientTlsFlags();
+  EXPECT_EQ(defaults.ca_file, "");
+  EXPECT_FALSE(defaults.insecure);
+  for (const char* text : {"--ca-file=STRING", "ADVISOR_CA_FILE", "--cert-file=STRING",
+                           "ADVISOR_CERT_FILE", "--key-file=STRING", "ADVISOR_KEY_FILE",
+                           "--insecure ", "ADVISOR_INSECURE", "default false"}) {
+    EXPECT_THAT(flags.Help(), HasSubstr(text));
+  }
   ASSERT_TRUE(flags
                   .Parse(std::vector<std::string>{"--ca-file=/ca.pem", "--cert-file", "/c.pem"},
                          Env({{"ADVISOR_KEY_FILE", "/c.key"}, {"ADVISOR_INSECURE", "true"}}))
                   .ok());
+  const ClientTlsFiles files = ClientTlsFlags();
   EXPECT_EQ(files.ca_file, "/ca.pem");
   EXPECT_EQ(files.cert_file, "/c.pem");
   EXPECT_EQ(files.key_file, "/c.key");
