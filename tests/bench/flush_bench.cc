@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -36,6 +37,12 @@
 #include "absl/time/time.h"
 #include "lib/config/flags.h"
 #include "lib/store/store.h"
+
+ABSL_FLAG(std::string, database_url, "", "PostgreSQL to write to (migrated by this program)");
+ABSL_FLAG(int64_t, batch, 10'000, "sessions per flush");
+ABSL_FLAG(absl::Duration, seconds, absl::Seconds(5), "time in store calls per load and round");
+ABSL_FLAG(int64_t, rounds, 3, "rounds of the three loads");
+ABSL_FLAG(int64_t, replicas, 1, "concurrent flushers, one connection each");
 
 namespace {
 
@@ -48,12 +55,13 @@ using advisor::strategy::Outcome;
 using advisor::strategy::Path;
 using advisor::strategy::Strategy;
 
+// The flags, read once they are parsed.
 struct Settings {
   std::string database_url;
-  int64_t batch = 10'000;
-  absl::Duration seconds = absl::Seconds(5);
-  int64_t rounds = 3;
-  int64_t replicas = 1;
+  int64_t batch;
+  absl::Duration seconds;
+  int64_t rounds;
+  int64_t replicas;
 };
 
 // Generates sessions; one per thread.
@@ -188,20 +196,23 @@ int64_t RunReplica(const Settings& settings, Load load, Workload& workload,
 }  // namespace
 
 int main(int argc, char** argv) {
-  Settings settings;
   advisor::config::FlagSet flags(
       "flush_bench --database-url URL [flags]",
       "Sessions per second PostgreSQL absorbs through PgStore::ApplyFlush, against the same "
       "batches' aggregate upsert alone.");
-  flags.String("database-url", "ADVISOR_DATABASE_URL", &settings.database_url,
-               "PostgreSQL to write to (migrated by this program)");
-  flags.Int("batch", "", &settings.batch, "sessions per flush", 1, 1'000'000);
-  flags.Duration("seconds", "", &settings.seconds, "time in store calls per load and round");
-  flags.Int("rounds", "", &settings.rounds, "rounds of the three loads", 1, 100);
-  flags.Int("replicas", "", &settings.replicas, "concurrent flushers, one connection each", 1, 64);
+  flags.String(FLAGS_database_url, "ADVISOR_DATABASE_URL");
+  flags.Int(FLAGS_batch, "", 1, 1'000'000);
+  flags.Duration(FLAGS_seconds, "");
+  flags.Int(FLAGS_rounds, "", 1, 100);
+  flags.Int(FLAGS_replicas, "", 1, 64);
   const advisor::config::ParsedCommand cli =
       advisor::config::ParseCommand(flags, argc, argv, "flush_bench");
   if (cli.exit_code) return *cli.exit_code;
+  const Settings settings{.database_url = absl::GetFlag(FLAGS_database_url),
+                          .batch = absl::GetFlag(FLAGS_batch),
+                          .seconds = absl::GetFlag(FLAGS_seconds),
+                          .rounds = absl::GetFlag(FLAGS_rounds),
+                          .replicas = absl::GetFlag(FLAGS_replicas)};
   if (settings.database_url.empty()) {
     std::cerr << "flush_bench: --database-url is required\n";
     return 2;

@@ -47,6 +47,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -55,8 +56,28 @@
 #include "absl/time/time.h"
 #include "connectivity/advisor/v1/advisor.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "lib/config/client_tls.h"
 #include "lib/config/flags.h"
 #include "lib/config/tls.h"
+
+ABSL_FLAG(std::string, target, "127.0.0.1:50051", "advisor-server gRPC address");
+ABSL_FLAG(int64_t, channels, 16, "separate connections");
+ABSL_FLAG(int64_t, outstanding, 32, "RPCs in flight on each connection");
+ABSL_FLAG(int64_t, requests, 200000, "requests to send; report sends at most one per token");
+ABSL_FLAG(std::string, jwt, "",
+          "JWT sent as 'authorization: Bearer' on GetStrategy and ReportOutcome");
+ABSL_FLAG(bool, jwt_on_health, false,
+          "health: send the JWT too (Health/Check ignores it): what carrying it costs alone");
+ABSL_FLAG(std::string, tokens_in, "", "report: the answers get-strategy kept");
+ABSL_FLAG(std::string, tokens_out, "",
+          "get-strategy: keep each OK answer's token, strategy and timeout here");
+ABSL_FLAG(absl::Duration, rpc_timeout, absl::Seconds(10), "deadline of each RPC");
+ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(10), "time to connect every channel");
+ABSL_FLAG(bool, new_connection_per_request, false,
+          "a fresh connection (TCP, TLS handshake) for every request; --channels worker threads, "
+          "one request at a time each");
+ABSL_FLAG(bool, tls_session_cache, true,
+          "resume TLS sessions from a cache shared by this process's channels");
 
 namespace {
 
@@ -122,20 +143,21 @@ void FillReport(const Answer& answer, v1::ReportOutcomeRequest& request) {
   request.set_time_to_connect_ms(ms);
 }
 
+// The flags, read once they are parsed.
 struct Settings {
-  std::string target = "127.0.0.1:50051";
-  int64_t channels = 16;
-  int64_t outstanding = 32;
-  int64_t requests = 200000;
+  std::string target;
+  int64_t channels;
+  int64_t outstanding;
+  int64_t requests;
   std::string jwt;
-  bool jwt_on_health = false;
+  bool jwt_on_health;
   std::string tokens_in;
   std::string tokens_out;
-  absl::Duration rpc_timeout = absl::Seconds(10);
-  absl::Duration connect_timeout = absl::Seconds(10);
+  absl::Duration rpc_timeout;
+  absl::Duration connect_timeout;
   advisor::config::ClientTlsFiles tls;
-  bool new_connection_per_request = false;
-  bool tls_session_cache = true;
+  bool new_connection_per_request;
+  bool tls_session_cache;
 };
 
 // How every channel of this process connects: the credentials, and the channel arguments that all
@@ -382,31 +404,37 @@ std::string CodeName(size_t code) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Settings settings;
   advisor::config::FlagSet flags("grpc_load health|get-strategy|report [flags]", kSummary);
-  flags.HostPort("target", "", &settings.target, "advisor-server gRPC address");
-  flags.Int("channels", "", &settings.channels, "separate connections", 1, 1024);
-  flags.Int("outstanding", "", &settings.outstanding, "RPCs in flight on each connection", 1, 4096);
-  flags.Int("requests", "", &settings.requests,
-            "requests to send; report sends at most one per token", 1, 100'000'000);
-  flags.Secret("jwt", "ADVISOR_JWT", &settings.jwt,
-               "JWT sent as 'authorization: Bearer' on GetStrategy and ReportOutcome");
-  flags.Bool("jwt-on-health", "", &settings.jwt_on_health,
-             "health: send the JWT too (Health/Check ignores it): what carrying it costs alone");
-  flags.String("tokens-in", "", &settings.tokens_in, "report: the answers get-strategy kept");
-  flags.String("tokens-out", "", &settings.tokens_out,
-               "get-strategy: keep each OK answer's token, strategy and timeout here");
-  flags.Duration("rpc-timeout", "", &settings.rpc_timeout, "deadline of each RPC");
-  flags.Duration("connect-timeout", "", &settings.connect_timeout, "time to connect every channel");
-  advisor::config::RegisterClientTlsFlags(flags, &settings.tls);
-  flags.Bool("new-connection-per-request", "", &settings.new_connection_per_request,
-             "a fresh connection (TCP, TLS handshake) for every request; --channels worker "
-             "threads, one request at a time each");
-  flags.Bool("tls-session-cache", "", &settings.tls_session_cache,
-             "resume TLS sessions from a cache shared by this process's channels");
+  flags.HostPort(FLAGS_target, "");
+  flags.Int(FLAGS_channels, "", 1, 1024);
+  flags.Int(FLAGS_outstanding, "", 1, 4096);
+  flags.Int(FLAGS_requests, "", 1, 100'000'000);
+  flags.Secret(FLAGS_jwt, "ADVISOR_JWT");
+  flags.Bool(FLAGS_jwt_on_health, "");
+  flags.String(FLAGS_tokens_in, "");
+  flags.String(FLAGS_tokens_out, "");
+  flags.Duration(FLAGS_rpc_timeout, "");
+  flags.Duration(FLAGS_connect_timeout, "");
+  advisor::config::RegisterClientTlsFlags(flags);
+  flags.Bool(FLAGS_new_connection_per_request, "");
+  flags.Bool(FLAGS_tls_session_cache, "");
   const advisor::config::ParsedCommand cli = advisor::config::ParseCommand(
       flags, argc, argv, "grpc_load", {"health", "get-strategy", "report"});
   if (cli.exit_code) return *cli.exit_code;
+  const Settings settings{
+      .target = absl::GetFlag(FLAGS_target),
+      .channels = absl::GetFlag(FLAGS_channels),
+      .outstanding = absl::GetFlag(FLAGS_outstanding),
+      .requests = absl::GetFlag(FLAGS_requests),
+      .jwt = absl::GetFlag(FLAGS_jwt),
+      .jwt_on_health = absl::GetFlag(FLAGS_jwt_on_health),
+      .tokens_in = absl::GetFlag(FLAGS_tokens_in),
+      .tokens_out = absl::GetFlag(FLAGS_tokens_out),
+      .rpc_timeout = absl::GetFlag(FLAGS_rpc_timeout),
+      .connect_timeout = absl::GetFlag(FLAGS_connect_timeout),
+      .tls = advisor::config::ClientTlsFlags(),
+      .new_connection_per_request = absl::GetFlag(FLAGS_new_connection_per_request),
+      .tls_session_cache = absl::GetFlag(FLAGS_tls_session_cache)};
   const std::string& mode = cli.command;
   if ((mode == "report") != !settings.tokens_in.empty()) {
     std::cerr << "grpc_load: --tokens-in is for report, and report needs it\n";

@@ -46,12 +46,30 @@
 #include <thread>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "connectivity/advisor/v1/advisor.grpc.pb.h"
 #include "lib/config/flags.h"
+
+// Its own --ca-file and --insecure, not the client TLS flags of lib/config/client_tls.h: the attack
+// speaks HTTP/2 over OpenSSL directly and needs no client certificate.
+ABSL_FLAG(std::string, target, "127.0.0.1:50051", "advisor-server gRPC address (IPv4 loopback)");
+ABSL_FLAG(std::string, ca_file, "", "PEM CA of the server's certificate");
+ABSL_FLAG(bool, insecure, false, "plaintext HTTP/2");
+ABSL_FLAG(std::string, jwt, "", "JWT of the honest client");
+ABSL_FLAG(int64_t, idle, 2000, "idle connections");
+ABSL_FLAG(int64_t, stall_connections, 40, "stalling connections");
+ABSL_FLAG(int64_t, streams, 250, "streams opened on each stalling connection");
+ABSL_FLAG(int64_t, message_bytes, 16384, "gRPC message length each stream declares");
+ABSL_FLAG(int64_t, sent_bytes, 8192, "bytes of it each stream sends");
+ABSL_FLAG(int64_t, server_pid, 0, "advisor-server's pid, for its memory");
+ABSL_FLAG(double, rate, 20, "honest GetStrategy requests per second");
+ABSL_FLAG(absl::Duration, hold, absl::Seconds(20), "how long the attack is held once connected");
+ABSL_FLAG(absl::Duration, after, absl::Seconds(5), "honest traffic after the attack closes");
+ABSL_FLAG(absl::Duration, idle_limit, absl::Minutes(5), "the server's idle limit, to compare with");
 
 namespace {
 
@@ -63,20 +81,21 @@ constexpr char kSummary[] =
     "beside it and the server's memory sampled.";
 constexpr char kPath[] = "/connectivity.advisor.v1.ConnectivityAdvisor/GetStrategy";
 
+// The flags, read once they are parsed.
 struct Settings {
-  std::string target = "127.0.0.1:50051";
+  std::string target;
   std::string ca_file;
-  bool insecure = false;
+  bool insecure;
   std::string jwt;
-  int64_t idle = 2000;
-  int64_t stall_connections = 40;
-  int64_t streams = 250;
-  int64_t message_bytes = 16384;
-  int64_t sent_bytes = 8192;
-  int64_t server_pid = 0;
-  double rate = 20;
-  absl::Duration hold = absl::Seconds(20);
-  absl::Duration after = absl::Seconds(5);
+  int64_t idle;
+  int64_t stall_connections;
+  int64_t streams;
+  int64_t message_bytes;
+  int64_t sent_bytes;
+  int64_t server_pid;
+  double rate;
+  absl::Duration hold;
+  absl::Duration after;
 };
 
 double Since(Clock::time_point t0) {
@@ -610,30 +629,38 @@ std::string ReadAll(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Settings settings;
   advisor::config::FlagSet flags("slow_clients [flags]", kSummary);
-  flags.HostPort("target", "", &settings.target, "advisor-server gRPC address (IPv4 loopback)");
-  flags.String("ca-file", "ADVISOR_CA_FILE", &settings.ca_file,
-               "PEM CA of the server's certificate");
-  flags.Bool("insecure", "ADVISOR_INSECURE", &settings.insecure, "plaintext HTTP/2");
-  flags.Secret("jwt", "ADVISOR_JWT", &settings.jwt, "JWT of the honest client");
-  flags.Int("idle", "", &settings.idle, "idle connections", 0, 100000);
-  flags.Int("stall-connections", "", &settings.stall_connections, "stalling connections", 0, 10000);
-  flags.Int("streams", "", &settings.streams, "streams opened on each stalling connection", 1,
-            100000);
-  flags.Int("message-bytes", "", &settings.message_bytes,
-            "gRPC message length each stream declares", 1, 1 << 24);
-  flags.Int("sent-bytes", "", &settings.sent_bytes, "bytes of it each stream sends", 0, 1 << 24);
-  flags.Int("server-pid", "", &settings.server_pid, "advisor-server's pid, for its memory", 0,
-            1 << 30);
-  flags.Double("rate", "", &settings.rate, "honest GetStrategy requests per second", 0.1, 10000);
-  flags.Duration("hold", "", &settings.hold, "how long the attack is held once connected");
-  flags.Duration("after", "", &settings.after, "honest traffic after the attack closes");
-  absl::Duration idle_limit = absl::Minutes(5);
-  flags.Duration("idle-limit", "", &idle_limit, "the server's idle limit, to compare with");
+  flags.HostPort(FLAGS_target, "");
+  flags.String(FLAGS_ca_file, "ADVISOR_CA_FILE");
+  flags.Bool(FLAGS_insecure, "ADVISOR_INSECURE");
+  flags.Secret(FLAGS_jwt, "ADVISOR_JWT");
+  flags.Int(FLAGS_idle, "", 0, 100000);
+  flags.Int(FLAGS_stall_connections, "", 0, 10000);
+  flags.Int(FLAGS_streams, "", 1, 100000);
+  flags.Int(FLAGS_message_bytes, "", 1, 1 << 24);
+  flags.Int(FLAGS_sent_bytes, "", 0, 1 << 24);
+  flags.Int(FLAGS_server_pid, "", 0, 1 << 30);
+  flags.Double(FLAGS_rate, "", 0.1, 10000);
+  flags.Duration(FLAGS_hold, "");
+  flags.Duration(FLAGS_after, "");
+  flags.Duration(FLAGS_idle_limit, "");
   const advisor::config::ParsedCommand cli =
       advisor::config::ParseCommand(flags, argc, argv, "slow_clients");
   if (cli.exit_code) return *cli.exit_code;
+  const Settings settings{.target = absl::GetFlag(FLAGS_target),
+                          .ca_file = absl::GetFlag(FLAGS_ca_file),
+                          .insecure = absl::GetFlag(FLAGS_insecure),
+                          .jwt = absl::GetFlag(FLAGS_jwt),
+                          .idle = absl::GetFlag(FLAGS_idle),
+                          .stall_connections = absl::GetFlag(FLAGS_stall_connections),
+                          .streams = absl::GetFlag(FLAGS_streams),
+                          .message_bytes = absl::GetFlag(FLAGS_message_bytes),
+                          .sent_bytes = absl::GetFlag(FLAGS_sent_bytes),
+                          .server_pid = absl::GetFlag(FLAGS_server_pid),
+                          .rate = absl::GetFlag(FLAGS_rate),
+                          .hold = absl::GetFlag(FLAGS_hold),
+                          .after = absl::GetFlag(FLAGS_after)};
+  const absl::Duration idle_limit = absl::GetFlag(FLAGS_idle_limit);
   if (settings.sent_bytes >= settings.message_bytes) {
     std::cerr << "slow_clients: --sent-bytes must be less than --message-bytes\n";
     return 2;
