@@ -14,6 +14,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_format.h"
 #include "lib/auth/jwks.h"
+#include "lib/config/client_tls.h"
 #include "lib/config/flags.h"
 #include "lib/config/tls.h"
 #include "lib/telemetry/logging.h"
@@ -72,8 +73,7 @@ int main(int argc, char** argv) {
   flags.String(FLAGS_auth_keys_file, "ADVISOR_SIM_AUTH_KEYS_FILE");
   flags.String(FLAGS_auth_kid, "ADVISOR_SIM_AUTH_KID");
   flags.Int(FLAGS_installs, "ADVISOR_SIM_INSTALLS", 1, 100'000'000);
-  advisor::config::ClientTlsFiles tls;
-  advisor::config::RegisterClientTlsFlags(flags, &tls);
+  advisor::config::RegisterClientTlsFlags(flags);
   flags.Bool(FLAGS_json, "ADVISOR_SIM_JSON");
   flags.String(FLAGS_log_level, "ADVISOR_SIM_LOG_LEVEL");
   const advisor::config::ParsedCommand cli =
@@ -115,7 +115,8 @@ int main(int argc, char** argv) {
 
   advisor::sim::RunOptions options;
   options.target = target;
-  auto channel_credentials = advisor::config::MakeChannelCredentials(tls);
+  auto channel_credentials =
+      advisor::config::MakeChannelCredentials(advisor::config::ClientTlsFlags());
   if (!channel_credentials.ok()) {
     std::cerr << "advisor-sim: " << channel_credentials.status().message() << "\n";
     return 2;
