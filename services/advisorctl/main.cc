@@ -23,6 +23,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "lib/config/client_tls.h"
 #include "lib/config/flags.h"
 #include "lib/config/tls.h"
 #include "services/advisorctl/commands.h"
@@ -172,7 +173,6 @@ void SetFromFlags(Options& options) {
 
 int Run(int argc, char** argv) {
   Options options;
-  advisor::config::ClientTlsFiles tls;
   advisor::config::FlagSet flags("advisorctl [flags] COMMAND [command flags]", kSummary);
   flags.String(FLAGS_target, "ADVISOR_TARGET");
   flags.Duration(FLAGS_timeout, "ADVISOR_TIMEOUT");
@@ -189,7 +189,7 @@ int Run(int argc, char** argv) {
   flags.String(FLAGS_attempts, "");
   flags.Secret(FLAGS_jwt, "ADVISOR_JWT");
   flags.String(FLAGS_jwt_file, "ADVISOR_JWT_FILE");
-  advisor::config::RegisterClientTlsFlags(flags, &tls);
+  advisor::config::RegisterClientTlsFlags(flags);
   flags.String(FLAGS_keys_file, "");
   flags.String(FLAGS_kid, "");
   flags.String(FLAGS_sub, "");
@@ -219,6 +219,7 @@ int Run(int argc, char** argv) {
       !status.ok()) {
     return Fail(status.message());
   }
+  advisor::config::ClientTlsFiles tls = advisor::config::ClientTlsFlags();
   if (std::error_code ec;
       !tls.insecure && tls.ca_file.empty() && std::filesystem::exists(kDevCaFile, ec)) {
     tls.ca_file = kDevCaFile;
