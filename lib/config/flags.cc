@@ -134,24 +134,6 @@ struct Kind {
   std::string range{};    // appended to the help: " [1, 64]"
   std::function<std::string(const T&)> format{};                    // the default in Help()
   std::function<absl::Status(std::string_view, const T&)> check{};  // the range; may be empty
-
-  // Parses with absl::ParseFlag, checks, then stores.
-  std::function<absl::Status(std::string_view)> Setter(std::function<void(const T&)> store) const {
-    return [kind = *this, store = std::move(store)](std::string_view text) -> absl::Status {
-      T value{};
-      // abseil's own messages are empty for most types; ours quote the value.
-      std::string ignored;
-      if (!absl::ParseFlag(ToAbsl(text), &value, &ignored)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(kind.invalid, " ", Quoted(text), kind.example));
-      }
-      if (kind.check) {
-        if (absl::Status status = kind.check(text, value); !status.ok()) return status;
-      }
-      store(value);
-      return absl::OkStatus();
-    };
-  }
 };
 
 }  // namespace flags_internal
@@ -316,19 +298,20 @@ void FlagSet::Register(absl::Flag<T>& flag, std::string_view env, const Kind<T>&
        .value_hint = kind.hint,
        .default_text = kind.format(default_value),
        .is_bool = std::is_same_v<T, bool>,
-       .set = kind.Setter([&flag](const T& value) { absl::SetFlag(&flag, value); })});
-}
-
-template <typename T>
-void FlagSet::Register(std::string_view name, std::string_view env, std::string_view help,
-                       T* target, const Kind<T>& kind) {
-  Add({.name = std::string(name),
-       .env = std::string(env),
-       .help = absl::StrCat(ToAbsl(help), kind.range),
-       .value_hint = kind.hint,
-       .default_text = kind.format(*target),
-       .is_bool = std::is_same_v<T, bool>,
-       .set = kind.Setter([target](const T& value) { *target = value; })});
+       .set = [&flag, kind](std::string_view text) -> absl::Status {
+         T value{};
+         // abseil's own messages are empty for most types; ours quote the value.
+         std::string abseil_message;
+         if (!absl::ParseFlag(ToAbsl(text), &value, &abseil_message)) {
+           return absl::InvalidArgumentError(
+               absl::StrCat(kind.invalid, " ", Quoted(text), kind.example));
+         }
+         if (kind.check) {
+           if (absl::Status status = kind.check(text, value); !status.ok()) return status;
+         }
+         absl::SetFlag(&flag, value);
+         return absl::OkStatus();
+       }});
 }
 
 void FlagSet::String(absl::Flag<std::string>& flag, std::string_view env) {
@@ -355,36 +338,6 @@ void FlagSet::Double(absl::Flag<double>& flag, std::string_view env, double min,
 }
 void FlagSet::Bool(absl::Flag<bool>& flag, std::string_view env) {
   Register(flag, env, BoolKind());
-}
-
-void FlagSet::String(std::string_view name, std::string_view env, std::string* target,
-                     std::string_view help) {
-  Register(name, env, help, target, StringKind());
-}
-void FlagSet::Secret(std::string_view name, std::string_view env, std::string* target,
-                     std::string_view help) {
-  Register(name, env, help, target, SecretKind());
-}
-void FlagSet::HostPort(std::string_view name, std::string_view env, std::string* target,
-                       std::string_view help, bool allow_zero_port) {
-  Register(name, env, help, target, HostPortKind(allow_zero_port));
-}
-void FlagSet::Duration(std::string_view name, std::string_view env, absl::Duration* target,
-                       std::string_view help, std::optional<absl::Duration> min,
-                       absl::Duration max) {
-  Register(name, env, help, target, DurationKind(min, max));
-}
-void FlagSet::Int(std::string_view name, std::string_view env, int64_t* target,
-                  std::string_view help, int64_t min, int64_t max) {
-  Register(name, env, help, target, IntKind(min, max));
-}
-void FlagSet::Double(std::string_view name, std::string_view env, double* target,
-                     std::string_view help, double min, double max) {
-  Register(name, env, help, target, DoubleKind(min, max));
-}
-void FlagSet::Bool(std::string_view name, std::string_view env, bool* target,
-                   std::string_view help) {
-  Register(name, env, help, target, BoolKind());
 }
 
 absl::StatusOr<std::vector<std::string>> FlagSet::Parse(std::span<const std::string> args,

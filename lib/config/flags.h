@@ -21,7 +21,9 @@
 //   absl::Duration flush = absl::GetFlag(FLAGS_flush_interval);
 //
 // Flags are spelled with dashes on the command line and in Help() ("--flush-interval"); the
-// underscore spelling of the declaration is accepted too.
+// underscore spelling of the declaration is accepted too. abseil's registry is process-wide, so
+// flags that several binaries share live in a library only those binaries link
+// (lib/config/client_tls.h).
 #ifndef ADVISOR_LIB_CONFIG_FLAGS_H_
 #define ADVISOR_LIB_CONFIG_FLAGS_H_
 
@@ -56,7 +58,7 @@ bool AbslParseFlag(absl::string_view text, ByteSize* size, std::string* error);
 std::string AbslUnparseFlag(ByteSize size);
 
 namespace flags_internal {
-// How one kind of value is parsed, checked and shown in Help(); defined in flags.cc.
+// How one kind of value is checked and shown in Help(); defined in flags.cc.
 template <typename T>
 struct Kind;
 }  // namespace flags_internal
@@ -93,26 +95,6 @@ class FlagSet {
   // "serve" positional.
   void Bool(absl::Flag<bool>& flag, std::string_view env);
 
-  // The same kinds for a setting kept in a variable of the caller's: `name` is the flag without
-  // its dashes ("ca-file"), the value already in *target is the default, and *target must outlive
-  // Parse(). This is for libraries that offer settings to several binaries (the client TLS
-  // settings): abseil's registry is process-wide, so a library declaring ABSL_FLAG(insecure) would
-  // collide with advisor-server's own --insecure the moment the server linked it.
-  void String(std::string_view name, std::string_view env, std::string* target,
-              std::string_view help);
-  void Secret(std::string_view name, std::string_view env, std::string* target,
-              std::string_view help);
-  void HostPort(std::string_view name, std::string_view env, std::string* target,
-                std::string_view help, bool allow_zero_port = false);
-  void Duration(std::string_view name, std::string_view env, absl::Duration* target,
-                std::string_view help, std::optional<absl::Duration> min = std::nullopt,
-                absl::Duration max = absl::InfiniteDuration());
-  void Int(std::string_view name, std::string_view env, int64_t* target, std::string_view help,
-           int64_t min, int64_t max);
-  void Double(std::string_view name, std::string_view env, double* target, std::string_view help,
-              double min, double max);
-  void Bool(std::string_view name, std::string_view env, bool* target, std::string_view help);
-
   // `args` excludes the program name. Accepts "--name=value" and "--name value" anywhere among the
   // positional arguments; everything after "--" is positional. Then fills each setting not given as
   // a flag from its variable (a variable set to the empty string counts as unset, so templated
@@ -140,9 +122,6 @@ class FlagSet {
   };
   template <typename T>
   void Register(absl::Flag<T>& flag, std::string_view env, const flags_internal::Kind<T>& kind);
-  template <typename T>
-  void Register(std::string_view name, std::string_view env, std::string_view help, T* target,
-                const flags_internal::Kind<T>& kind);
   void Add(Setting setting);
   const Setting* Find(std::string_view name) const;
 

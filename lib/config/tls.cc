@@ -1,3 +1,4 @@
+// The credentials of tls.h: PEM files read and checked with OpenSSL before gRPC is handed them.
 #include "lib/config/tls.h"
 
 #include <grpc/grpc_security.h>
@@ -10,7 +11,10 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -160,17 +164,6 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   }
   return grpc::experimental::TlsServerCredentials(options);
-}
-
-void RegisterClientTlsFlags(FlagSet& flags, ClientTlsFiles* files) {
-  flags.String("ca-file", "ADVISOR_CA_FILE", &files->ca_file,
-               "PEM CA bundle that signed the server's certificate (default: the system roots)");
-  flags.String("cert-file", "ADVISOR_CERT_FILE", &files->cert_file,
-               "PEM client certificate chain, for servers that require one (mTLS); needs "
-               "--key-file");
-  flags.String("key-file", "ADVISOR_KEY_FILE", &files->key_file, "PEM private key of --cert-file");
-  flags.Bool("insecure", "ADVISOR_INSECURE", &files->insecure,
-             "plaintext gRPC, no TLS: only for a server started with --insecure");
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(

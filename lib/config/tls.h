@@ -6,7 +6,8 @@
 // certificates renewed in place (as cert-manager does) reach new connections without a restart.
 // Clients: TLS with the system roots unless --ca-file names a CA, a client certificate for mTLS,
 // plaintext only when asked (--insecure), and one process-wide TLS session cache so that fresh
-// connections to the same server resume their session instead of a full handshake.
+// connections to the same server resume their session instead of a full handshake. The client
+// flags themselves are in client_tls.h, which the server does not link.
 #ifndef ADVISOR_LIB_CONFIG_TLS_H_
 #define ADVISOR_LIB_CONFIG_TLS_H_
 
@@ -18,7 +19,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "lib/config/flags.h"
 
 namespace advisor::config {
 
@@ -45,10 +45,6 @@ struct ClientTlsFiles {
   std::string key_file;
   bool insecure = false;  // plaintext
 };
-
-// Registers --ca-file, --cert-file, --key-file and --insecure (ADVISOR_CA_FILE, ADVISOR_CERT_FILE,
-// ADVISOR_KEY_FILE, ADVISOR_INSECURE) into `files`.
-void RegisterClientTlsFlags(FlagSet& flags, ClientTlsFiles* files);
 
 // Channel credentials for `files`: insecure, or TLS with their CA (or the system roots) and their
 // client certificate. A cert without a key (or the reverse), or --insecure beside TLS files, is an

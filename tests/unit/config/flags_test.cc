@@ -1,7 +1,6 @@
-// lib/config/flags.h: settings from abseil flags (and from caller-owned variables), ADVISOR_*
-// variables and defaults, their typed parsing and ranges, errors that name where a bad value came
-// from, the help text, secret files, host:port checks and commands. The TLS flags are in
-// tls_test.cc.
+// lib/config/flags.h: settings from abseil flags, ADVISOR_* variables and defaults, their typed
+// parsing and ranges, errors that name where a bad value came from, the help text, secret files,
+// host:port checks and commands. The TLS flags are in tls_test.cc.
 #include "lib/config/flags.h"
 
 #include <unistd.h>
@@ -33,6 +32,7 @@ ABSL_FLAG(advisor::config::ByteSize, memory, {int64_t{128} << 20}, "memory");
 ABSL_FLAG(std::string, db_password, "hunter2-default", "database password");
 ABSL_FLAG(absl::Duration, interval, absl::Seconds(90), "probe interval");
 ABSL_FLAG(std::string, level, "info", "a level");
+ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9464", "metrics address");
 
 namespace advisor::config {
 namespace {
@@ -97,12 +97,14 @@ TEST(FlagSet, DefaultsStayWhenNothingIsGiven) {
 
 TEST(FlagSet, FlagBeatsEnvBeatsDefault) {
   Settings s;
-  auto positional =
-      s.Parse({"--flush-interval=1m30s"},
-              {{"ADVISOR_FLUSH_INTERVAL", "10s"}, {"ADVISOR_WORKERS", "8"}, {"OTHER", "x"}});
+  auto positional = s.Parse({"--flush-interval=1m30s"}, {{"ADVISOR_FLUSH_INTERVAL", "10s"},
+                                                         {"ADVISOR_WORKERS", "8"},
+                                                         {"ADVISOR_TOKEN_KEY", "from-env"},
+                                                         {"OTHER", "x"}});
   ASSERT_TRUE(positional.ok()) << positional.status();
   EXPECT_EQ(absl::GetFlag(FLAGS_flush_interval), absl::Seconds(90));  // flag over env
   EXPECT_EQ(absl::GetFlag(FLAGS_workers), 8);                         // env over default
+  EXPECT_EQ(absl::GetFlag(FLAGS_token_key), "from-env");              // secrets too
   EXPECT_EQ(absl::GetFlag(FLAGS_threshold), 0.5);                     // default
 }
 
@@ -341,51 +343,19 @@ TEST(ByteSize, UnparsesToTheLargestBinaryUnitThatDividesIt) {
   EXPECT_THAT(error, HasSubstr("1048576"));
 }
 
-// The form for settings a library offers several binaries: a variable of the caller's holds the
-// default and receives the value, with the same syntax, ranges, precedence and messages.
-TEST(FlagSet, SettingsKeptInVariables) {
-  std::string file = "/etc/ca.pem", key = "hidden-default", target = "127.0.0.1:1";
-  absl::Duration timeout = absl::Seconds(5);
-  int64_t retries = 3;
-  double share = 0.5;
-  bool insecure = false;
+TEST(FlagSet, HostPortMayAllowPortZero) {
+  absl::FlagSaver saver;
   FlagSet flags("x", "y");
-  flags.String("ca-file", "ADVISOR_CA_FILE", &file, "CA bundle");
-  flags.Secret("jwt", "ADVISOR_JWT", &key, "bearer token");
-  flags.HostPort("target", "ADVISOR_TARGET", &target, "server", /*allow_zero_port=*/true);
-  flags.Duration("timeout", "ADVISOR_TIMEOUT", &timeout, "deadline");
-  flags.Int("retries", "ADVISOR_RETRIES", &retries, "retries", 0, 10);
-  flags.Double("share", "", &share, "share", 0, 1);
-  flags.Bool("insecure", "ADVISOR_INSECURE", &insecure, "plaintext");
-  const std::string help = flags.Help();
-  for (const char* text : {"--ca-file=STRING", "ADVISOR_CA_FILE", "\"/etc/ca.pem\"", "CA bundle",
-                           "--jwt=SECRET", "--target=HOST:PORT", "default 5s", "[0, 10]",
-                           "default 0.5", "--insecure", "default false"}) {
-    EXPECT_THAT(help, HasSubstr(text));
-  }
-  EXPECT_THAT(help, Not(HasSubstr("hidden-default")));
-
-  ASSERT_TRUE(flags
-                  .Parse(std::vector<std::string>{"--ca-file", "/ca.pem", "--timeout=1m",
-                                                  "--target=[::1]:0", "--share=0.25"},
-                         Env({{"ADVISOR_CA_FILE", "/env.pem"},
-                              {"ADVISOR_JWT", "j"},
-                              {"ADVISOR_RETRIES", "7"},
-                              {"ADVISOR_INSECURE", "yes"}}))
-                  .ok());
-  EXPECT_EQ(file, "/ca.pem");
-  EXPECT_EQ(key, "j");
-  EXPECT_EQ(target, "[::1]:0");
-  EXPECT_EQ(timeout, absl::Minutes(1));
-  EXPECT_EQ(retries, 7);
-  EXPECT_EQ(share, 0.25);
-  EXPECT_TRUE(insecure);
-
-  auto bad = flags.Parse(std::vector<std::string>{"--retries=11"}, Env({}));
-  EXPECT_EQ(bad.status().message(), "--retries: 11 is out of range [0, 10]");
-  bad = flags.Parse(std::vector<std::string>{}, Env({{"ADVISOR_TIMEOUT", "soon"}}));
-  EXPECT_THAT(std::string(bad.status().message()),
-              HasSubstr("ADVISOR_TIMEOUT: invalid duration \"soon\""));
+  flags.HostPort(FLAGS_metrics_listen, "ADVISOR_METRICS_LISTEN", /*allow_zero_port=*/true);
+  EXPECT_THAT(flags.Help(), HasSubstr("--metrics-listen=HOST:PORT"));
+  ASSERT_TRUE(flags.Parse(std::vector<std::string>{"--metrics-listen=[::1]:0"}, Env({})).ok());
+  EXPECT_EQ(absl::GetFlag(FLAGS_metrics_listen), "[::1]:0");
+  ASSERT_TRUE(
+      flags.Parse(std::vector<std::string>{}, Env({{"ADVISOR_METRICS_LISTEN", "a:0"}})).ok());
+  EXPECT_EQ(absl::GetFlag(FLAGS_metrics_listen), "a:0");
+  auto bad = flags.Parse(std::vector<std::string>{}, Env({{"ADVISOR_METRICS_LISTEN", "[::1]"}}));
+  EXPECT_EQ(bad.status().message(),
+            "ADVISOR_METRICS_LISTEN: \"[::1]\" is not HOST:PORT: missing :PORT");
 }
 
 // A file in a fresh temp dir holding `contents`.
