@@ -28,6 +28,16 @@ uint64_t GetBigEndian(std::string_view in, size_t offset, int bytes) {
   return value;
 }
 
+// MACs, ids and digests are byte arrays; the token's layout and comparisons speak chars.
+std::string_view Chars(std::span<const uint8_t> bytes) {
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
+std::string WebSafeBase64(std::span<const uint8_t> bytes) {
+  return absl::WebSafeBase64Escape(
+      absl::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+}
+
 bool SameBytes(std::string_view a, std::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
@@ -88,7 +98,7 @@ absl::StatusOr<std::string> HmacSha256::Mac(std::string_view message, size_t len
   if (absl::Status status = MacInto({}, message, std::span<uint8_t>(mac).first(n)); !status.ok()) {
     return status;
   }
-  return std::string(reinterpret_cast<const char*>(mac.data()), n);
+  return std::string(Chars(std::span<const uint8_t>(mac).first(n)));
 }
 
 absl::Status HmacSha256::MacInto(std::string_view prefix, std::string_view message,
@@ -177,8 +187,7 @@ absl::StatusOr<std::string> TokenSigner::OpaqueId(std::string_view identity) con
   if (absl::Status status = key_.mac.MacInto("turn user\n", identity, digest); !status.ok()) {
     return status;
   }
-  return absl::WebSafeBase64Escape(
-      absl::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
+  return WebSafeBase64(digest);
 }
 
 absl::StatusOr<std::string> TokenSigner::Sign(const TokenClaims& claims,
@@ -193,8 +202,8 @@ absl::StatusOr<std::string> TokenSigner::Sign(const TokenClaims& claims,
     for (int i = bytes - 1; i >= 0; --i) *at++ = static_cast<char>((value >> (8 * i)) & 0xff);
   };
   *at++ = static_cast<char>(kVersion);
-  put({reinterpret_cast<const char*>(key_.id.data()), key_.id.size()});
-  put({reinterpret_cast<const char*>(claims.id.data()), claims.id.size()});
+  put(Chars(key_.id));
+  put(Chars(claims.id));
   if (absl::Status status = ReceiverDigest(
           key_, receiver, std::span<uint8_t>(reinterpret_cast<uint8_t*>(at), kReceiverBytes));
       !status.ok()) {
@@ -214,8 +223,7 @@ absl::StatusOr<std::string> TokenSigner::Sign(const TokenClaims& claims,
   std::string token;
   absl::WebSafeBase64Escape(absl::string_view(payload.data(), payload.size()), &token);
   token.push_back('.');
-  token.append(absl::WebSafeBase64Escape(
-      absl::string_view(reinterpret_cast<const char*>(mac.data()), mac.size())));
+  token.append(WebSafeBase64(mac));
   return token;
 }
 
@@ -235,16 +243,14 @@ absl::StatusOr<TokenClaims> TokenSigner::Verify(std::string_view token, std::str
   const std::string_view key_id(payload.data() + kKeyIdAt, 4);
   const Key* key = nullptr;
   for (const Key* candidate : {&key_, previous_key_ ? &*previous_key_ : nullptr}) {
-    if (candidate == nullptr ||
-        !SameBytes(key_id,
-                   {reinterpret_cast<const char*>(candidate->id.data()), candidate->id.size()})) {
+    if (candidate == nullptr || !SameBytes(key_id, Chars(candidate->id))) {
       continue;
     }
     std::array<uint8_t, kMacBytes> expected;
     if (absl::Status status = candidate->mac.MacInto({}, payload, expected); !status.ok()) {
       return status;
     }
-    if (SameBytes(mac, {reinterpret_cast<const char*>(expected.data()), expected.size()})) {
+    if (SameBytes(mac, Chars(expected))) {
       key = candidate;
       break;
     }
@@ -287,7 +293,7 @@ absl::StatusOr<TokenClaims> TokenSigner::Verify(std::string_view token, std::str
     return status;
   }
   if (!SameBytes(std::string_view(payload.data() + kReceiverAt, kReceiverBytes),
-                 {reinterpret_cast<const char*>(receiver_digest.data()), receiver_digest.size()})) {
+                 Chars(receiver_digest))) {
     return absl::PermissionDeniedError(
         "decision_token: issued to another client; report with the credentials that asked for "
         "the strategy");
