@@ -5,7 +5,6 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -139,9 +138,7 @@ absl::StatusOr<std::string> ResolveJwt(const Options& options) {
 }
 
 std::string Lower(absl::string_view enum_name, absl::string_view prefix) {
-  std::string out(enum_name.substr(std::min(prefix.size(), enum_name.size())));
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
+  return absl::AsciiStrToLower(enum_name.substr(std::min(prefix.size(), enum_name.size())));
 }
 
 int GetStrategy(const std::shared_ptr<grpc::Channel>& channel, const Options& options,

@@ -148,49 +148,69 @@ json IceConfigJson(const v1::IceConfig& config) {
   return out;
 }
 
-std::string ActionName(advisor::client::ConnectPlan::Action::Kind kind) {
-  using Kind = advisor::client::ConnectPlan::Action::Kind;
+using ActionKind = advisor::client::ConnectPlan::Action::Kind;
+
+std::string ActionName(ActionKind kind) {
   switch (kind) {
-    case Kind::kCreatePeerConnection:
+    case ActionKind::kCreatePeerConnection:
       return "create_peer_connection";
-    case Kind::kApplyFallback:
+    case ActionKind::kApplyFallback:
       return "apply_fallback";
-    case Kind::kSetTimer:
+    case ActionKind::kSetTimer:
       return "set_timer";
-    case Kind::kGiveUp:
+    case ActionKind::kGiveUp:
       return "give_up";
-    case Kind::kDone:
+    case ActionKind::kDone:
       return "done";
   }
   return "unknown";
 }
 
+// One thing the app does, `at_ms` after the start.
+struct PlanStep {
+  int64_t at_ms;
+  ActionKind kind;
+};
+
 // The plan's steps for a session that never connects: what the app does, and when, until it
 // gives up. Timers only move forward, so the walk ends within a few steps.
-json PlanSteps(advisor::client::ConnectPlan plan) {
-  using Kind = advisor::client::ConnectPlan::Action::Kind;
+std::vector<PlanStep> PlanSteps(advisor::client::ConnectPlan plan) {
   const absl::Time t0 = absl::UnixEpoch();
-  json steps = json::array();
+  std::vector<PlanStep> steps;
   std::vector<advisor::client::ConnectPlan::Action> actions = plan.OnStarted(t0);
   absl::Time now = t0;
   for (int round = 0; round < 8 && !actions.empty(); ++round) {
     std::optional<absl::Time> timer;
     for (const auto& action : actions) {
-      if (action.kind == Kind::kSetTimer) {
+      if (action.kind == ActionKind::kSetTimer) {
         timer = action.at;
         continue;
       }
-      json step = {{"at_ms", absl::ToInt64Milliseconds(now - t0)},
-                   {"action", ActionName(action.kind)}};
-      if (action.kind == Kind::kCreatePeerConnection) step["config"] = "ice_config";
-      if (action.kind == Kind::kApplyFallback) step["config"] = "fallback_ice_config";
-      steps.push_back(std::move(step));
+      steps.push_back({.at_ms = absl::ToInt64Milliseconds(now - t0), .kind = action.kind});
     }
     if (!timer) break;
     now = *timer;
     actions = plan.OnTimer(now);
   }
   return steps;
+}
+
+json StepsJson(const std::vector<PlanStep>& steps) {
+  json out = json::array();
+  for (const PlanStep& step : steps) {
+    json item = {{"at_ms", step.at_ms}, {"action", ActionName(step.kind)}};
+    if (step.kind == ActionKind::kCreatePeerConnection) item["config"] = "ice_config";
+    if (step.kind == ActionKind::kApplyFallback) item["config"] = "fallback_ice_config";
+    out.push_back(std::move(item));
+  }
+  return out;
+}
+
+// A NAT report of the request, as connect-plan --json prints it.
+json NatReportJson(const v1::NatReport& report) {
+  return {{"nat_type", advisor::strategy::NatTypeName(
+                           static_cast<advisor::strategy::NatType>(report.nat_type()))},
+          {"confidence", Rounded(report.confidence())}};
 }
 
 // An answer saved from `get-strategy --json` (the response's proto JSON) or from
@@ -307,14 +327,8 @@ int ConnectPlanCommand(const std::shared_ptr<grpc::Channel>& channel, const Opti
   if (options.json) {
     json out;
     out["detection"] = detection ? DetectionJson(*detection) : json(nullptr);
-    out["local"] = {
-        {"nat_type", advisor::strategy::NatTypeName(
-                         static_cast<advisor::strategy::NatType>(request.local().nat_type()))},
-        {"confidence", Rounded(request.local().confidence())}};
-    out["remote"] = {
-        {"nat_type", advisor::strategy::NatTypeName(
-                         static_cast<advisor::strategy::NatType>(request.remote().nat_type()))},
-        {"confidence", Rounded(request.remote().confidence())}};
+    out["local"] = NatReportJson(request.local());
+    out["remote"] = NatReportJson(request.remote());
     out["strategy"] = strategy;
     out["direct_timeout_ms"] = response.direct_timeout_ms();
     out["fallback_at_ms"] =
@@ -327,7 +341,7 @@ int ConnectPlanCommand(const std::shared_ptr<grpc::Channel>& channel, const Opti
     out["ice_config"] = IceConfigJson(plan->initial_config());
     out["fallback_ice_config"] =
         plan->fallback_config() ? IceConfigJson(*plan->fallback_config()) : json(nullptr);
-    out["steps"] = PlanSteps(*plan);
+    out["steps"] = StepsJson(PlanSteps(*plan));
     out["reasons"] = response.reasons();
     std::cout << out.dump(2) << "\n";
     return 0;
@@ -336,14 +350,13 @@ int ConnectPlanCommand(const std::shared_ptr<grpc::Channel>& channel, const Opti
   std::cout << absl::StrFormat("strategy:          %s\n", strategy);
   std::cout << absl::StrFormat("TURN transport:    %s\n", transport);
   std::cout << "plan:\n";
-  for (const json& step : PlanSteps(*plan)) {
-    const std::string action = step["action"].get<std::string>();
-    const std::string what =
-        action == "create_peer_connection" ? "new RTCPeerConnection(initial config)"
-        : action == "apply_fallback"
-            ? "if not connected: setConfiguration(fallback config), restartIce()"
-            : "if not connected: give up";
-    std::cout << absl::StrFormat("  at %6d ms  %s\n", step["at_ms"].get<int64_t>(), what);
+  for (const PlanStep& step : PlanSteps(*plan)) {
+    const char* what = step.kind == ActionKind::kCreatePeerConnection
+                           ? "new RTCPeerConnection(initial config)"
+                       : step.kind == ActionKind::kApplyFallback
+                           ? "if not connected: setConfiguration(fallback config), restartIce()"
+                           : "if not connected: give up";
+    std::cout << absl::StrFormat("  at %6d ms  %s\n", step.at_ms, what);
   }
   PrintIceConfig("initial config:", plan->initial_config());
   if (plan->fallback_config()) PrintIceConfig("fallback config:", *plan->fallback_config());
