@@ -242,12 +242,4 @@ int Run(int argc, char** argv) {
 }  // namespace
 }  // namespace advisor::ctl
 
-int main(int argc, char** argv) {
-  // nlohmann::json throws, e.g. on a string that is not UTF-8 in what it is asked to print: say so
-  // and exit 2 rather than abort.
-  try {
-    return advisor::ctl::Run(argc, argv);
-  } catch (const std::exception& e) {
-    return advisor::ctl::Fail(absl::StrCat("unexpected error: ", e.what()));
-  }
-}
+int main(int argc, char** argv) { return advisor::ctl::Run(argc, argv); }

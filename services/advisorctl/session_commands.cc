@@ -2,14 +2,19 @@
 // host's NAT type, RFC 5780), connect-plan (detect, ask the server, print the plan an app follows)
 // and report --answer-file (the report of a session that followed a saved answer, replayed from
 // the events the app saw). Readable text by default, JSON with --json.
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/type_resolver.h>
+#include <google/protobuf/util/type_resolver_util.h>
 #include <grpcpp/grpcpp.h>
 
 #include <cmath>
 #include <fstream>
 #include <iostream>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -19,6 +24,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "connectivity/advisor/formats/advisorctl.pb.h"
 #include "connectivity/advisor/v1/advisor.grpc.pb.h"
 #include "lib/client/clock.h"
 #include "lib/client/connect_plan.h"
@@ -36,7 +42,9 @@ using advisor::client::Behavior;
 using advisor::client::BehaviorName;
 using advisor::client::NatDiscoveryResult;
 using advisor::turn::SocketAddress;
-using json = nlohmann::ordered_json;
+using google::protobuf::util::JsonParseOptions;
+using google::protobuf::util::JsonPrintOptions;
+namespace formats = connectivity::advisor::formats;
 
 // --bind: "IP" or "IP:PORT" ("[v6]:PORT"); empty for 0.0.0.0 and any port.
 absl::StatusOr<SocketAddress> BindAddress(const std::string& bind) {
@@ -86,29 +94,93 @@ double Rounded(float confidence) {
   return std::round(static_cast<double>(confidence) * 1000) / 1000;
 }
 
-json AddressJson(const std::optional<SocketAddress>& address) {
-  return address ? json(address->ToString()) : json(nullptr);
+// A protobuf status's message, for an absl::Status.
+std::string ErrorText(const google::protobuf::util::Status& status) {
+  return std::string(status.message());
 }
 
-json DetectionJson(const NatDiscoveryResult& r) {
-  json servers = json::array();
-  for (const advisor::client::ServerObservation& s : r.servers) {
-    servers.push_back({{"server", s.server.ToString()},
-                       {"answered", s.answered},
-                       {"mapped", AddressJson(s.mapped)},
-                       {"other_address", AddressJson(s.other_address)},
-                       {"mapping", BehaviorName(s.mapping)},
-                       {"filtering", BehaviorName(s.filtering)},
-                       {"note", s.note}});
+// The JSON options of advisorctl's documents: the fields' own names, and no
+// always_print_primitive_fields (advisorctl.proto says why; its messages print every key anyway).
+JsonPrintOptions DocumentOptions() {
+  JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  return options;
+}
+
+// `message` as the document advisorctl prints: indented, ending in a newline. The Struct objects
+// inside come out with their keys sorted, the same on every run: MessageToJsonString would
+// serialize their maps in hash order, which changes between runs, so the message is serialized
+// deterministically here and printed from the bytes.
+absl::StatusOr<std::string> DocumentJson(const google::protobuf::Message& message) {
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    if (!message.SerializeToCodedStream(&coded)) {
+      return absl::InternalError(absl::StrCat("cannot serialize ", message.GetTypeName()));
+    }
   }
-  return {{"nat_type", advisor::strategy::NatTypeName(r.nat_type)},
-          {"confidence", Rounded(r.confidence)},
-          {"mapping", BehaviorName(r.mapping)},
-          {"filtering", BehaviorName(r.filtering)},
-          {"public_address", AddressJson(r.public_address)},
-          {"local_address", r.local_address.ToString()},
-          {"rfc5780", r.rfc5780},
-          {"servers", std::move(servers)}};
+  constexpr char kUrlPrefix[] = "type.googleapis.com";
+  const std::unique_ptr<google::protobuf::util::TypeResolver> resolver(
+      google::protobuf::util::NewTypeResolverForDescriptorPool(
+          kUrlPrefix, google::protobuf::DescriptorPool::generated_pool()));
+  JsonPrintOptions options = DocumentOptions();
+  options.add_whitespace = true;
+  std::string json;
+  if (const google::protobuf::util::Status status = google::protobuf::util::BinaryToJsonString(
+          resolver.get(), absl::StrCat(kUrlPrefix, "/", message.GetDescriptor()->full_name()),
+          bytes, &json, options);
+      !status.ok()) {
+    return absl::InternalError(ErrorText(status));
+  }
+  return json;
+}
+
+// `message` printed with `options`, as a JSON value inside another document.
+absl::StatusOr<google::protobuf::Value> JsonValue(const google::protobuf::Message& message,
+                                                  const JsonPrintOptions& options) {
+  std::string text;
+  google::protobuf::Value value;
+  google::protobuf::util::Status status =
+      google::protobuf::util::MessageToJsonString(message, &text, options);
+  if (status.ok()) status = google::protobuf::util::JsonStringToMessage(text, &value);
+  if (!status.ok()) return absl::InternalError(ErrorText(status));
+  return value;
+}
+
+// An address as the documents show it: IP:PORT, or null when there is none.
+google::protobuf::Value AddressValue(const std::optional<SocketAddress>& address) {
+  google::protobuf::Value value;
+  if (address) {
+    value.set_string_value(address->ToString());
+  } else {
+    value.set_null_value(google::protobuf::NULL_VALUE);
+  }
+  return value;
+}
+
+// detect --json, and connect-plan's detection.
+formats::NatDetection DetectionMessage(const NatDiscoveryResult& r) {
+  formats::NatDetection out;
+  out.mutable_nat_type()->set_value(std::string(advisor::strategy::NatTypeName(r.nat_type)));
+  out.mutable_confidence()->set_value(Rounded(r.confidence));
+  out.mutable_mapping()->set_value(std::string(BehaviorName(r.mapping)));
+  out.mutable_filtering()->set_value(std::string(BehaviorName(r.filtering)));
+  *out.mutable_public_address() = AddressValue(r.public_address);
+  out.mutable_local_address()->set_value(r.local_address.ToString());
+  out.mutable_rfc5780()->set_value(r.rfc5780);
+  for (const advisor::client::ServerObservation& s : r.servers) {
+    formats::ServerObservation& server = *out.add_servers();
+    server.mutable_server()->set_value(s.server.ToString());
+    server.mutable_answered()->set_value(s.answered);
+    *server.mutable_mapped() = AddressValue(s.mapped);
+    *server.mutable_other_address() = AddressValue(s.other_address);
+    server.mutable_mapping()->set_value(std::string(BehaviorName(s.mapping)));
+    server.mutable_filtering()->set_value(std::string(BehaviorName(s.filtering)));
+    server.mutable_note()->set_value(s.note);
+  }
+  return out;
 }
 
 void PrintDetection(const NatDiscoveryResult& r) {
@@ -138,14 +210,14 @@ void PrintDetection(const NatDiscoveryResult& r) {
 }
 
 // An IceConfig as RTCConfiguration spells it (iceServers, iceTransportPolicy, ...): proto3's JSON
-// names are those, so the object can go to new RTCPeerConnection() as it is.
-json IceConfigJson(const v1::IceConfig& config) {
-  std::string text;
-  if (!google::protobuf::util::MessageToJsonString(config, &text).ok()) return json::object();
-  json out = json::parse(text, nullptr, false);
-  if (out.is_discarded()) return json::object();
-  if (!out.contains("iceServers")) out["iceServers"] = json::array();
-  return out;
+// names are those, so the object can go to new RTCPeerConnection() as it is. Fields at their
+// defaults are left out, as proto3 JSON does, but iceServers, which RTCConfiguration expects.
+absl::StatusOr<google::protobuf::Value> IceConfigValue(const v1::IceConfig& config) {
+  absl::StatusOr<google::protobuf::Value> value = JsonValue(config, JsonPrintOptions());
+  if (!value.ok()) return value.status();
+  auto& fields = *value->mutable_struct_value()->mutable_fields();
+  if (!fields.contains("iceServers")) fields["iceServers"].mutable_list_value();
+  return value;
 }
 
 using ActionKind = advisor::client::ConnectPlan::Action::Kind;
@@ -195,65 +267,129 @@ std::vector<PlanStep> PlanSteps(advisor::client::ConnectPlan plan) {
   return steps;
 }
 
-json StepsJson(const std::vector<PlanStep>& steps) {
-  json out = json::array();
+void AddSteps(const std::vector<PlanStep>& steps, formats::ConnectPlan& out) {
   for (const PlanStep& step : steps) {
-    json item = {{"at_ms", step.at_ms}, {"action", ActionName(step.kind)}};
-    if (step.kind == ActionKind::kCreatePeerConnection) item["config"] = "ice_config";
-    if (step.kind == ActionKind::kApplyFallback) item["config"] = "fallback_ice_config";
-    out.push_back(std::move(item));
+    formats::PlanStep& item = *out.add_steps();
+    item.mutable_at_ms()->set_value(static_cast<double>(step.at_ms));
+    item.mutable_action()->set_value(ActionName(step.kind));
+    if (step.kind == ActionKind::kCreatePeerConnection) {
+      item.mutable_config()->set_value("ice_config");
+    }
+    if (step.kind == ActionKind::kApplyFallback) {
+      item.mutable_config()->set_value("fallback_ice_config");
+    }
+  }
+}
+
+// A NAT report of the request, as connect-plan --json prints it.
+formats::PlanNatReport NatReportMessage(const v1::NatReport& report) {
+  formats::PlanNatReport out;
+  out.mutable_nat_type()->set_value(std::string(
+      advisor::strategy::NatTypeName(static_cast<advisor::strategy::NatType>(report.nat_type()))));
+  out.mutable_confidence()->set_value(Rounded(report.confidence()));
+  return out;
+}
+
+// connect-plan --json: the request, the answer and the plan's steps.
+absl::StatusOr<formats::ConnectPlan> PlanMessage(const std::optional<NatDiscoveryResult>& detection,
+                                                 const v1::GetStrategyRequest& request,
+                                                 const v1::GetStrategyResponse& response,
+                                                 const advisor::client::ConnectPlan& plan) {
+  formats::ConnectPlan out;
+  if (detection) {
+    absl::StatusOr<google::protobuf::Value> value =
+        JsonValue(DetectionMessage(*detection), DocumentOptions());
+    if (!value.ok()) return value.status();
+    *out.mutable_detection() = *std::move(value);
+  } else {
+    out.mutable_detection()->set_null_value(google::protobuf::NULL_VALUE);
+  }
+  *out.mutable_local() = NatReportMessage(request.local());
+  *out.mutable_remote() = NatReportMessage(request.remote());
+  out.mutable_strategy()->set_value(Lower(v1::Strategy_Name(response.strategy()), "STRATEGY_"));
+  out.mutable_direct_timeout_ms()->set_value(response.direct_timeout_ms());
+  if (const std::optional<absl::Duration> fallback_after = plan.fallback_after()) {
+    out.mutable_fallback_at_ms()->set_number_value(
+        static_cast<double>(absl::ToInt64Milliseconds(*fallback_after)));
+  } else {
+    out.mutable_fallback_at_ms()->set_null_value(google::protobuf::NULL_VALUE);
+  }
+  out.mutable_budget_ms()->set_value(static_cast<double>(absl::ToInt64Milliseconds(plan.budget())));
+  out.mutable_preferred_turn_transport()->set_value(
+      Lower(v1::TurnTransport_Name(response.preferred_turn_transport()), "TURN_TRANSPORT_"));
+  out.mutable_expected_success_rate()->set_value(response.expected_success_rate());
+  out.mutable_expected_connect_time_ms()->set_value(response.expected_connect_time_ms());
+  out.mutable_decision_token()->set_value(response.decision_token());
+  absl::StatusOr<google::protobuf::Value> initial = IceConfigValue(plan.initial_config());
+  if (!initial.ok()) return initial.status();
+  *out.mutable_ice_config() = *std::move(initial);
+  if (plan.fallback_config()) {
+    absl::StatusOr<google::protobuf::Value> fallback = IceConfigValue(*plan.fallback_config());
+    if (!fallback.ok()) return fallback.status();
+    *out.mutable_fallback_ice_config() = *std::move(fallback);
+  } else {
+    out.mutable_fallback_ice_config()->set_null_value(google::protobuf::NULL_VALUE);
+  }
+  AddSteps(PlanSteps(plan), out);
+  google::protobuf::ListValue& reasons = *out.mutable_reasons();
+  for (const std::string& reason : response.reasons()) {
+    reasons.add_values()->set_string_value(reason);
   }
   return out;
 }
 
-// A NAT report of the request, as connect-plan --json prints it.
-json NatReportJson(const v1::NatReport& report) {
-  return {{"nat_type", advisor::strategy::NatTypeName(
-                           static_cast<advisor::strategy::NatType>(report.nat_type()))},
-          {"confidence", Rounded(report.confidence())}};
-}
-
 // An answer saved from `get-strategy --json` (the response's proto JSON) or from
-// `connect-plan --json` (ConnectPlanCommand's own shape).
+// `connect-plan --json` (a ConnectPlan document, told apart by its decision_token key).
 absl::StatusOr<v1::GetStrategyResponse> LoadAnswer(const std::string& path) {
   std::ifstream in(path);
   std::ostringstream text;
   text << in.rdbuf();
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read the answer file ", path));
-  const json j = json::parse(text.str(), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
+  google::protobuf::Struct object;
+  if (!google::protobuf::util::JsonStringToMessage(text.str(), &object).ok()) {
     return absl::InvalidArgumentError(absl::StrCat(path, " is not a JSON object"));
   }
   v1::GetStrategyResponse answer;
-  google::protobuf::util::JsonParseOptions parse;
+  JsonParseOptions parse;
   parse.ignore_unknown_fields = true;
-  if (!j.contains("decision_token")) {
+  if (!object.fields().contains("decision_token")) {
     if (!google::protobuf::util::JsonStringToMessage(text.str(), &answer, parse).ok()) {
       return absl::InvalidArgumentError(absl::StrCat(path, " is not a GetStrategy answer"));
     }
     return answer;
   }
+  formats::PlanAnswer plan;
+  if (const google::protobuf::util::Status status =
+          google::protobuf::util::JsonStringToMessage(text.str(), &plan, parse);
+      !status.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is not a connect-plan answer: ", ErrorText(status)));
+  }
   v1::Strategy strategy;
   v1::TurnTransport transport = v1::TURN_TRANSPORT_UNSPECIFIED;
-  if (!v1::Strategy_Parse(absl::StrCat("STRATEGY_", absl::AsciiStrToUpper(j.value("strategy", ""))),
+  if (!v1::Strategy_Parse(absl::StrCat("STRATEGY_", absl::AsciiStrToUpper(plan.strategy())),
                           &strategy)) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": no strategy"));
   }
+  // An unknown or missing transport leaves it unspecified.
   v1::TurnTransport_Parse(
-      absl::StrCat("TURN_TRANSPORT_",
-                   absl::AsciiStrToUpper(j.value("preferred_turn_transport", "unspecified"))),
+      absl::StrCat("TURN_TRANSPORT_", absl::AsciiStrToUpper(plan.preferred_turn_transport())),
       &transport);
   answer.set_strategy(strategy);
   answer.set_preferred_turn_transport(transport);
-  answer.set_direct_timeout_ms(j.value("direct_timeout_ms", 0u));
-  answer.set_decision_token(j.value("decision_token", ""));
-  for (const char* name : {"ice_config", "fallback_ice_config"}) {
-    if (!j.contains(name) || !j[name].is_object()) continue;
-    v1::IceConfig* config = std::string(name) == "ice_config"
-                                ? answer.mutable_ice_config()
-                                : answer.mutable_fallback_ice_config();
-    if (!google::protobuf::util::JsonStringToMessage(j[name].dump(), config, parse).ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ": ", name, " is not an IceConfig"));
+  answer.set_direct_timeout_ms(plan.direct_timeout_ms());
+  answer.set_decision_token(plan.decision_token());
+  for (const bool fallback : {false, true}) {
+    const google::protobuf::Value& value =
+        fallback ? plan.fallback_ice_config() : plan.ice_config();
+    if (value.kind_case() != google::protobuf::Value::kStructValue) continue;
+    v1::IceConfig* config =
+        fallback ? answer.mutable_fallback_ice_config() : answer.mutable_ice_config();
+    std::string json;
+    if (!google::protobuf::util::MessageToJsonString(value.struct_value(), &json).ok() ||
+        !google::protobuf::util::JsonStringToMessage(json, config, parse).ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": ", fallback ? "fallback_ice_config" : "ice_config", " is not an IceConfig"));
     }
   }
   return answer;
@@ -282,7 +418,9 @@ int DetectCommand(const Options& options) {
   absl::StatusOr<NatDiscoveryResult> result = Detect(options);
   if (!result.ok()) return Fail(result.status().message());
   if (options.json) {
-    std::cout << DetectionJson(*result).dump(2) << "\n";
+    absl::StatusOr<std::string> json = DocumentJson(DetectionMessage(*result));
+    if (!json.ok()) return Fail(absl::StrCat("detect: ", json.status().message()));
+    std::cout << *json;
   } else {
     PrintDetection(*result);
   }
@@ -320,32 +458,17 @@ int ConnectPlanCommand(const std::shared_ptr<grpc::Channel>& channel, const Opti
   absl::StatusOr<advisor::client::ConnectPlan> plan =
       advisor::client::ConnectPlan::Create(response, options.budget);
   if (!plan.ok()) return Fail(absl::StrCat("connect-plan: ", plan.status().message()));
-  const std::optional<absl::Duration> fallback_after = plan->fallback_after();
+  if (options.json) {
+    absl::StatusOr<formats::ConnectPlan> message = PlanMessage(detection, request, response, *plan);
+    if (!message.ok()) return Fail(absl::StrCat("connect-plan: ", message.status().message()));
+    absl::StatusOr<std::string> json = DocumentJson(*message);
+    if (!json.ok()) return Fail(absl::StrCat("connect-plan: ", json.status().message()));
+    std::cout << *json;
+    return 0;
+  }
   const std::string strategy = Lower(v1::Strategy_Name(response.strategy()), "STRATEGY_");
   const std::string transport =
       Lower(v1::TurnTransport_Name(response.preferred_turn_transport()), "TURN_TRANSPORT_");
-  if (options.json) {
-    json out;
-    out["detection"] = detection ? DetectionJson(*detection) : json(nullptr);
-    out["local"] = NatReportJson(request.local());
-    out["remote"] = NatReportJson(request.remote());
-    out["strategy"] = strategy;
-    out["direct_timeout_ms"] = response.direct_timeout_ms();
-    out["fallback_at_ms"] =
-        fallback_after ? json(absl::ToInt64Milliseconds(*fallback_after)) : json(nullptr);
-    out["budget_ms"] = absl::ToInt64Milliseconds(options.budget);
-    out["preferred_turn_transport"] = transport;
-    out["expected_success_rate"] = response.expected_success_rate();
-    out["expected_connect_time_ms"] = response.expected_connect_time_ms();
-    out["decision_token"] = response.decision_token();
-    out["ice_config"] = IceConfigJson(plan->initial_config());
-    out["fallback_ice_config"] =
-        plan->fallback_config() ? IceConfigJson(*plan->fallback_config()) : json(nullptr);
-    out["steps"] = StepsJson(PlanSteps(*plan));
-    out["reasons"] = response.reasons();
-    std::cout << out.dump(2) << "\n";
-    return 0;
-  }
   if (detection) PrintDetection(*detection);
   std::cout << absl::StrFormat("strategy:          %s\n", strategy);
   std::cout << absl::StrFormat("TURN transport:    %s\n", transport);
