@@ -1,8 +1,10 @@
 // JWKS parsing and key generation. The JWT library takes PEM keys, so each JWK's members are
-// turned into an OpenSSL key (EVP_PKEY_fromdata) and written out as PEM; the JSON side is
-// nlohmann_json, read without exceptions.
+// turned into an OpenSSL key (EVP_PKEY_fromdata) and written out as PEM. The JSON side is
+// protobuf's JSON mapping, into the messages of formats/jwks.proto.
 #include "lib/auth/jwks.h"
 
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -14,17 +16,21 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <span>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "connectivity/advisor/formats/jwks.pb.h"
 
 namespace advisor::auth {
 namespace {
 
-using Json = nlohmann::json;
+using ::connectivity::advisor::formats::Jwk;
+using ::connectivity::advisor::formats::Jwks;
+using ::google::protobuf::FieldDescriptor;
+using ::google::protobuf::Struct;
 
 // A JWKS with more than this is not a key file (and reading it whole would be a mistake).
 constexpr size_t kMaxFileBytes = 1 << 20;
@@ -33,6 +39,24 @@ constexpr int kMinRsaBits = 2048;
 constexpr size_t kP256Bytes = 32;
 
 absl::string_view Absl(std::string_view text) { return {text.data(), text.size()}; }
+
+// Kids, algorithm and key type names go into error messages and logs: control bytes and non-ASCII
+// are escaped.
+std::string Quote(std::string_view text) {
+  return absl::StrCat("\"", absl::CHexEscape(Absl(text)), "\"");
+}
+
+// The first line of a protobuf JSON parser error: the lines after it quote the input around the
+// error, which in a keys file may be key material.
+std::string FirstLine(const google::protobuf::util::Status& status) {
+  std::string message = status.message().ToString();
+  return message.substr(0, message.find('\n'));
+}
+
+// The Jwk field of a member name of the tables below, which name members as RFC 7517 spells them.
+const FieldDescriptor* JwkField(const char* name) {
+  return Jwk::descriptor()->FindFieldByName(name);
+}
 
 struct BioFree {
   void operator()(BIO* bio) const { BIO_free(bio); }
@@ -110,17 +134,14 @@ absl::StatusOr<std::string> Pem(EVP_PKEY* key, bool private_part) {
 }
 
 // Reads JWK member `name` as base64url bytes. A missing member is std::nullopt when !required.
-absl::StatusOr<std::optional<std::string>> Member(const Json& jwk, const char* name,
-                                                  bool required) {
-  auto it = jwk.find(name);
-  if (it == jwk.end()) {
+absl::StatusOr<std::optional<std::string>> Member(const Jwk& jwk, const char* name, bool required) {
+  const FieldDescriptor* field = JwkField(name);
+  if (field == nullptr) return absl::InternalError(absl::StrCat("no JWK member ", name));
+  if (!jwk.GetReflection()->HasField(jwk, field)) {
     if (required) return absl::InvalidArgumentError(absl::StrCat("missing \"", name, "\""));
     return std::optional<std::string>();
   }
-  if (!it->is_string()) {
-    return absl::InvalidArgumentError(absl::StrCat("\"", name, "\" is not a string"));
-  }
-  std::optional<std::string> bytes = Base64UrlDecode(it->get_ref<const std::string&>());
+  std::optional<std::string> bytes = Base64UrlDecode(jwk.GetReflection()->GetString(jwk, field));
   if (!bytes || bytes->empty()) {
     return absl::InvalidArgumentError(absl::StrCat("\"", name, "\" is not base64url"));
   }
@@ -170,7 +191,7 @@ absl::Status SetPem(EVP_PKEY* pkey, bool has_private, Key& key) {
   return absl::OkStatus();
 }
 
-absl::Status ParseOct(const Json& jwk, Key& key) {
+absl::Status ParseOct(const Jwk& jwk, Key& key) {
   absl::StatusOr<std::optional<std::string>> k = Member(jwk, "k", true);
   if (!k.ok()) return k.status();
   if ((*k)->size() < kMinHmacKeyBytes) {
@@ -182,7 +203,7 @@ absl::Status ParseOct(const Json& jwk, Key& key) {
   return absl::OkStatus();
 }
 
-absl::Status ParseEc(const Json& jwk, Key& key) {
+absl::Status ParseEc(const Jwk& jwk, Key& key) {
   absl::StatusOr<std::optional<std::string>> x = Member(jwk, "x", true);
   if (!x.ok()) return x.status();
   absl::StatusOr<std::optional<std::string>> y = Member(jwk, "y", true);
@@ -210,7 +231,7 @@ absl::Status ParseEc(const Json& jwk, Key& key) {
   return SetPem(pkey->get(), priv != nullptr, key);
 }
 
-absl::Status ParseRsa(const Json& jwk, Key& key) {
+absl::Status ParseRsa(const Jwk& jwk, Key& key) {
   struct Part {
     const char* member;
     const char* param;
@@ -241,7 +262,7 @@ absl::Status ParseRsa(const Json& jwk, Key& key) {
   }
   absl::StatusOr<bool> has_private = push({"d", OSSL_PKEY_PARAM_RSA_D}, false);
   if (!has_private.ok()) return has_private.status();
-  if (*has_private && jwk.contains("p")) {
+  if (*has_private && jwk.has_p()) {
     for (const Part& part : kCrt) {
       if (absl::StatusOr<bool> pushed = push(part, true); !pushed.ok()) return pushed.status();
     }
@@ -255,49 +276,46 @@ absl::Status ParseRsa(const Json& jwk, Key& key) {
   return SetPem(pkey->get(), *has_private, key);
 }
 
-std::string Describe(size_t index, const Json& jwk) {
+std::string Describe(size_t index, const Jwk& jwk) {
   std::string out = absl::StrCat("keys[", index, "]");
-  if (auto kid = jwk.find("kid"); kid != jwk.end() && kid->is_string()) {
-    absl::StrAppend(&out, " (kid ", Json(kid->get<std::string>()).dump(), ")");
-  }
+  if (jwk.has_kid()) absl::StrAppend(&out, " (kid ", Quote(jwk.kid()), ")");
   return out;
 }
 
-// Parses one JWK. std::nullopt: a key of a kind this service does not use, skipped.
-absl::StatusOr<std::optional<Key>> ParseKey(const Json& jwk) {
-  if (!jwk.is_object()) return absl::InvalidArgumentError("not a JSON object");
-  auto kty = jwk.find("kty");
-  if (kty == jwk.end() || !kty->is_string()) {
-    return absl::InvalidArgumentError("missing \"kty\"");
-  }
-  if (auto use = jwk.find("use"); use != jwk.end() && (!use->is_string() || *use != "sig")) {
-    return std::optional<Key>();
-  }
+// Parses one JWK; `members` is the same object as parsed JSON, for what the typed parse does not
+// keep: that a member is present but null. std::nullopt: a key of a kind this service does not
+// use, skipped.
+absl::StatusOr<std::optional<Key>> ParseKey(const Jwk& jwk, const Struct& members) {
+  if (!jwk.has_kty()) return absl::InvalidArgumentError("missing \"kty\"");
+  // Any "use" but "sig" skips the key, a null one too.
+  if (members.fields().contains("use") && jwk.use() != "sig") return std::optional<Key>();
   Key key;
-  if (*kty == "oct") {
+  if (jwk.kty() == "oct") {
     key.alg = Algorithm::kHS256;
-  } else if (*kty == "EC") {
-    auto crv = jwk.find("crv");
-    if (crv == jwk.end() || !crv->is_string()) return absl::InvalidArgumentError("missing \"crv\"");
-    if (*crv != "P-256") return std::optional<Key>();
+  } else if (jwk.kty() == "EC") {
+    if (!jwk.has_crv()) return absl::InvalidArgumentError("missing \"crv\"");
+    if (jwk.crv() != "P-256") return std::optional<Key>();
     key.alg = Algorithm::kES256;
-  } else if (*kty == "RSA") {
+  } else if (jwk.kty() == "RSA") {
     key.alg = Algorithm::kRS256;
   } else {
     return std::optional<Key>();
   }
-  if (auto alg = jwk.find("alg"); alg != jwk.end()) {
-    if (!alg->is_string() || alg->get_ref<const std::string&>() != AlgorithmName(key.alg)) {
-      return absl::InvalidArgumentError(absl::StrCat("\"alg\" ", Absl(alg->dump()),
-                                                     " does not match kty ", Absl(kty->dump()),
-                                                     " (", Absl(AlgorithmName(key.alg)), ")"));
+  // The typed parse takes a null member as absent, which would turn "d": null into a public key.
+  for (const auto& [name, value] : members.fields()) {
+    if (value.has_null_value() && JwkField(name.c_str()) != nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("\"", name, "\" is not a string"));
     }
   }
-  auto kid = jwk.find("kid");
-  if (kid == jwk.end() || !kid->is_string() || kid->get_ref<const std::string&>().empty()) {
+  if (jwk.has_alg() && jwk.alg() != AlgorithmName(key.alg)) {
+    return absl::InvalidArgumentError(absl::StrCat("\"alg\" ", Quote(jwk.alg()),
+                                                   " does not match kty ", Quote(jwk.kty()), " (",
+                                                   Absl(AlgorithmName(key.alg)), ")"));
+  }
+  if (jwk.kid().empty()) {
     return absl::InvalidArgumentError("missing \"kid\" (tokens choose their key by kid)");
   }
-  key.kid = kid->get<std::string>();
+  key.kid = jwk.kid();
   absl::Status parsed = key.alg == Algorithm::kHS256   ? ParseOct(jwk, key)
                         : key.alg == Algorithm::kES256 ? ParseEc(jwk, key)
                                                        : ParseRsa(jwk, key);
@@ -359,37 +377,59 @@ std::optional<Algorithm> ParseAlgorithm(std::string_view name) {
 }
 
 absl::StatusOr<KeySet> KeySet::FromJson(std::string_view json) {
-  try {
-    const Json doc = Json::parse(json.begin(), json.end(), nullptr, /*allow_exceptions=*/false);
-    if (doc.is_discarded()) return absl::InvalidArgumentError("not valid JSON");
-    auto keys = doc.is_object() ? doc.find("keys") : doc.end();
-    if (keys == doc.end() || !keys->is_array()) {
-      return absl::InvalidArgumentError("not a JWKS: no \"keys\" array");
-    }
-    KeySet set;
-    std::set<std::string> kids;
-    for (size_t i = 0; i < keys->size(); ++i) {
-      const Json& jwk = (*keys)[i];
-      absl::StatusOr<std::optional<Key>> key = ParseKey(jwk);
-      if (!key.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(Describe(i, jwk), ": ", key.status().message()));
-      }
-      if (!key->has_value()) continue;
-      if (!kids.insert((*key)->kid).second) {
-        return absl::InvalidArgumentError(absl::StrCat(Describe(i, jwk), ": duplicate kid"));
-      }
-      set.keys_.push_back(**std::move(key));
-    }
-    if (set.keys_.empty()) {
-      return absl::InvalidArgumentError(
-          "no usable key (want kty \"oct\" for HS256, \"EC\" P-256 for ES256 or \"RSA\" for "
-          "RS256, with a kid and use \"sig\" if any)");
-    }
-    return set;
-  } catch (const std::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid JWKS: ", e.what()));
+  // First as any JSON: for the refusals the typed parse would not make (an object for the keys
+  // array, a null key), and because it refuses a member given twice where the typed parse would
+  // append to "keys".
+  google::protobuf::Value doc;
+  const google::protobuf::StringPiece text(json.data(), json.size());
+  if (auto parsed = google::protobuf::util::JsonStringToMessage(text, &doc); !parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("not valid JSON: ", FirstLine(parsed)));
   }
+  const google::protobuf::ListValue* list = nullptr;
+  if (doc.has_struct_value()) {
+    auto keys = doc.struct_value().fields().find("keys");
+    if (keys != doc.struct_value().fields().end() && keys->second.has_list_value()) {
+      list = &keys->second.list_value();
+    }
+  }
+  if (list == nullptr) return absl::InvalidArgumentError("not a JWKS: no \"keys\" array");
+  for (int i = 0; i < list->values_size(); ++i) {
+    if (!list->values(i).has_struct_value()) {
+      return absl::InvalidArgumentError(absl::StrCat("keys[", i, "]: not a JSON object"));
+    }
+  }
+  Jwks jwks;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;  // JWKs carry members this service does not read
+  if (auto parsed = google::protobuf::util::JsonStringToMessage(text, &jwks, options);
+      !parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid JWKS: ", FirstLine(parsed)));
+  }
+  // Every element is an object, so each made one Jwk.
+  if (jwks.keys_size() != list->values_size())
+    return absl::InternalError("JWKS parsed twice differs");
+  KeySet set;
+  std::set<std::string> kids;
+  for (int i = 0; i < jwks.keys_size(); ++i) {
+    const Jwk& jwk = jwks.keys(i);
+    const size_t index = static_cast<size_t>(i);
+    absl::StatusOr<std::optional<Key>> key = ParseKey(jwk, list->values(i).struct_value());
+    if (!key.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(Describe(index, jwk), ": ", key.status().message()));
+    }
+    if (!key->has_value()) continue;
+    if (!kids.insert((*key)->kid).second) {
+      return absl::InvalidArgumentError(absl::StrCat(Describe(index, jwk), ": duplicate kid"));
+    }
+    set.keys_.push_back(**std::move(key));
+  }
+  if (set.keys_.empty()) {
+    return absl::InvalidArgumentError(
+        "no usable key (want kty \"oct\" for HS256, \"EC\" P-256 for ES256 or \"RSA\" for "
+        "RS256, with a kid and use \"sig\" if any)");
+  }
+  return set;
 }
 
 absl::StatusOr<KeySet> KeySet::FromFile(const std::string& path) {
@@ -423,15 +463,19 @@ absl::StatusOr<std::string> GenerateJwks(std::string_view alg_name, std::string_
     return absl::InvalidArgumentError(
         absl::StrCat("unknown algorithm \"", Absl(alg_name), "\" (want HS256, ES256 or RS256)"));
   }
-  Json jwk = {{"kid", std::string(kid)}, {"use", "sig"}, {"alg", std::string(alg_name)}};
+  Jwks jwks;
+  Jwk& jwk = *jwks.add_keys();
+  jwk.set_kid(std::string(kid));
+  jwk.set_use("sig");
+  jwk.set_alg(std::string(alg_name));
   if (*alg == Algorithm::kHS256) {
     std::string secret(kMinHmacKeyBytes, '\0');
     if (RAND_bytes(reinterpret_cast<unsigned char*>(secret.data()),
                    static_cast<int>(secret.size())) != 1) {
       return absl::InternalError("RAND_bytes failed");
     }
-    jwk["kty"] = "oct";
-    jwk["k"] = Base64UrlEncode(secret);
+    jwk.set_kty("oct");
+    jwk.set_k(Base64UrlEncode(secret));
   } else {
     Pkey key(*alg == Algorithm::kES256
                  ? EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256")
@@ -452,19 +496,31 @@ absl::StatusOr<std::string> GenerateJwks(std::string_view alg_name, std::string_
         {"q", OSSL_PKEY_PARAM_RSA_FACTOR2, 0},    {"dp", OSSL_PKEY_PARAM_RSA_EXPONENT1, 0},
         {"dq", OSSL_PKEY_PARAM_RSA_EXPONENT2, 0}, {"qi", OSSL_PKEY_PARAM_RSA_COEFFICIENT1, 0}};
     if (*alg == Algorithm::kES256) {
-      jwk["kty"] = "EC";
-      jwk["crv"] = "P-256";
+      jwk.set_kty("EC");
+      jwk.set_crv("P-256");
     } else {
-      jwk["kty"] = "RSA";
+      jwk.set_kty("RSA");
     }
     for (const Param& param :
          *alg == Algorithm::kES256 ? std::span<const Param>(kEc) : std::span<const Param>(kRsa)) {
       absl::StatusOr<std::string> value = BnParam(key.get(), param.name, param.pad_to);
       if (!value.ok()) return value.status();
-      jwk[param.member] = *std::move(value);
+      const FieldDescriptor* field = JwkField(param.member);
+      if (field == nullptr)
+        return absl::InternalError(absl::StrCat("no JWK member ", param.member));
+      jwk.GetReflection()->SetString(&jwk, field, *std::move(value));
     }
   }
-  return Json{{"keys", Json::array({jwk})}}.dump(2) + "\n";
+  google::protobuf::util::JsonPrintOptions print;
+  print.add_whitespace = true;
+  print.preserve_proto_field_names = true;  // "dp", not a camel-cased name
+  std::string out;
+  if (auto printed = google::protobuf::util::MessageToJsonString(jwks, &out, print);
+      !printed.ok()) {
+    return absl::InternalError(absl::StrCat("cannot print the JWKS: ", FirstLine(printed)));
+  }
+  if (!out.ends_with('\n')) out.push_back('\n');
+  return out;
 }
 
 }  // namespace advisor::auth

@@ -1,11 +1,15 @@
 // JWT verification (with its cache and key-file reload) and minting, on top of cpp-jwt.
 //
-// cpp-jwt decodes the token and checks the signature; its own claim checks are not used because
-// they read the system clock, and every time decision here must use the caller's `now`. Its
-// base64 decoder indexes a table with raw (possibly negative) chars, so a token is first checked to
-// be plain base64url segments: no byte the library could mishandle ever reaches it.
+// cpp-jwt checks the signature and signs; its own claim checks are not used because they read the
+// system clock, and every time decision here must use the caller's `now`. The header and claims
+// are decoded here, into google.protobuf.Struct, so that each value's JSON type is checked exactly
+// (exp a number, not "123"; scope a string). cpp-jwt's base64 decoder indexes a table with raw
+// (possibly negative) chars, so a token is first checked to be plain base64url segments: no byte
+// the library could mishandle ever reaches it.
 #include "lib/auth/jwt.h"
 
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
@@ -21,6 +25,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -29,7 +35,8 @@
 namespace advisor::auth {
 namespace {
 
-using Json = nlohmann::json;
+using ::google::protobuf::Struct;
+using ::google::protobuf::Value;
 
 // Enough that threads on different tokens rarely meet on one lock; also what one eviction clears.
 constexpr size_t kShards = 16;
@@ -42,10 +49,11 @@ absl::Status Refuse(absl::string_view why) {
   return absl::UnauthenticatedError(absl::StrCat("authorization: ", why));
 }
 
+// Control bytes and non-ASCII are escaped, so that a message stays one line of plain text.
 std::string Quote(std::string_view text) {
   const bool cut = text.size() > kMaxQuotedBytes;
-  std::string quoted = Json(std::string(text.substr(0, kMaxQuotedBytes)))
-                           .dump(-1, ' ', false, Json::error_handler_t::replace);
+  std::string quoted =
+      absl::StrCat("\"", absl::CHexEscape(Absl(text.substr(0, kMaxQuotedBytes))), "\"");
   return cut ? absl::StrCat(quoted, "…") : quoted;
 }
 
@@ -70,12 +78,24 @@ absl::Status CheckTimes(const Times& t, absl::Time now, absl::Duration skew) {
   return absl::OkStatus();
 }
 
+// Member `name` of a JSON object; nullptr when absent.
+const Value* Find(const Struct& object, const char* name) {
+  auto it = object.fields().find(name);
+  return it == object.fields().end() ? nullptr : &it->second;
+}
+
+// Member `name` when it is a string; nullptr when absent or of another type.
+const std::string* FindString(const Struct& object, const char* name) {
+  const Value* value = Find(object, name);
+  return value != nullptr && value->has_string_value() ? &value->string_value() : nullptr;
+}
+
 // A NumericDate claim (RFC 7519 §2): seconds since the epoch, possibly fractional.
-absl::StatusOr<std::optional<absl::Time>> TimeClaim(const Json& claims, const char* name) {
-  auto it = claims.find(name);
-  if (it == claims.end()) return std::optional<absl::Time>();
-  if (!it->is_number()) return Refuse(absl::StrCat(name, " is not a number"));
-  const double seconds = it->get<double>();
+absl::StatusOr<std::optional<absl::Time>> TimeClaim(const Struct& claims, const char* name) {
+  const Value* value = Find(claims, name);
+  if (value == nullptr) return std::optional<absl::Time>();
+  if (!value->has_number_value()) return Refuse(absl::StrCat(name, " is not a number"));
+  const double seconds = value->number_value();
   if (!std::isfinite(seconds)) return Refuse(absl::StrCat(name, " is not a finite number"));
   return std::optional<absl::Time>(absl::UnixEpoch() + absl::Seconds(seconds));
 }
@@ -92,6 +112,31 @@ bool IsCompactJws(std::string_view token) {
   return dots == 2;
 }
 
+// A base64url segment holding a JSON object. The parser refuses a member given twice (which JSON
+// libraries resolve differently: the signer may have meant the other one) and nesting deeper than
+// protobuf's recursion limit.
+std::optional<Struct> DecodeObject(std::string_view segment) {
+  std::string json;
+  if (!absl::WebSafeBase64Unescape(Absl(segment), &json)) return std::nullopt;
+  Struct object;
+  if (!google::protobuf::util::JsonStringToMessage(json, &object).ok()) return std::nullopt;
+  return object;
+}
+
+bool IsNone(std::string_view alg) { return absl::EqualsIgnoreCase(Absl(alg), "none"); }
+
+jwt::algorithm JwtAlgorithm(Algorithm alg) {
+  switch (alg) {
+    case Algorithm::kHS256:
+      return jwt::algorithm::HS256;
+    case Algorithm::kES256:
+      return jwt::algorithm::ES256;
+    case Algorithm::kRS256:
+      return jwt::algorithm::RS256;
+  }
+  return jwt::algorithm::HS256;
+}
+
 struct Verified {
   Principal principal;
   Times times;
@@ -104,44 +149,41 @@ absl::StatusOr<Verified> VerifyToken(const KeySet& keys, const VerifierOptions& 
   if (!IsCompactJws(token)) {
     return Refuse("malformed token: not three base64url segments separated by dots");
   }
-  std::error_code ec;
-  jwt::jwt_object obj;
-  try {
-    obj = jwt::decode(jwt::string_view(token.data(), token.size()),
-                      jwt::params::algorithms({"HS256", "ES256", "RS256"}), ec,
-                      jwt::params::verify(false));
-  } catch (const std::exception&) {
-    return Refuse("malformed token: header or claims are not the expected JSON");
+  const size_t first_dot = token.find('.');
+  const size_t signed_part = token.rfind('.');
+  std::optional<Struct> header = DecodeObject(token.substr(0, first_dot));
+  if (!header) return Refuse("malformed token: the header is not a base64url JSON object");
+  const std::string* alg = FindString(*header, "alg");
+  if (alg == nullptr) return Refuse("malformed token: no alg");
+  // RFC 7519 §5.1: "typ", if present, says JWT (any case). An unsigned token has no signature.
+  if (!IsNone(*alg)) {
+    if (const Value* typ = Find(*header, "typ");
+        typ != nullptr &&
+        (!typ->has_string_value() || !absl::EqualsIgnoreCase(typ->string_value(), "JWT"))) {
+      return Refuse("malformed token: typ is not \"JWT\"");
+    }
+    if (signed_part + 1 == token.size()) return Refuse("malformed token: no signature");
   }
-  if (ec) return Refuse(absl::StrCat("malformed token: ", ec.message()));
-
-  const Json& header = obj.header().create_json_obj();
-  const Json& claims = obj.payload().create_json_obj();
-  if (!header.is_object() || !claims.is_object()) {
-    return Refuse("malformed token: header or claims are not JSON objects");
-  }
-  auto alg_it = header.find("alg");
-  if (alg_it == header.end() || !alg_it->is_string()) return Refuse("malformed token: no alg");
-  const std::string& alg = alg_it->get_ref<const std::string&>();
-  if (absl::AsciiStrToLower(alg) == "none") return Refuse("unsigned tokens (alg none) are refused");
-  auto kid_it = header.find("kid");
-  if (kid_it == header.end() || !kid_it->is_string()) return Refuse("token has no kid");
-  const std::string& kid = kid_it->get_ref<const std::string&>();
-  const Key* key = keys.Find(kid);
-  if (key == nullptr) return Refuse(absl::StrCat("unknown kid ", Quote(kid)));
+  std::optional<Struct> claims =
+      DecodeObject(token.substr(first_dot + 1, signed_part - first_dot - 1));
+  if (!claims) return Refuse("malformed token: the claims are not a base64url JSON object");
+  if (IsNone(*alg)) return Refuse("unsigned tokens (alg none) are refused");
+  const std::string* kid = FindString(*header, "kid");
+  if (kid == nullptr) return Refuse("token has no kid");
+  const Key* key = keys.Find(*kid);
+  if (key == nullptr) return Refuse(absl::StrCat("unknown kid ", Quote(*kid)));
   // The key decides the algorithm, never the token: otherwise an HS256 token "signed" with an RSA
   // key's public PEM as the HMAC secret would verify.
-  if (alg != AlgorithmName(key->alg)) {
-    return Refuse(absl::StrCat("algorithm ", Quote(alg), " does not match key ", Quote(kid), " (",
+  if (*alg != AlgorithmName(key->alg)) {
+    return Refuse(absl::StrCat("algorithm ", Quote(*alg), " does not match key ", Quote(*kid), " (",
                                Absl(AlgorithmName(key->alg)), ")"));
   }
 
-  const size_t signed_part = token.rfind('.');
   signature_checks.fetch_add(1, std::memory_order_relaxed);
   try {
     jwt::jwt_signature signature(jwt::string_view(key->verify_key));
     auto [valid, error] = signature.verify(
-        obj.header(), jwt::string_view(token.data(), signed_part),
+        jwt::jwt_header(JwtAlgorithm(key->alg)), jwt::string_view(token.data(), signed_part),
         jwt::string_view(token.data() + signed_part + 1, token.size() - signed_part - 1));
     if (error || !valid) return Refuse("bad signature");
   } catch (const std::exception&) {
@@ -149,13 +191,13 @@ absl::StatusOr<Verified> VerifyToken(const KeySet& keys, const VerifierOptions& 
   }
 
   Verified out;
-  absl::StatusOr<std::optional<absl::Time>> exp = TimeClaim(claims, "exp");
+  absl::StatusOr<std::optional<absl::Time>> exp = TimeClaim(*claims, "exp");
   if (!exp.ok()) return exp.status();
   if (!exp->has_value()) return Refuse("token has no exp");
   out.times.exp = **exp;
   out.principal.expires = **exp;
   for (auto [name, target] : {std::pair{"nbf", &out.times.nbf}, std::pair{"iat", &out.times.iat}}) {
-    absl::StatusOr<std::optional<absl::Time>> value = TimeClaim(claims, name);
+    absl::StatusOr<std::optional<absl::Time>> value = TimeClaim(*claims, name);
     if (!value.ok()) return value.status();
     *target = *value;
   }
@@ -163,30 +205,29 @@ absl::StatusOr<Verified> VerifyToken(const KeySet& keys, const VerifierOptions& 
     return times;
   }
 
-  auto aud = claims.find("aud");
+  const Value* aud = Find(*claims, "aud");
   bool audience_ok = false;
-  if (aud != claims.end() && aud->is_string()) {
-    audience_ok = *aud == options.audience;
-  } else if (aud != claims.end() && aud->is_array()) {
-    for (const Json& item : *aud) audience_ok |= item.is_string() && item == options.audience;
+  if (aud != nullptr && aud->has_string_value()) {
+    audience_ok = aud->string_value() == options.audience;
+  } else if (aud != nullptr && aud->has_list_value()) {
+    for (const Value& item : aud->list_value().values()) {
+      audience_ok |= item.has_string_value() && item.string_value() == options.audience;
+    }
   }
   if (!audience_ok) {
     return Refuse(absl::StrCat("wrong audience: aud must contain ", Quote(options.audience)));
   }
 
-  auto sub = claims.find("sub");
-  if (sub == claims.end() || !sub->is_string() || sub->get_ref<const std::string&>().empty()) {
-    return Refuse("token has no sub");
-  }
-  if (sub->get_ref<const std::string&>().size() > kMaxSubjectBytes) {
+  const std::string* sub = FindString(*claims, "sub");
+  if (sub == nullptr || sub->empty()) return Refuse("token has no sub");
+  if (sub->size() > kMaxSubjectBytes) {
     return Refuse(absl::StrCat("sub is longer than ", kMaxSubjectBytes, " bytes"));
   }
-  out.principal.subject = sub->get<std::string>();
+  out.principal.subject = *sub;
 
-  if (auto scope = claims.find("scope"); scope != claims.end()) {
-    if (!scope->is_string()) return Refuse("scope is not a string");
-    for (absl::string_view item :
-         absl::StrSplit(scope->get_ref<const std::string&>(), ' ', absl::SkipEmpty())) {
+  if (const Value* scope = Find(*claims, "scope"); scope != nullptr) {
+    if (!scope->has_string_value()) return Refuse("scope is not a string");
+    for (absl::string_view item : absl::StrSplit(scope->string_value(), ' ', absl::SkipEmpty())) {
       out.principal.admin |= item == kAdminScope;
     }
   }
