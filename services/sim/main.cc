@@ -162,8 +162,16 @@ int main(int argc, char** argv) {
   const advisor::sim::RunInfo info{
       scenario_file, target,    static_cast<uint64_t>(seed), static_cast<int>(concurrency),
       rate,          run->stats};
-  std::cout << (absl::GetFlag(FLAGS_json) ? advisor::sim::RenderJson(*scenario, info, evaluation)
-                                          : advisor::sim::RenderText(*scenario, info, evaluation));
+  if (absl::GetFlag(FLAGS_json)) {
+    auto json = advisor::sim::RenderJson(*scenario, info, evaluation);
+    if (!json.ok()) {
+      spdlog::error("{}", json.status().message());
+      return 1;
+    }
+    std::cout << *json;
+  } else {
+    std::cout << advisor::sim::RenderText(*scenario, info, evaluation);
+  }
   const bool failed_rpcs = run->stats.get_strategy_errors + run->stats.report_errors > 0;
   if (failed_rpcs) spdlog::error("some RPCs failed: {}", run->stats.first_error);
   return failed_rpcs ? 1 : 0;

@@ -1,15 +1,23 @@
 #include "services/sim/report.h"
 
-#include <nlohmann/json.hpp>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/type_resolver_util.h>
+
+#include <memory>
 
 #include "absl/strings/str_format.h"
+#include "connectivity/advisor/formats/sim.pb.h"
 #include "lib/client/connect_plan.h"
 #include "lib/client/report_builder.h"
 
 namespace advisor::sim {
 namespace {
 
-using ordered_json = nlohmann::ordered_json;
+namespace pb = google::protobuf;
+using Report = connectivity::advisor::formats::SimReport;
 
 // `text` padded with spaces to `width` characters; pair names hold a multi-byte "×", which
 // printf-style widths would count as two.
@@ -43,29 +51,84 @@ void AppendComparison(std::string& out, std::string_view title, const Comparison
                         SignedPercent(c.regret), SignedPercent(c.gain));
 }
 
-ordered_json FiguresJson(const Figures& f) {
-  return {{"sessions", f.sessions},
-          {"success_rate", f.success_rate},
-          {"mean_connect_ms", f.mean_connect_ms},
-          {"p95_connect_ms", f.p95_connect_ms},
-          {"relay_share", f.relay_share},
-          {"mean_time_ms", f.mean_time_ms},
-          {"cost", f.cost}};
+void SetFigures(const Figures& f, Report::Figures& out) {
+  out.set_sessions(static_cast<int32_t>(f.sessions));
+  out.set_success_rate(f.success_rate);
+  out.set_mean_connect_ms(f.mean_connect_ms);
+  out.set_p95_connect_ms(f.p95_connect_ms);
+  out.set_relay_share(f.relay_share);
+  out.set_mean_time_ms(f.mean_time_ms);
+  out.set_cost(f.cost);
 }
 
-ordered_json ComparisonJson(const Comparison& c) {
-  ordered_json out = ordered_json::object();
-  for (Policy p : kPolicies) out[std::string(PolicyName(p))] = FiguresJson(c.of(p));
-  out["regret"] = c.regret;
-  out["gain"] = c.gain;
+Report::Figures& PolicyFigures(Policy p, Report::Comparison& c) {
+  switch (p) {
+    case Policy::kAdvisor:
+      return *c.mutable_advisor();
+    case Policy::kStaticTree:
+      return *c.mutable_static_tree();
+    case Policy::kTurnOnly:
+      return *c.mutable_turn_only();
+    case Policy::kOracle:
+      break;
+  }
+  return *c.mutable_oracle();
+}
+
+void SetComparison(const Comparison& c, Report::Comparison& out) {
+  for (Policy p : kPolicies) SetFigures(c.of(p), PolicyFigures(p, out));
+  out.set_regret(c.regret);
+  out.set_gain(c.gain);
+}
+
+pb::Value Number(double number) {
+  pb::Value value;
+  value.set_number_value(number);
+  return value;
+}
+
+pb::Value ChoiceValue(const OracleChoice& o) {
+  pb::Value value;
+  auto& fields = *value.mutable_struct_value()->mutable_fields();
+  fields["strategy"].set_string_value(o.choice.strategy == Strategy::kTurnOnly ? "turn_only"
+                                                                               : "direct_first");
+  fields["timeout_ms"] = Number(o.choice.timeout_ms);
+  fields["expected_success"] = Number(o.expected.success);
+  fields["expected_cost"] = Number(o.expected.cost);
+  return value;
+}
+
+void SetExpected(const Expected& e, double oracle_cost, Report::Expected& out) {
+  out.set_success(e.success);
+  out.set_cost(e.cost);
+  out.set_over_oracle(Regret(e.cost, oracle_cost));
+}
+
+// The report as JSON with every field printed. The JSON mapping prints map entries (the oracle's
+// rows) in the order of the binary encoding, which is arbitrary unless made deterministic (sorted
+// by key), so the report goes through a deterministic encoding first.
+absl::StatusOr<std::string> PrintJson(const Report& report) {
+  std::string binary;
+  {
+    pb::io::StringOutputStream stream(&binary);
+    pb::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    if (!report.SerializeToCodedStream(&coded)) return absl::InternalError("the JSON report");
+  }
+  const std::string prefix = "type.googleapis.com";
+  std::unique_ptr<pb::util::TypeResolver> resolver(
+      pb::util::NewTypeResolverForDescriptorPool(prefix, pb::DescriptorPool::generated_pool()));
+  pb::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.always_print_primitive_fields = true;
+  options.preserve_proto_field_names = true;
+  std::string out;
+  const auto status = pb::util::BinaryToJsonString(
+      resolver.get(), prefix + "/" + Report::descriptor()->full_name(), binary, &out, options);
+  if (!status.ok()) {
+    return absl::InternalError(absl::StrFormat("the JSON report: %s", status.message().ToString()));
+  }
   return out;
-}
-
-ordered_json ChoiceJson(const OracleChoice& o) {
-  return {{"strategy", o.choice.strategy == Strategy::kTurnOnly ? "turn_only" : "direct_first"},
-          {"timeout_ms", o.choice.timeout_ms},
-          {"expected_success", o.expected.success},
-          {"expected_cost", o.expected.cost}};
 }
 
 // The true pairs that can occur: both types have a share in the mix.
@@ -199,85 +262,80 @@ std::string RenderText(const Scenario& scenario, const RunInfo& info,
   return out;
 }
 
-std::string RenderJson(const Scenario& scenario, const RunInfo& info,
-                       const Evaluation& evaluation) {
-  ordered_json out;
-  out["scenario"] = scenario.name;
-  out["scenario_file"] = info.scenario_file;
-  out["target"] = info.target;
-  out["seed"] = info.seed;
-  out["concurrency"] = info.concurrency;
-  out["rate"] = info.rate;
-  out["sessions"] = evaluation.sessions;
-  out["excluded_sessions"] = evaluation.excluded;
-  out["elapsed_s"] = absl::ToDoubleSeconds(info.stats.elapsed);
-  out["sessions_per_s"] = info.stats.sessions_per_s;
-  out["failed_rpcs"] = {{"get_strategy", info.stats.get_strategy_errors},
-                        {"report_outcome", info.stats.report_errors},
-                        {"first", info.stats.first_error}};
-  out["budget_ms"] = scenario.budget_ms;
-  out["relay_cost_ms"] = scenario.relay_cost_ms;
-  out["relay_success"] = scenario.relay_success;
-  out["overall"] = ComparisonJson(evaluation.overall);
-  out["warm_up"] = {{"sessions", evaluation.warm_up_sessions},
-                    {"warm_up", ComparisonJson(evaluation.warm_up)},
-                    {"after_warm_up", ComparisonJson(evaluation.after_warm_up)}};
-  ordered_json phases = ordered_json::array();
+absl::StatusOr<std::string> RenderJson(const Scenario& scenario, const RunInfo& info,
+                                       const Evaluation& evaluation) {
+  Report out;
+  out.set_scenario(scenario.name);
+  out.set_scenario_file(info.scenario_file);
+  out.set_target(info.target);
+  out.set_seed(static_cast<double>(info.seed));
+  out.set_concurrency(info.concurrency);
+  out.set_rate(info.rate);
+  out.set_sessions(static_cast<int32_t>(evaluation.sessions));
+  out.set_excluded_sessions(static_cast<int32_t>(evaluation.excluded));
+  out.set_elapsed_s(absl::ToDoubleSeconds(info.stats.elapsed));
+  out.set_sessions_per_s(info.stats.sessions_per_s);
+  Report::FailedRpcs& failed = *out.mutable_failed_rpcs();
+  failed.set_get_strategy(static_cast<int32_t>(info.stats.get_strategy_errors));
+  failed.set_report_outcome(static_cast<int32_t>(info.stats.report_errors));
+  failed.set_first(info.stats.first_error);
+  out.set_budget_ms(scenario.budget_ms);
+  out.set_relay_cost_ms(scenario.relay_cost_ms);
+  out.set_relay_success(scenario.relay_success);
+  SetComparison(evaluation.overall, *out.mutable_overall());
+  Report::WarmUp& warm_up = *out.mutable_warm_up();
+  warm_up.set_sessions(static_cast<int32_t>(evaluation.warm_up_sessions));
+  SetComparison(evaluation.warm_up, *warm_up.mutable_warm_up());
+  SetComparison(evaluation.after_warm_up, *warm_up.mutable_after_warm_up());
   for (const PhaseFigures& phase : evaluation.phases) {
-    phases.push_back({{"phase", phase.phase},
-                      {"from_session", phase.from_session},
-                      {"to_session", phase.to_session},
-                      {"figures", ComparisonJson(phase.figures)}});
+    Report::Phase& entry = *out.add_phases();
+    entry.set_phase(phase.phase);
+    entry.set_from_session(static_cast<int32_t>(phase.from_session));
+    entry.set_to_session(static_cast<int32_t>(phase.to_session));
+    SetComparison(phase.figures, *entry.mutable_figures());
   }
-  out["phases"] = std::move(phases);
-  ordered_json pairs = ordered_json::array();
   for (const PairFigures& pair : evaluation.pairs) {
-    pairs.push_back({{"pair", PairName(pair.pair)}, {"figures", ComparisonJson(pair.figures)}});
+    Report::Pair& entry = *out.add_pairs();
+    entry.set_pair(PairName(pair.pair));
+    SetComparison(pair.figures, *entry.mutable_figures());
   }
-  out["pairs"] = std::move(pairs);
-  ordered_json changes = ordered_json::array();
   for (const PhaseChange& change : evaluation.changes) {
-    ordered_json windows = ordered_json::array();
+    Report::PhaseChange& entry = *out.add_phase_changes();
+    entry.set_phase(change.phase);
+    entry.set_at_session(static_cast<int32_t>(change.at_session));
+    entry.set_pair(PairName(change.pair));
+    entry.set_window_sessions(static_cast<int32_t>(kWindowSessions));
     for (const Window& w : change.windows) {
-      windows.push_back({{"from", w.from},
-                         {"to", w.to},
-                         {"advisor_cost", w.advisor_cost},
-                         {"static_cost", w.static_cost},
-                         {"oracle_cost", w.oracle_cost},
-                         {"regret", w.regret}});
+      Report::Window& window = *entry.add_windows();
+      window.set_from(static_cast<int32_t>(w.from));
+      window.set_to(static_cast<int32_t>(w.to));
+      window.set_advisor_cost(w.advisor_cost);
+      window.set_static_cost(w.static_cost);
+      window.set_oracle_cost(w.oracle_cost);
+      window.set_regret(w.regret);
     }
-    ordered_json entry = {{"phase", change.phase},
-                          {"at_session", change.at_session},
-                          {"pair", PairName(change.pair)},
-                          {"window_sessions", kWindowSessions},
-                          {"windows", std::move(windows)},
-                          {"recovered_after", nullptr},
-                          {"worst_regret_after", change.worst_regret_after}};
-    if (change.recovered_after) entry["recovered_after"] = *change.recovered_after;
-    changes.push_back(std::move(entry));
+    if (change.recovered_after) {
+      entry.mutable_recovered_after()->set_number_value(
+          static_cast<double>(*change.recovered_after));
+    } else {
+      entry.mutable_recovered_after()->set_null_value(pb::NULL_VALUE);
+    }
+    entry.set_worst_regret_after(change.worst_regret_after);
   }
-  out["phase_changes"] = std::move(changes);
-  ordered_json oracle = ordered_json::array();
-  for (size_t phase = 0; phase < evaluation.oracle.size(); ++phase) {
-    ordered_json row = ordered_json::object();
+  for (const auto& phase : evaluation.oracle) {
+    pb::Struct& row = *out.add_oracle();
     for (int i = 0; i < kNatPairCount; ++i) {
       const NatPair pair = NatPair::FromIndex(i);
-      if (Occurs(scenario, pair)) row[PairName(pair)] = ChoiceJson(evaluation.oracle[phase][i]);
+      if (Occurs(scenario, pair)) (*row.mutable_fields())[PairName(pair)] = ChoiceValue(phase[i]);
     }
-    oracle.push_back(std::move(row));
   }
-  out["oracle"] = std::move(oracle);
   const SuccessPrice& price = evaluation.success_price;
-  auto expected = [&](const Expected& e) {
-    return ordered_json{{"success", e.success},
-                        {"cost", e.cost},
-                        {"over_oracle", Regret(e.cost, price.oracle.cost)}};
-  };
-  out["success_price"] = {{"static_tree", expected(price.static_tree)},
-                          {"oracle", expected(price.oracle)},
-                          {"matched", expected(price.matched)},
-                          {"failure_price_ms", price.failure_price_ms}};
-  return out.dump(2) + "\n";
+  Report::SuccessPrice& success_price = *out.mutable_success_price();
+  SetExpected(price.static_tree, price.oracle.cost, *success_price.mutable_static_tree());
+  SetExpected(price.oracle, price.oracle.cost, *success_price.mutable_oracle());
+  SetExpected(price.matched, price.oracle.cost, *success_price.mutable_matched());
+  success_price.set_failure_price_ms(price.failure_price_ms);
+  return PrintJson(out);
 }
 
 }  // namespace advisor::sim

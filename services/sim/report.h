@@ -32,7 +32,9 @@ absl::StatusOr<connectivity::advisor::v1::ReportOutcomeRequest> OutcomeReport(
     const connectivity::advisor::v1::GetStrategyResponse& answer, const Played& played);
 
 std::string RenderText(const Scenario& scenario, const RunInfo& info, const Evaluation& evaluation);
-std::string RenderJson(const Scenario& scenario, const RunInfo& info, const Evaluation& evaluation);
+// The same figures as JSON; an error only when protobuf's JSON printer refuses the report.
+absl::StatusOr<std::string> RenderJson(const Scenario& scenario, const RunInfo& info,
+                                       const Evaluation& evaluation);
 
 }  // namespace advisor::sim
 

@@ -1,21 +1,27 @@
+// Scenario files: the document is checked against the SimScenario message (keys, JSON types), read
+// into it with protobuf's JSON mapping, then validated and expanded into a Scenario.
 #include "services/sim/scenario.h"
+
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
 #include <cmath>
 #include <fstream>
-#include <initializer_list>
-#include <limits>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "connectivity/advisor/formats/sim.pb.h"
 
 namespace advisor::sim {
 namespace {
 
-using json = nlohmann::json;
+namespace pb = google::protobuf;
+using File = connectivity::advisor::formats::SimScenario;
 
 // More sessions than this would not fit the per-session tables in memory of a small machine.
 constexpr int64_t kMaxSessions = 100'000'000;
@@ -32,100 +38,147 @@ std::string Join(const std::string& path, std::string_view key) {
   return path.empty() ? std::string(key) : absl::StrFormat("%s.%s", path, key);
 }
 
-std::string Shown(const json& value) {
-  std::string text = value.dump();
+// A value as JSON for an error message, cut short.
+std::string Shown(const pb::Value& value) {
+  std::string text;
+  if (!pb::util::MessageToJsonString(value, &text).ok()) text = "?";
   constexpr size_t kMaxShown = 40;
   if (text.size() > kMaxShown) text = text.substr(0, kMaxShown) + "…";
   return text;
 }
 
-absl::Status ExpectObject(const json& value, const std::string& path,
-                          std::initializer_list<std::string_view> allowed) {
-  if (!value.is_object()) {
+std::string Shown(double number) {
+  pb::Value value;
+  value.set_number_value(number);
+  return Shown(value);
+}
+
+std::string Shown(const std::string& text) {
+  pb::Value value;
+  value.set_string_value(text);
+  return Shown(value);
+}
+
+absl::Status CheckObject(const pb::Value& value, const pb::Descriptor& type,
+                         const std::string& path);
+
+// One value of `field`, a scenario field: a number, a string or an object.
+absl::Status CheckElement(const pb::Value& value, const pb::FieldDescriptor& field,
+                          const std::string& path) {
+  switch (field.cpp_type()) {
+    case pb::FieldDescriptor::CPPTYPE_MESSAGE:
+      return CheckObject(value, *field.message_type(), path);
+    case pb::FieldDescriptor::CPPTYPE_DOUBLE:
+      if (value.kind_case() == pb::Value::kNumberValue) return absl::OkStatus();
+      return Invalid(path, absl::StrFormat("must be a number, got %s", Shown(value)));
+    case pb::FieldDescriptor::CPPTYPE_STRING:
+      if (value.kind_case() == pb::Value::kStringValue) return absl::OkStatus();
+      return Invalid(path, absl::StrFormat("must be a string, got %s", Shown(value)));
+    default:
+      return absl::InternalError(absl::StrFormat("%s: a field type scenarios do not use", path));
+  }
+}
+
+// Checks the document against the scenario messages before the JSON mapping reads it, so that an
+// error names the key as a path, an unknown key is refused with the allowed ones, and a value of
+// the wrong JSON type is refused rather than converted (the mapping reads "0.5" as a number).
+absl::Status CheckObject(const pb::Value& value, const pb::Descriptor& type,
+                         const std::string& path) {
+  if (value.kind_case() != pb::Value::kStructValue) {
     return Invalid(path.empty() ? "scenario" : path,
                    absl::StrFormat("must be an object, got %s", Shown(value)));
   }
-  for (const auto& [key, unused] : value.items()) {
-    if (key == "description") continue;
-    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-      std::string list;
-      for (std::string_view name : allowed) {
-        list += list.empty() ? "" : ", ";
-        list += name;
+  // In key order, so that of several errors the same one is reported every time.
+  std::vector<std::string> keys;
+  for (const auto& [key, unused] : value.struct_value().fields()) keys.push_back(key);
+  std::sort(keys.begin(), keys.end());
+  for (const std::string& key : keys) {
+    const std::string where = Join(path, key);
+    const pb::FieldDescriptor* field = type.FindFieldByName(key);
+    if (field == nullptr) {
+      std::vector<std::string> allowed;
+      for (int i = 0; i < type.field_count(); ++i) {
+        if (type.field(i)->name() != "description") allowed.push_back(type.field(i)->name());
       }
-      return Invalid(Join(path, key), absl::StrFormat("unknown key (allowed: %s)", list));
+      return Invalid(where,
+                     absl::StrFormat("unknown key (allowed: %s)", absl::StrJoin(allowed, ", ")));
+    }
+    const pb::Value& item = value.struct_value().fields().at(key);
+    if (!field->is_repeated()) {
+      if (auto s = CheckElement(item, *field, where); !s.ok()) return s;
+      continue;
+    }
+    if (item.kind_case() != pb::Value::kListValue) {
+      return Invalid(where, absl::StrFormat("must be an array, got %s", Shown(item)));
+    }
+    for (int i = 0; i < item.list_value().values_size(); ++i) {
+      if (auto s = CheckElement(item.list_value().values(i), *field,
+                                absl::StrFormat("%s[%d]", where, i));
+          !s.ok()) {
+        return s;
+      }
     }
   }
   return absl::OkStatus();
 }
 
-// The number at `key`, checked against [min, max]; `fallback` when the key is absent, or an error
-// when there is none.
-absl::StatusOr<double> Number(const json& object, std::string_view key, const std::string& path,
-                              double min, double max,
-                              std::optional<double> fallback = std::nullopt) {
-  const std::string where = Join(path, key);
-  const auto it = object.find(key);
-  if (it == object.end()) {
+// A number checked against [min, max]: `fallback` when it is absent, or an error when there is
+// none.
+absl::StatusOr<double> Number(bool present, double value, const std::string& where, double min,
+                              double max, std::optional<double> fallback = std::nullopt) {
+  if (!present) {
     if (fallback) return *fallback;
     return Invalid(where, "required");
   }
-  if (!it->is_number()) {
-    return Invalid(where, absl::StrFormat("must be a number, got %s", Shown(*it)));
+  if (!std::isfinite(value) || value < min || value > max) {
+    return Invalid(where, absl::StrFormat("must be in [%g, %g], got %s", min, max, Shown(value)));
   }
-  const double v = it->get<double>();
-  if (!std::isfinite(v) || v < min || v > max) {
-    return Invalid(where, absl::StrFormat("must be in [%g, %g], got %s", min, max, Shown(*it)));
-  }
-  return v;
+  return value;
 }
 
-absl::StatusOr<int64_t> Integer(const json& object, std::string_view key, const std::string& path,
-                                int64_t min, int64_t max) {
-  auto v = Number(object, key, path, static_cast<double>(min), static_cast<double>(max));
+absl::StatusOr<int64_t> Integer(bool present, double value, const std::string& where, int64_t min,
+                                int64_t max) {
+  auto v = Number(present, value, where, static_cast<double>(min), static_cast<double>(max));
   if (!v.ok()) return v.status();
   if (*v != std::floor(*v)) {
-    return Invalid(Join(path, key), absl::StrFormat("must be a whole number, got %g", *v));
+    return Invalid(where, absl::StrFormat("must be a whole number, got %g", *v));
   }
   return static_cast<int64_t>(*v);
 }
 
-absl::StatusOr<NatType> TrueNatType(const json& object, std::string_view key,
-                                    const std::string& path) {
-  const std::string where = Join(path, key);
-  const auto it = object.find(key);
-  if (it == object.end()) return Invalid(where, "required");
-  if (it->is_string()) {
-    const auto type = strategy::ParseNatType(it->get<std::string>());
-    if (type && *type != NatType::kUnknown) return *type;
-  }
+absl::StatusOr<NatType> TrueNatType(bool present, const std::string& name,
+                                    const std::string& where) {
+  if (!present) return Invalid(where, "required");
+  const auto type = strategy::ParseNatType(name);
+  if (type && *type != NatType::kUnknown) return *type;
   return Invalid(where, absl::StrFormat("must be one of open, full_cone, restricted_cone, "
                                         "port_restricted_cone, symmetric, blocked; got %s",
-                                        Shown(*it)));
+                                        Shown(name)));
 }
 
-absl::StatusOr<LogNormal> ParseLogNormal(const json& value, const std::string& path) {
-  if (auto s = ExpectObject(value, path, {"median", "sigma"}); !s.ok()) return s;
+absl::StatusOr<LogNormal> ParseLogNormal(const File::LogNormal& value, const std::string& path) {
   LogNormal out;
-  auto median = Number(value, "median", path, 1, kMaxBudgetMs);
+  auto median = Number(value.has_median(), value.median(), Join(path, "median"), 1, kMaxBudgetMs);
   if (!median.ok()) return median.status();
-  auto sigma = Number(value, "sigma", path, 0, kMaxSigma);
+  auto sigma = Number(value.has_sigma(), value.sigma(), Join(path, "sigma"), 0, kMaxSigma);
   if (!sigma.ok()) return sigma.status();
   out.median_ms = *median;
   out.sigma = *sigma;
   return out;
 }
 
-// Applies the fields present in a pair entry (direct_success, direct_time_ms) to `truth`.
-absl::Status ApplyPairFields(const json& entry, const std::string& path, PairTruth& truth) {
-  if (!entry.contains("direct_success") && !entry.contains("direct_time_ms")) {
+// Applies the fields present in a pair entry or the default pair to `truth`.
+template <typename Entry>
+absl::Status ApplyPairFields(const Entry& entry, const std::string& path, PairTruth& truth) {
+  if (!entry.has_direct_success() && !entry.has_direct_time_ms()) {
     return Invalid(path, "needs direct_success, direct_time_ms or both");
   }
-  auto success = Number(entry, "direct_success", path, 0, 1, truth.direct_success);
+  auto success = Number(entry.has_direct_success(), entry.direct_success(),
+                        Join(path, "direct_success"), 0, 1, truth.direct_success);
   if (!success.ok()) return success.status();
   truth.direct_success = *success;
-  if (const auto it = entry.find("direct_time_ms"); it != entry.end()) {
-    auto time = ParseLogNormal(*it, Join(path, "direct_time_ms"));
+  if (entry.has_direct_time_ms()) {
+    auto time = ParseLogNormal(entry.direct_time_ms(), Join(path, "direct_time_ms"));
     if (!time.ok()) return time.status();
     truth.direct_time = *time;
   }
@@ -133,22 +186,16 @@ absl::Status ApplyPairFields(const json& entry, const std::string& path, PairTru
 }
 
 // A list of pair entries, applied on top of `table`. Returns the pairs it named.
-absl::StatusOr<std::vector<NatPair>> ApplyPairs(const json& list, const std::string& path,
+absl::StatusOr<std::vector<NatPair>> ApplyPairs(const pb::RepeatedPtrField<File::Pair>& list,
+                                                const std::string& path,
                                                 std::array<PairTruth, kNatPairCount>& table) {
-  if (!list.is_array()) {
-    return Invalid(path, absl::StrFormat("must be an array, got %s", Shown(list)));
-  }
   std::vector<NatPair> named;
-  for (size_t i = 0; i < list.size(); ++i) {
+  for (int i = 0; i < list.size(); ++i) {
     const std::string where = absl::StrFormat("%s[%d]", path, i);
-    const json& entry = list[i];
-    if (auto s = ExpectObject(entry, where, {"a", "b", "direct_success", "direct_time_ms"});
-        !s.ok()) {
-      return s;
-    }
-    auto a = TrueNatType(entry, "a", where);
+    const File::Pair& entry = list[i];
+    auto a = TrueNatType(entry.has_a(), entry.a(), Join(where, "a"));
     if (!a.ok()) return a.status();
-    auto b = TrueNatType(entry, "b", where);
+    auto b = TrueNatType(entry.has_b(), entry.b(), Join(where, "b"));
     if (!b.ok()) return b.status();
     const NatPair pair = NatPair::Of(*a, *b);
     if (std::find(named.begin(), named.end(), pair) != named.end()) {
@@ -160,36 +207,26 @@ absl::StatusOr<std::vector<NatPair>> ApplyPairs(const json& list, const std::str
   return named;
 }
 
-absl::StatusOr<Scenario> ParseObject(const json& root) {
-  if (auto s = ExpectObject(root, "",
-                            {"name", "sessions", "nat_mix", "misreport", "default_pair", "pairs",
-                             "relay", "relay_cost_ms", "budget_ms", "phases"});
-      !s.ok()) {
-    return s;
-  }
+// `tree` is the document `root` was read from: proto3 cannot tell a phase's absent "pairs" from an
+// empty list, and only the first is an error.
+absl::StatusOr<Scenario> ParseFile(const File& root, const pb::Value& tree) {
   Scenario out;
+  if (root.name().empty()) return Invalid("name", "required, a non-empty string");
+  out.name = root.name();
 
-  const auto name = root.find("name");
-  if (name == root.end() || !name->is_string() || name->get<std::string>().empty()) {
-    return Invalid("name", "required, a non-empty string");
-  }
-  out.name = name->get<std::string>();
-
-  auto sessions = Integer(root, "sessions", "", 1, kMaxSessions);
+  auto sessions = Integer(root.has_sessions(), root.sessions(), "sessions", 1, kMaxSessions);
   if (!sessions.ok()) return sessions.status();
   out.sessions = *sessions;
 
-  const auto mix = root.find("nat_mix");
-  if (mix == root.end()) return Invalid("nat_mix", "required");
-  if (auto s = ExpectObject(
-          *mix, "nat_mix",
-          {"open", "full_cone", "restricted_cone", "port_restricted_cone", "symmetric", "blocked"});
-      !s.ok()) {
-    return s;
-  }
+  if (!root.has_nat_mix()) return Invalid("nat_mix", "required");
+  const File::NatMix& mix = root.nat_mix();
+  const std::array<double, kTrueNatTypes.size()> shares = {
+      mix.open(),      mix.full_cone(), mix.restricted_cone(), mix.port_restricted_cone(),
+      mix.symmetric(), mix.blocked()};
   double mix_sum = 0;
-  for (NatType type : kTrueNatTypes) {
-    auto share = Number(*mix, strategy::NatTypeName(type), "nat_mix", 0, 1, 0.0);
+  for (size_t i = 0; i < kTrueNatTypes.size(); ++i) {
+    const NatType type = kTrueNatTypes[i];
+    auto share = Number(true, shares[i], Join("nat_mix", strategy::NatTypeName(type)), 0, 1);
     if (!share.ok()) return share.status();
     out.nat_mix[static_cast<int>(type)] = *share;
     mix_sum += *share;
@@ -198,41 +235,37 @@ absl::StatusOr<Scenario> ParseObject(const json& root) {
     return Invalid("nat_mix", absl::StrFormat("shares must sum to 1, got %g", mix_sum));
   }
 
-  auto misreport = Number(root, "misreport", "", 0, 1, 0.0);
+  auto misreport = Number(true, root.misreport(), "misreport", 0, 1);
   if (!misreport.ok()) return misreport.status();
   out.misreport = *misreport;
 
-  const auto relay = root.find("relay");
-  if (relay == root.end()) return Invalid("relay", "required");
-  if (auto s = ExpectObject(*relay, "relay", {"success", "time_ms"}); !s.ok()) return s;
-  auto relay_success = Number(*relay, "success", "relay", 0, 1);
+  if (!root.has_relay()) return Invalid("relay", "required");
+  const File::Relay& relay = root.relay();
+  auto relay_success = Number(relay.has_success(), relay.success(), "relay.success", 0, 1);
   if (!relay_success.ok()) return relay_success.status();
   out.relay_success = *relay_success;
-  if (!relay->contains("time_ms")) return Invalid("relay.time_ms", "required");
-  auto relay_time = ParseLogNormal(relay->at("time_ms"), "relay.time_ms");
+  if (!relay.has_time_ms()) return Invalid("relay.time_ms", "required");
+  auto relay_time = ParseLogNormal(relay.time_ms(), "relay.time_ms");
   if (!relay_time.ok()) return relay_time.status();
   out.relay_time = *relay_time;
 
-  auto relay_cost = Number(root, "relay_cost_ms", "", 0, kMaxBudgetMs);
+  auto relay_cost =
+      Number(root.has_relay_cost_ms(), root.relay_cost_ms(), "relay_cost_ms", 0, kMaxBudgetMs);
   if (!relay_cost.ok()) return relay_cost.status();
   out.relay_cost_ms = *relay_cost;
 
-  auto budget = Integer(root, "budget_ms", "", 1, kMaxBudgetMs);
+  auto budget = Integer(root.has_budget_ms(), root.budget_ms(), "budget_ms", 1, kMaxBudgetMs);
   if (!budget.ok()) return budget.status();
   out.budget_ms = static_cast<uint32_t>(*budget);
 
   // The first phase: default_pair everywhere, no direct path through a blocked side, then `pairs`.
-  const auto default_pair = root.find("default_pair");
-  if (default_pair == root.end()) return Invalid("default_pair", "required");
-  if (auto s = ExpectObject(*default_pair, "default_pair", {"direct_success", "direct_time_ms"});
-      !s.ok()) {
-    return s;
-  }
-  if (!default_pair->contains("direct_success") || !default_pair->contains("direct_time_ms")) {
+  if (!root.has_default_pair()) return Invalid("default_pair", "required");
+  const File::DefaultPair& default_pair = root.default_pair();
+  if (!default_pair.has_direct_success() || !default_pair.has_direct_time_ms()) {
     return Invalid("default_pair", "needs both direct_success and direct_time_ms");
   }
   PairTruth fallback;
-  if (auto s = ApplyPairFields(*default_pair, "default_pair", fallback); !s.ok()) return s;
+  if (auto s = ApplyPairFields(default_pair, "default_pair", fallback); !s.ok()) return s;
   Phase first;
   for (int i = 0; i < kNatPairCount; ++i) {
     const NatPair pair = NatPair::FromIndex(i);
@@ -241,46 +274,42 @@ absl::StatusOr<Scenario> ParseObject(const json& root) {
       first.pairs[i].direct_success = 0;
     }
   }
-  if (const auto pairs = root.find("pairs"); pairs != root.end()) {
-    auto named = ApplyPairs(*pairs, "pairs", first.pairs);
-    if (!named.ok()) return named.status();
+  if (auto named = ApplyPairs(root.pairs(), "pairs", first.pairs); !named.ok()) {
+    return named.status();
   }
   out.phases.push_back(std::move(first));
 
-  if (const auto phases = root.find("phases"); phases != root.end()) {
-    if (!phases->is_array()) {
-      return Invalid("phases", absl::StrFormat("must be an array, got %s", Shown(*phases)));
+  for (int i = 0; i < root.phases_size(); ++i) {
+    const std::string where = absl::StrFormat("phases[%d]", i);
+    const File::Phase& entry = root.phases(i);
+    const int64_t previous_start = out.phases.back().at_session;
+    auto at = Integer(entry.has_at_session(), entry.at_session(), Join(where, "at_session"),
+                      previous_start + 1, out.sessions - 1);
+    if (!at.ok()) {
+      return Invalid(Join(where, "at_session"),
+                     absl::StrFormat("must be a whole number after the previous phase's start "
+                                     "(%d) and before the end of the run (%d sessions)",
+                                     previous_start, out.sessions));
     }
-    for (size_t i = 0; i < phases->size(); ++i) {
-      const std::string where = absl::StrFormat("phases[%d]", i);
-      const json& entry = (*phases)[i];
-      if (auto s = ExpectObject(entry, where, {"at_session", "pairs"}); !s.ok()) return s;
-      const int64_t previous_start = out.phases.back().at_session;
-      auto at = Integer(entry, "at_session", where, previous_start + 1, out.sessions - 1);
-      if (!at.ok()) {
-        return Invalid(Join(where, "at_session"),
-                       absl::StrFormat("must be a whole number after the previous phase's start "
-                                       "(%d) and before the end of the run (%d sessions)",
-                                       previous_start, out.sessions));
+    const auto& phase_keys =
+        tree.struct_value().fields().at("phases").list_value().values(i).struct_value().fields();
+    if (!phase_keys.contains("pairs")) return Invalid(Join(where, "pairs"), "required");
+    Phase phase = out.phases.back();
+    phase.at_session = *at;
+    phase.changed.clear();
+    auto named = ApplyPairs(entry.pairs(), Join(where, "pairs"), phase.pairs);
+    if (!named.ok()) return named.status();
+    const Phase& before = out.phases.back();
+    for (NatPair pair : *named) {
+      const PairTruth& now = phase.pairs[pair.Index()];
+      const PairTruth& then = before.pairs[pair.Index()];
+      if (now.direct_success != then.direct_success ||
+          now.direct_time.median_ms != then.direct_time.median_ms ||
+          now.direct_time.sigma != then.direct_time.sigma) {
+        phase.changed.push_back(pair);
       }
-      if (!entry.contains("pairs")) return Invalid(Join(where, "pairs"), "required");
-      Phase phase = out.phases.back();
-      phase.at_session = *at;
-      phase.changed.clear();
-      auto named = ApplyPairs(entry.at("pairs"), Join(where, "pairs"), phase.pairs);
-      if (!named.ok()) return named.status();
-      const Phase& before = out.phases.back();
-      for (NatPair pair : *named) {
-        const PairTruth& now = phase.pairs[pair.Index()];
-        const PairTruth& then = before.pairs[pair.Index()];
-        if (now.direct_success != then.direct_success ||
-            now.direct_time.median_ms != then.direct_time.median_ms ||
-            now.direct_time.sigma != then.direct_time.sigma) {
-          phase.changed.push_back(pair);
-        }
-      }
-      out.phases.push_back(std::move(phase));
     }
+    out.phases.push_back(std::move(phase));
   }
   return out;
 }
@@ -296,14 +325,22 @@ int Scenario::PhaseOf(int64_t session) const {
 }
 
 absl::StatusOr<Scenario> ParseScenario(std::string_view json_text) {
-  // nlohmann reports syntax errors by exception; they stop here and become a status.
-  json root;
-  try {
-    root = json::parse(json_text.begin(), json_text.end());
-  } catch (const json::parse_error& e) {
-    return absl::InvalidArgumentError(absl::StrFormat("invalid JSON: %s", e.what()));
+  // Read as a generic document first: for CheckObject, and because the mapping would merge an
+  // object given twice under one key where the document's last value must win.
+  pb::Value tree;
+  if (auto s = pb::util::JsonStringToMessage(json_text, &tree); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrFormat("invalid JSON: %s", s.message().ToString()));
   }
-  return ParseObject(root);
+  if (auto s = CheckObject(tree, *File::descriptor(), ""); !s.ok()) return s;
+  std::string checked;
+  File file;
+  if (auto s = pb::util::MessageToJsonString(tree, &checked); !s.ok()) {
+    return absl::InternalError(s.message().ToString());
+  }
+  if (auto s = pb::util::JsonStringToMessage(checked, &file); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrFormat("invalid JSON: %s", s.message().ToString()));
+  }
+  return ParseFile(file, tree);
 }
 
 absl::StatusOr<Scenario> LoadScenario(const std::string& path) {

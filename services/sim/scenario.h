@@ -18,7 +18,8 @@
 // a phase from the pair's values in the phase before. Phases accumulate: each applies its
 // overrides on top of the previous phase from `at_session` (a 0-based session index) on.
 // "description" is allowed anywhere as free text; any other unknown key is an error, because a
-// misspelt key would otherwise silently fall back to a default.
+// misspelt key would otherwise silently fall back to a default. So is a key given twice in one
+// object. The format is the SimScenario message of proto/connectivity/advisor/formats/sim.proto.
 #ifndef ADVISOR_SERVICES_SIM_SCENARIO_H_
 #define ADVISOR_SERVICES_SIM_SCENARIO_H_
 

@@ -114,7 +114,29 @@ TEST(ScenarioTest, ErrorsNameTheOffendingKey) {
                         "phase's start (500)"));
   EXPECT_THAT(ParseError(ScenarioJson(R"(, "phases": [{"at_session": 1000, "pairs": []}])")),
               HasSubstr("phases[0].at_session"));
+  EXPECT_THAT(ParseError(ScenarioJson(R"(, "phases": [{"at_session": 500}])")),
+              HasSubstr("phases[0].pairs: required"));
   EXPECT_THAT(ParseError(R"({"name": "x"})"), HasSubstr("sessions: required"));
+  // No conversions: a number given as a string is an error, as is a key given twice.
+  EXPECT_THAT(ParseError(ScenarioJson(R"(, "sessions": "1000")")),
+              HasSubstr("sessions: must be a number, got \"1000\""));
+  EXPECT_THAT(ParseError(ScenarioJson(R"(, "pairs": [{"a": 1, "b": "open"}])")),
+              HasSubstr("pairs[0].a: must be a string, got 1"));
+  EXPECT_THAT(ParseError(R"({"name": "x", "name": "y"})"), HasSubstr("invalid JSON"));
+}
+
+TEST(ScenarioTest, DescriptionIsAllowedAnywhere) {
+  const Scenario s = Parse(R"({"description": "d", "name": "described", "sessions": 10,
+    "nat_mix": {"description": "d", "open": 1},
+    "default_pair": {"description": "d", "direct_success": 0.9,
+                     "direct_time_ms": {"description": "d", "median": 1000, "sigma": 0.5}},
+    "pairs": [{"description": "d", "a": "open", "b": "open", "direct_success": 0.5}],
+    "relay": {"description": "d", "success": 1, "time_ms": {"median": 900, "sigma": 0.4}},
+    "relay_cost_ms": 2000, "budget_ms": 30000,
+    "phases": [{"description": "d", "at_session": 5, "pairs": []}]})");
+  EXPECT_EQ(s.name, "described");
+  EXPECT_DOUBLE_EQ(Truth(s, 0, kOpen, kOpen).direct_success, 0.5);
+  EXPECT_EQ(s.phases.size(), 2u);
 }
 
 TEST(ScenarioTest, LoadNamesTheFile) {
