@@ -4,6 +4,8 @@
 // second server that never answers must not spoil the result; servers that all stay silent mean UDP
 // is blocked.
 #include <arpa/inet.h>
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -11,7 +13,6 @@
 
 #include <cstdlib>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,8 @@
 namespace advisor::client {
 namespace {
 
+using google::protobuf::Struct;
+using google::protobuf::Value;
 using strategy::NatType;
 
 const std::string kAdvisorctl = ADVISOR_BINARY_DIR "/services/advisorctl/advisorctl";
@@ -56,7 +59,7 @@ bool CanBind(int type, const char* ip, int port) {
 }
 
 // A UDP socket on 127.0.0.1 that is bound (so no ICMP error comes back) but never read: a STUN
-// server that is silent.
+// server that is silent. Its port is 0 if the socket could not be bound.
 class SilentUdp {
  public:
   SilentUdp() : fd_(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {
@@ -64,9 +67,10 @@ class SilentUdp {
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof(addr);
-    bind(fd_, reinterpret_cast<sockaddr*>(&addr), len);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), len) == 0 &&
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      port_ = ntohs(addr.sin_port);
+    }
   }
   SilentUdp(const SilentUdp&) = delete;
   SilentUdp& operator=(const SilentUdp&) = delete;
@@ -79,6 +83,37 @@ class SilentUdp {
   int fd_;
   int port_ = 0;
 };
+
+// advisorctl's JSON output, read as any script reads it: an object, or an error.
+absl::StatusOr<Struct> JsonObject(const std::string& text) {
+  Struct object;
+  if (!google::protobuf::util::JsonStringToMessage(text, &object).ok()) {
+    return absl::InvalidArgumentError("not a JSON object");
+  }
+  return object;
+}
+
+// `object[key]`; a Value of no kind when there is no such key.
+const Value& Member(const Struct& object, const std::string& key) {
+  const auto it = object.fields().find(key);
+  return it == object.fields().end() ? Value::default_instance() : it->second;
+}
+
+// `object[key]` when it is a string, a number or a bool; `otherwise` when it is missing or of
+// another type.
+std::string String(const Struct& object, const std::string& key,
+                   const std::string& otherwise = "") {
+  const Value& value = Member(object, key);
+  return value.kind_case() == Value::kStringValue ? value.string_value() : otherwise;
+}
+double Number(const Struct& object, const std::string& key, double otherwise) {
+  const Value& value = Member(object, key);
+  return value.kind_case() == Value::kNumberValue ? value.number_value() : otherwise;
+}
+bool Bool(const Struct& object, const std::string& key, bool otherwise) {
+  const Value& value = Member(object, key);
+  return value.kind_case() == Value::kBoolValue ? value.bool_value() : otherwise;
+}
 
 DiscoveryOptions Options(absl::Duration timeout) {
   DiscoveryOptions options;
@@ -244,17 +279,19 @@ TEST_F(ClientDetectTest, AdvisorctlDetectPrintsTheJsonTheLabReads) {
       &out);
   ASSERT_TRUE(code.ok()) << code.status();
   ASSERT_EQ(*code, 0) << out;
-  const nlohmann::json j = nlohmann::json::parse(out, nullptr, false);
-  ASSERT_FALSE(j.is_discarded()) << out;
-  EXPECT_EQ(j.value("nat_type", ""), "open");
-  EXPECT_GE(j.value("confidence", 0.0), 0.5);
-  EXPECT_EQ(j.value("mapping", ""), "endpoint_independent");
-  EXPECT_EQ(j.value("filtering", ""), "endpoint_independent");
-  ASSERT_TRUE(j.contains("public_address") && j["public_address"].is_string()) << out;
-  EXPECT_EQ(j["public_address"].get<std::string>().rfind("127.0.0.1:", 0), 0u);
-  EXPECT_TRUE(j.value("rfc5780", false));
-  ASSERT_TRUE(j.contains("servers") && j["servers"].size() == 2) << out;
-  EXPECT_FALSE(j["servers"][1].value("answered", true));
+  absl::StatusOr<Struct> j = JsonObject(out);
+  ASSERT_TRUE(j.ok()) << out;
+  EXPECT_EQ(String(*j, "nat_type"), "open");
+  EXPECT_GE(Number(*j, "confidence", 0.0), 0.5);
+  EXPECT_EQ(String(*j, "mapping"), "endpoint_independent");
+  EXPECT_EQ(String(*j, "filtering"), "endpoint_independent");
+  ASSERT_EQ(Member(*j, "public_address").kind_case(), Value::kStringValue) << out;
+  EXPECT_EQ(String(*j, "public_address").rfind("127.0.0.1:", 0), 0u);
+  EXPECT_TRUE(Bool(*j, "rfc5780", false));
+  const Value& servers = Member(*j, "servers");
+  ASSERT_TRUE(servers.kind_case() == Value::kListValue && servers.list_value().values_size() == 2)
+      << out;
+  EXPECT_FALSE(Bool(servers.list_value().values(1).struct_value(), "answered", true));
 
   // Nothing answering: still a result, "blocked", and exit code 0.
   code = advisor::testing::Run({kAdvisorctl, "detect", "--stun", silent.address().ToString(),
@@ -262,7 +299,9 @@ TEST_F(ClientDetectTest, AdvisorctlDetectPrintsTheJsonTheLabReads) {
                                &out);
   ASSERT_TRUE(code.ok());
   EXPECT_EQ(*code, 0) << out;
-  EXPECT_EQ(nlohmann::json::parse(out, nullptr, false).value("nat_type", ""), "blocked") << out;
+  j = JsonObject(out);
+  ASSERT_TRUE(j.ok()) << out;
+  EXPECT_EQ(String(*j, "nat_type"), "blocked") << out;
 
   // A malformed server is a usage error.
   code = advisor::testing::Run({kAdvisorctl, "detect", "--stun", "127.0.0.1:notaport"}, &out);
@@ -320,40 +359,50 @@ TEST_F(ClientPlanTest, ConnectPlanDetectsAsksAndPrintsThePlan) {
                 &out),
             0)
       << out;
-  const nlohmann::json plan = nlohmann::json::parse(out, nullptr, false);
-  ASSERT_FALSE(plan.is_discarded()) << out;
-  EXPECT_EQ(plan["detection"].value("nat_type", ""), "open");
-  EXPECT_EQ(plan["local"].value("nat_type", ""), "open");
-  EXPECT_EQ(plan["remote"].value("nat_type", ""), "symmetric");
-  EXPECT_NE(plan.value("strategy", ""), "");
-  EXPECT_NE(plan.value("decision_token", ""), "");
-  EXPECT_EQ(plan.value("budget_ms", 0), 30000);
-  ASSERT_TRUE(plan["ice_config"].is_object()) << out;
-  EXPECT_TRUE(plan["ice_config"]["iceServers"].is_array()) << out;
+  const absl::StatusOr<Struct> parsed = JsonObject(out);
+  ASSERT_TRUE(parsed.ok()) << out;
+  const Struct& plan = *parsed;
+  EXPECT_EQ(String(Member(plan, "detection").struct_value(), "nat_type"), "open");
+  EXPECT_EQ(String(Member(plan, "local").struct_value(), "nat_type"), "open");
+  EXPECT_EQ(String(Member(plan, "remote").struct_value(), "nat_type"), "symmetric");
+  EXPECT_NE(String(plan, "strategy"), "");
+  EXPECT_NE(String(plan, "decision_token"), "");
+  EXPECT_EQ(Number(plan, "budget_ms", 0), 30000);
+  const Value& ice_config = Member(plan, "ice_config");
+  ASSERT_EQ(ice_config.kind_case(), Value::kStructValue) << out;
+  EXPECT_EQ(Member(ice_config.struct_value(), "iceServers").kind_case(), Value::kListValue) << out;
 
-  const nlohmann::json& steps = plan["steps"];
-  ASSERT_TRUE(steps.is_array() && steps.size() >= 2) << out;
-  EXPECT_EQ(steps.front().value("action", ""), "create_peer_connection");
-  EXPECT_EQ(steps.front().value("at_ms", -1), 0);
-  EXPECT_EQ(steps.back().value("action", ""), "give_up");
-  if (plan["fallback_ice_config"].is_object()) {
+  const Value& steps_value = Member(plan, "steps");
+  ASSERT_TRUE(steps_value.kind_case() == Value::kListValue &&
+              steps_value.list_value().values_size() >= 2)
+      << out;
+  const auto& steps = steps_value.list_value().values();
+  EXPECT_EQ(String(steps[0].struct_value(), "action"), "create_peer_connection");
+  EXPECT_EQ(Number(steps[0].struct_value(), "at_ms", -1), 0);
+  EXPECT_EQ(String(steps[steps.size() - 1].struct_value(), "action"), "give_up");
+  const Value& fallback = Member(plan, "fallback_ice_config");
+  const Value& fallback_at_ms = Member(plan, "fallback_at_ms");
+  if (fallback.kind_case() == Value::kStructValue) {
     // The fallback is a step at fallback_at_ms, and it carries the TURN server.
-    ASSERT_TRUE(plan["fallback_at_ms"].is_number()) << out;
-    ASSERT_EQ(steps.size(), 3u) << out;
-    EXPECT_EQ(steps[1].value("action", ""), "apply_fallback");
-    EXPECT_EQ(steps[1].value("at_ms", -1), plan["fallback_at_ms"].get<int>());
-    EXPECT_NE(plan["fallback_ice_config"].dump().find("turn:127.0.0.1:3478"), std::string::npos);
+    ASSERT_EQ(fallback_at_ms.kind_case(), Value::kNumberValue) << out;
+    ASSERT_EQ(steps.size(), 3) << out;
+    EXPECT_EQ(String(steps[1].struct_value(), "action"), "apply_fallback");
+    EXPECT_EQ(Number(steps[1].struct_value(), "at_ms", -1), fallback_at_ms.number_value());
+    std::string fallback_json;
+    ASSERT_TRUE(google::protobuf::util::MessageToJsonString(fallback, &fallback_json).ok());
+    EXPECT_NE(fallback_json.find("turn:127.0.0.1:3478"), std::string::npos);
   } else {
-    EXPECT_TRUE(plan["fallback_at_ms"].is_null()) << out;
+    EXPECT_EQ(fallback_at_ms.kind_case(), Value::kNullValue) << out;
   }
 
   // The app connected over the relay after the fallback (or at once under TURN_ONLY), and
   // reports it from the plan.
   const std::string answer_file = dir_ + "/plan.json";
   std::ofstream(answer_file) << out;
-  const int fallback_at =
-      plan["fallback_at_ms"].is_number() ? plan["fallback_at_ms"].get<int>() : 0;
-  const std::string events = plan.value("strategy", "") == "turn_only" || fallback_at > 0
+  const int fallback_at = fallback_at_ms.kind_case() == Value::kNumberValue
+                              ? static_cast<int>(fallback_at_ms.number_value())
+                              : 0;
+  const std::string events = String(plan, "strategy") == "turn_only" || fallback_at > 0
                                  ? absl::StrCat("connected:relay:udp@", fallback_at + 350)
                                  : "connected:direct@350";
   ASSERT_EQ(Ctl({"report", "--answer-file", answer_file, "--events", events, "--turn-id", "lab-1",
@@ -361,11 +410,15 @@ TEST_F(ClientPlanTest, ConnectPlanDetectsAsksAndPrintsThePlan) {
                 &out),
             0)
       << out;
-  const nlohmann::json report = nlohmann::json::parse(out, nullptr, false);
-  ASSERT_FALSE(report.is_discarded()) << out;
-  EXPECT_TRUE(report.value("connected", false)) << out;
-  ASSERT_TRUE(report.contains("attempts") && !report["attempts"].empty()) << out;
-  EXPECT_EQ(report["attempts"].back().value("turnServerId", ""), "lab-1") << out;
+  const absl::StatusOr<Struct> report = JsonObject(out);
+  ASSERT_TRUE(report.ok()) << out;
+  EXPECT_TRUE(Bool(*report, "connected", false)) << out;
+  const Value& attempts = Member(*report, "attempts");
+  ASSERT_TRUE(attempts.kind_case() == Value::kListValue && attempts.list_value().values_size() > 0)
+      << out;
+  const auto& attempt_list = attempts.list_value().values();
+  EXPECT_EQ(String(attempt_list[attempt_list.size() - 1].struct_value(), "turnServerId"), "lab-1")
+      << out;
   EXPECT_TRUE(Eventually([&] { return SessionsInDatabase() == 1; })) << out;
 
   // The text form of a plan told the local type instead of detecting it.
