@@ -46,6 +46,7 @@ PlayedRun Played(int64_t switch_at) {
   const int pair = NatPair::Of(kOpen, kOpen).Index();
   const auto sessions = DrawSessions(run.scenario, run.scenario.sessions, 9);
   std::vector<std::optional<Choice>> advice;
+  advice.reserve(sessions.size());
   for (const Session& session : sessions) {
     advice.push_back(oracle[session.index < switch_at ? 0 : 1][pair].choice);
   }
