@@ -155,7 +155,8 @@ absl::StatusOr<Verified> VerifyToken(const KeySet& keys, const VerifierOptions& 
   if (!header) return Refuse("malformed token: the header is not a base64url JSON object");
   const std::string* alg = FindString(*header, "alg");
   if (alg == nullptr) return Refuse("malformed token: no alg");
-  // RFC 7519 §5.1: "typ", if present, says JWT (any case). An unsigned token has no signature.
+  // A "typ" other than JWT (any case) is another kind of token, not to be taken for a client JWT
+  // (RFC 8725 §3.11). An unsigned token, refused below, may lack the signature segment.
   if (!IsNone(*alg)) {
     if (const Value* typ = Find(*header, "typ");
         typ != nullptr &&
