@@ -30,7 +30,8 @@ ABSL_FLAG(std::string, target, "127.0.0.1:50051", "advisor-server gRPC address")
 ABSL_FLAG(std::string, scenario, "",
           "scenario file (JSON), e.g. services/sim/scenarios/steady.json");
 ABSL_FLAG(int64_t, sessions, 0, "sessions to run; 0 runs the scenario's own count");
-ABSL_FLAG(int64_t, seed, 1, "seed of the session draws");
+ABSL_FLAG(int64_t, seed, 1,
+          "seed of the session draws; the range keeps it exact in the JSON report");
 ABSL_FLAG(int64_t, concurrency, 64, "sessions in flight");
 ABSL_FLAG(double, rate, 2000,
           "sessions started per second at most, like a fleet's arrival rate; 0 = as fast as the "
@@ -67,7 +68,7 @@ int main(int argc, char** argv) {
   flags.HostPort(FLAGS_target, "ADVISOR_SIM_TARGET");
   flags.String(FLAGS_scenario, "ADVISOR_SIM_SCENARIO");
   flags.Int(FLAGS_sessions, "ADVISOR_SIM_SESSIONS", 0, 100'000'000);
-  flags.Int(FLAGS_seed, "ADVISOR_SIM_SEED", 0, INT64_MAX);
+  flags.Int(FLAGS_seed, "ADVISOR_SIM_SEED", 0, (int64_t{1} << 53) - 1);
   flags.Int(FLAGS_concurrency, "ADVISOR_SIM_CONCURRENCY", 1, 4096);
   flags.Double(FLAGS_rate, "ADVISOR_SIM_RATE", 0, 1e6);
   flags.String(FLAGS_auth_keys_file, "ADVISOR_SIM_AUTH_KEYS_FILE");
