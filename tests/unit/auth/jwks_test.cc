@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <fstream>
-#include <initializer_list>
 #include <jwt/jwt.hpp>
 #include <memory>
 #include <string>
@@ -21,43 +20,13 @@
 #include "connectivity/advisor/formats/jwks.pb.h"
 #include "lib/auth/jwt.h"
 #include "tests/support/process.h"
+#include "tests/unit/auth/keys_json.h"
 
 namespace advisor::auth {
 namespace {
 
-using ::connectivity::advisor::formats::Jwk;
-using ::connectivity::advisor::formats::Jwks;
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
-
-KeySet Keys(const std::string& jwks) {
-  absl::StatusOr<KeySet> keys = KeySet::FromJson(jwks);
-  EXPECT_TRUE(keys.ok()) << keys.status();
-  return keys.ok() ? *std::move(keys) : KeySet();
-}
-
-std::string Generate(std::string_view alg, std::string_view kid) {
-  absl::StatusOr<std::string> jwks = GenerateJwks(alg, kid);
-  EXPECT_TRUE(jwks.ok()) << jwks.status();
-  return jwks.ok() ? *jwks : "";
-}
-
-// The one key of a freshly generated JWKS. The parse knows no unknown members: a generated key
-// has none.
-Jwk GeneratedKey(std::string_view alg, std::string_view kid) {
-  Jwks jwks;
-  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(Generate(alg, kid), &jwks).ok());
-  EXPECT_EQ(jwks.keys_size(), 1);
-  return jwks.keys_size() == 1 ? jwks.keys(0) : Jwk();
-}
-
-std::string JwksOf(std::initializer_list<Jwk> keys) {
-  Jwks jwks;
-  for (const Jwk& key : keys) *jwks.add_keys() = key;
-  std::string json;
-  EXPECT_TRUE(google::protobuf::util::MessageToJsonString(jwks, &json).ok());
-  return json;
-}
 
 std::string Error(const std::string& json) {
   absl::StatusOr<KeySet> keys = KeySet::FromJson(json);

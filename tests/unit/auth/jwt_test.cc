@@ -14,7 +14,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <initializer_list>
 #include <jwt/jwt.hpp>
 #include <map>
 #include <optional>
@@ -28,12 +27,11 @@
 #include "absl/strings/str_split.h"
 #include "connectivity/advisor/formats/jwks.pb.h"
 #include "lib/auth/jwks.h"
+#include "tests/unit/auth/keys_json.h"
 
 namespace advisor::auth {
 namespace {
 
-using ::connectivity::advisor::formats::Jwk;
-using ::connectivity::advisor::formats::Jwks;
 using ::testing::HasSubstr;
 
 const absl::Time kNow = absl::FromUnixSeconds(1'700'000'000);
@@ -59,18 +57,6 @@ void WriteFile(const std::string& path, const std::string& text) {
   std::filesystem::rename(tmp, path);
 }
 
-KeySet Keys(const std::string& jwks) {
-  absl::StatusOr<KeySet> keys = KeySet::FromJson(jwks);
-  EXPECT_TRUE(keys.ok()) << keys.status();
-  return keys.ok() ? *std::move(keys) : KeySet();
-}
-
-std::string Generate(std::string_view alg, std::string_view kid) {
-  absl::StatusOr<std::string> jwks = GenerateJwks(alg, kid);
-  EXPECT_TRUE(jwks.ok()) << jwks.status();
-  return jwks.ok() ? *jwks : "";
-}
-
 std::string Mint(const KeySet& keys, const MintOptions& options) {
   absl::StatusOr<std::string> token = MintJwt(keys, options);
   EXPECT_TRUE(token.ok()) << token.status();
@@ -82,21 +68,6 @@ MintOptions Alice(absl::Time issued_at = kNow) {
   options.subject = "alice";
   options.issued_at = issued_at;
   return options;
-}
-
-// The keys of a JWKS text, as messages to alter.
-Jwks ParseJwks(const std::string& json) {
-  Jwks jwks;
-  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &jwks).ok()) << json;
-  return jwks;
-}
-
-std::string JwksOf(std::initializer_list<Jwk> keys) {
-  Jwks jwks;
-  for (const Jwk& key : keys) *jwks.add_keys() = key;
-  std::string json;
-  EXPECT_TRUE(google::protobuf::util::MessageToJsonString(jwks, &json).ok());
-  return json;
 }
 
 // A JSON object's members: name → value as JSON text, so that a test can give a member any JSON
