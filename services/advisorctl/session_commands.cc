@@ -2,19 +2,13 @@
 // host's NAT type, RFC 5780), connect-plan (detect, ask the server, print the plan an app follows)
 // and report --answer-file (the report of a session that followed a saved answer, replayed from
 // the events the app saw). Readable text by default, JSON with --json.
-#include <google/protobuf/descriptor.h>
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
-#include <google/protobuf/util/type_resolver.h>
-#include <google/protobuf/util/type_resolver_util.h>
 #include <grpcpp/grpcpp.h>
 
 #include <cmath>
 #include <fstream>
 #include <iostream>
-#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -31,6 +25,7 @@
 #include "lib/client/nat_discovery.h"
 #include "lib/client/report_builder.h"
 #include "lib/client/stun_transport.h"
+#include "lib/config/json.h"
 #include "lib/strategy/types.h"
 #include "services/advisorctl/commands.h"
 #include "services/advisorctl/rpc.h"
@@ -107,34 +102,12 @@ JsonPrintOptions DocumentOptions() {
   return options;
 }
 
-// `message` as the document advisorctl prints: indented, ending in a newline. The Struct objects
-// inside come out with their keys sorted, the same on every run: MessageToJsonString would
-// serialize their maps in hash order, which changes between runs, so the message is serialized
-// deterministically here and printed from the bytes.
+// `message` as the document advisorctl prints: indented, and with the keys of the Struct objects
+// inside sorted, the same on every run.
 absl::StatusOr<std::string> DocumentJson(const google::protobuf::Message& message) {
-  std::string bytes;
-  {
-    google::protobuf::io::StringOutputStream stream(&bytes);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    if (!message.SerializeToCodedStream(&coded)) {
-      return absl::InternalError(absl::StrCat("cannot serialize ", message.GetTypeName()));
-    }
-  }
-  constexpr char kUrlPrefix[] = "type.googleapis.com";
-  const std::unique_ptr<google::protobuf::util::TypeResolver> resolver(
-      google::protobuf::util::NewTypeResolverForDescriptorPool(
-          kUrlPrefix, google::protobuf::DescriptorPool::generated_pool()));
   JsonPrintOptions options = DocumentOptions();
   options.add_whitespace = true;
-  std::string json;
-  if (const google::protobuf::util::Status status = google::protobuf::util::BinaryToJsonString(
-          resolver.get(), absl::StrCat(kUrlPrefix, "/", message.GetDescriptor()->full_name()),
-          bytes, &json, options);
-      !status.ok()) {
-    return absl::InternalError(ErrorText(status));
-  }
-  return json;
+  return advisor::config::StableJson(message, options);
 }
 
 // `message` printed with `options`, as a JSON value inside another document.

@@ -1,17 +1,13 @@
 #include "services/sim/report.h"
 
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
-#include <google/protobuf/util/type_resolver_util.h>
-
-#include <memory>
 
 #include "absl/strings/str_format.h"
 #include "connectivity/advisor/formats/sim.pb.h"
 #include "lib/client/connect_plan.h"
 #include "lib/client/report_builder.h"
+#include "lib/config/json.h"
 
 namespace advisor::sim {
 namespace {
@@ -104,31 +100,13 @@ void SetExpected(const Expected& e, double oracle_cost, Report::Expected& out) {
   out.set_over_oracle(Regret(e.cost, oracle_cost));
 }
 
-// The report as JSON with every field printed. The JSON mapping prints map entries (the oracle's
-// rows) in the order of the binary encoding, which is arbitrary unless made deterministic (sorted
-// by key), so the report goes through a deterministic encoding first.
+// The report as JSON with every field printed, the oracle's rows (a map) sorted by pair name.
 absl::StatusOr<std::string> PrintJson(const Report& report) {
-  std::string binary;
-  {
-    pb::io::StringOutputStream stream(&binary);
-    pb::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    if (!report.SerializeToCodedStream(&coded)) return absl::InternalError("the JSON report");
-  }
-  const std::string prefix = "type.googleapis.com";
-  std::unique_ptr<pb::util::TypeResolver> resolver(
-      pb::util::NewTypeResolverForDescriptorPool(prefix, pb::DescriptorPool::generated_pool()));
   pb::util::JsonPrintOptions options;
   options.add_whitespace = true;
   options.always_print_primitive_fields = true;
   options.preserve_proto_field_names = true;
-  std::string out;
-  const auto status = pb::util::BinaryToJsonString(
-      resolver.get(), prefix + "/" + Report::descriptor()->full_name(), binary, &out, options);
-  if (!status.ok()) {
-    return absl::InternalError(absl::StrFormat("the JSON report: %s", status.message().ToString()));
-  }
-  return out;
+  return config::StableJson(report, options);
 }
 
 // The true pairs that can occur: both types have a share in the mix.
