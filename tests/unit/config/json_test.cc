@@ -32,6 +32,7 @@ TEST(StableJson, SortsTheKeysOfMapsWhateverTheInsertionOrder) {
   EXPECT_EQ(*forward, *backward);
 
   std::vector<std::string> keys;
+  keys.reserve(kMembers);
   for (int i = 0; i < kMembers; ++i) keys.push_back("\"k" + std::to_string(i) + "\"");
   std::sort(keys.begin(), keys.end());
   size_t at = 0;
