@@ -406,8 +406,9 @@ absl::StatusOr<KeySet> KeySet::FromJson(std::string_view json) {
     return absl::InvalidArgumentError(absl::StrCat("invalid JWKS: ", FirstLine(parsed)));
   }
   // Every element is an object, so each made one Jwk.
-  if (jwks.keys_size() != list->values_size())
+  if (jwks.keys_size() != list->values_size()) {
     return absl::InternalError("JWKS parsed twice differs");
+  }
   KeySet set;
   std::set<std::string> kids;
   for (int i = 0; i < jwks.keys_size(); ++i) {
